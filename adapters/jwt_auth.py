@@ -1,0 +1,32 @@
+"""Bearer JWTs signed HS256 (CONTRACT §2)."""
+from __future__ import annotations
+
+import time
+
+import jwt
+
+from core.errors import Unauthenticated
+from core.ports import Authenticator, Caller
+
+
+class JwtAuthenticator(Authenticator):
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+
+    def authenticate(self, token: str | None) -> Caller:
+        if not token:
+            raise Unauthenticated("A bearer token is required")
+        try:
+            claims = jwt.decode(token, self._secret, algorithms=["HS256"], options={"require": ["exp", "sub"]})
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("The token has expired") from None
+        except jwt.InvalidTokenError:
+            raise Unauthenticated("The token is malformed or wrongly signed") from None
+        sub, org = claims.get("sub"), claims.get("org", claims.get("sub"))
+        if not isinstance(sub, str) or not sub or not isinstance(org, str) or not org:
+            raise Unauthenticated("The token's sub and org must be non-empty strings")
+        return Caller(sub=sub, org=org)
+
+    def issue(self, sub: str, org: str | None, ttl_seconds: int) -> str:
+        claims = {"sub": sub, "org": org or sub, "exp": int(time.time()) + ttl_seconds}
+        return jwt.encode(claims, self._secret, algorithm="HS256")

@@ -1,0 +1,60 @@
+"""Every setting the gateway reads, from the environment only (CONTRACT §1)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+
+def _default_storage_url() -> str:
+    return "file://" + os.path.abspath(os.path.join("var", "storage"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///var/realty.db"
+    storage_url: str = ""
+    jwt_secret: str | None = None
+    max_upload_bytes: int = 25 * 1024 * 1024
+    max_image_pixels: int = 100_000_000
+    public_url: str | None = None
+    grant_ttl_seconds: int = 3600
+    url_ttl_seconds: int = 3600
+    max_request_bytes: int = 0
+    """Largest GraphQL request body; 0 means 10 files' worth of MAX_UPLOAD_BYTES plus 1 MiB."""
+    max_files_per_request: int = 10
+
+    def __post_init__(self) -> None:
+        if not self.storage_url:
+            object.__setattr__(self, "storage_url", _default_storage_url())
+        if not self.max_request_bytes:
+            object.__setattr__(self, "max_request_bytes",
+                               self.max_upload_bytes * self.max_files_per_request + 1024 * 1024)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
+        def number(name: str, default: int) -> int:
+            raw = environ.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = int(raw)
+            except ValueError:
+                raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+            if value <= 0:
+                raise SystemExit(f"{name} must be positive, got {value}")
+            return value
+
+        defaults = cls()
+        return cls(
+            database_url=environ.get("DATABASE_URL") or defaults.database_url,
+            storage_url=environ.get("STORAGE_URL") or _default_storage_url(),
+            jwt_secret=environ.get("AUTH_JWT_SECRET") or None,
+            max_upload_bytes=number("MAX_UPLOAD_BYTES", defaults.max_upload_bytes),
+            max_image_pixels=number("MAX_IMAGE_PIXELS", defaults.max_image_pixels),
+            public_url=(environ.get("PUBLIC_URL") or "").rstrip("/") or None,
+            grant_ttl_seconds=number("UPLOAD_GRANT_TTL", defaults.grant_ttl_seconds),
+            url_ttl_seconds=number("DOWNLOAD_URL_TTL", defaults.url_ttl_seconds),
+            max_files_per_request=number("MAX_FILES_PER_REQUEST", defaults.max_files_per_request),
+            max_request_bytes=number("MAX_REQUEST_BYTES", 0) if environ.get("MAX_REQUEST_BYTES") else 0,
+        )

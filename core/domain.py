@@ -1,0 +1,294 @@
+"""Domain objects and the rules that bind them.
+
+A realty (REST) is a property (GraphQL). It owns an ordered list of images; rooms belong to it and
+their images live in the same ordered list, so both APIs see one order, one hero and one cap.
+"""
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Iterable, Sequence
+from uuid import UUID
+
+from core.errors import FieldError, InvalidInput, InvalidState, NotFound
+
+MAX_IMAGES_PER_REALTY = 200
+
+ACCEPTED_UPLOAD_TYPES = ("image/jpeg", "image/png", "image/webp")
+"""Content types a REST upload grant may be issued for."""
+
+EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/bmp": "bmp"}
+
+
+class ImageCategory(str, enum.Enum):
+    BUILDING_EXTERIOR = "BUILDING_EXTERIOR"
+    COMMON_INDOOR_SPACES = "COMMON_INDOOR_SPACES"
+    COMMON_OUTDOOR_SPACES = "COMMON_OUTDOOR_SPACES"
+    GENERAL = "GENERAL"
+    ROOM = "ROOM"
+    SPECIFIC = "SPECIFIC"
+    MAP = "MAP"
+
+
+class ImageKind(str, enum.Enum):
+    """What an image depicts, as far as storage is concerned."""
+
+    PROPERTY = "PROPERTY"
+    ROOM = "ROOM"
+    FLOOR_PLAN = "FLOOR_PLAN"
+
+
+class ImageType(str, enum.Enum):
+    PROPERTY_IMAGE = "PROPERTY_IMAGE"
+    ROOM_IMAGE = "ROOM_IMAGE"
+    FLOOR_PLAN_IMAGE = "FLOOR_PLAN_IMAGE"
+
+
+class ModerationStatus(str, enum.Enum):
+    INTERNAL_NEW = "INTERNAL_NEW"
+    EXTERNAL_NEW = "EXTERNAL_NEW"
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """A derived, upright, metadata-free copy of an image, stored beside the original."""
+
+    name: str
+    storage_key: str
+    width: int
+    height: int
+    content_type: str = "image/jpeg"
+
+
+@dataclass
+class Image:
+    uuid: UUID
+    realty_uuid: UUID
+    storage_key: str
+    content_type: str
+    width: int
+    height: int
+    file_size: int
+    md5: str
+    created_at: datetime
+    modified_at: datetime
+    kind: ImageKind = ImageKind.PROPERTY
+    room_id: int | None = None
+    position: int = 0
+    description: str | None = None
+    original_file_name: str | None = None
+    category: ImageCategory | None = None
+    hero: bool = False
+    status: ModerationStatus = ModerationStatus.EXTERNAL_NEW
+    renditions: tuple[Rendition, ...] = ()
+    id: int | None = None
+    """Numeric id assigned by the repository; the GraphQL global id encodes it."""
+
+    @property
+    def published(self) -> bool:
+        # Published over REST is exactly "active and approved" over GraphQL: one state, two views.
+        return self.status is ModerationStatus.APPROVED
+
+    @property
+    def type(self) -> ImageType:
+        if self.kind is ImageKind.FLOOR_PLAN:
+            return ImageType.FLOOR_PLAN_IMAGE
+        if self.kind is ImageKind.ROOM or self.category is ImageCategory.ROOM:
+            return ImageType.ROOM_IMAGE
+        return ImageType.PROPERTY_IMAGE
+
+    @property
+    def extension(self) -> str:
+        """The original file name's extension, else the one of the stored type."""
+        if self.original_file_name:
+            ext = os.path.splitext(self.original_file_name)[1].lstrip(".")
+            if ext:
+                return ext
+        return EXTENSIONS.get(self.content_type, "bin")
+
+    @property
+    def filename(self) -> str:
+        """`<epoch ms>-<original name without extension>`, the GraphQL source's naming."""
+        stem = os.path.splitext(self.original_file_name or "")[0] or str(self.uuid)
+        return f"{int(self.created_at.timestamp() * 1000)}-{stem}"
+
+    @property
+    def source(self) -> str:
+        return f"{self.filename}-{self.md5}.{self.extension}"
+
+    @property
+    def blob_keys(self) -> list[str]:
+        return [self.storage_key, *(r.storage_key for r in self.renditions)]
+
+
+@dataclass
+class Room:
+    realty_uuid: UUID
+    org: str
+    name: str
+    created_at: datetime
+    id: int | None = None
+
+
+@dataclass
+class UploadGrant:
+    key: str
+    org: str
+    content_type: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+ImageRef = UUID | int
+"""An image is named by its REST uuid or its numeric id (which the GraphQL global id encodes)."""
+
+
+@dataclass(frozen=True)
+class ImageChange:
+    """Metadata a caller may change on an existing image; None leaves a field as it is."""
+
+    ref: ImageRef
+    description: str | None = None
+    category: ImageCategory | None = None
+    hero: bool | None = None
+    clear_description: bool = False
+    clear_category: bool = False
+
+
+@dataclass
+class Realty:
+    """The aggregate: a realty/property and its ordered images. All image rules are enforced here."""
+
+    uuid: UUID
+    org: str
+    created_at: datetime
+    name: str | None = None
+    external_id: str | None = None
+    images: list[Image] = field(default_factory=list)
+    id: int | None = None
+
+    def image(self, ref: ImageRef) -> Image:
+        """An image of this realty by REST uuid or numeric (GraphQL) id."""
+        image = self._find(ref)
+        if image is None:
+            raise NotFound(f"Image {ref} is not an image of this realty")
+        return image
+
+    def check_room_for(self, count: int, target: str = "uploadedImages") -> None:
+        if len(self.images) + count > MAX_IMAGES_PER_REALTY:
+            raise InvalidInput(
+                f"A realty holds at most {MAX_IMAGES_PER_REALTY} images; it has {len(self.images)} "
+                f"and {count} more were requested",
+                [FieldError(target, "BAD_REQUEST_BODY", f"at most {MAX_IMAGES_PER_REALTY} images per realty")],
+            )
+
+    def append(self, new_images: Sequence[Image]) -> None:
+        """Add images after the existing ones, in the given order."""
+        self.check_room_for(len(new_images))
+        heroes = [i for i in new_images if i.hero]
+        if len(heroes) > 1:
+            raise InvalidInput("At most one image can be the hero", [FieldError("hero", "BAD_REQUEST_BODY", "more than one hero")])
+        if heroes:
+            self._clear_hero()
+        for image in new_images:
+            image.realty_uuid = self.uuid
+            self.images.append(image)
+        self._renumber()
+
+    def apply(self, changes: Sequence[ImageChange], now: datetime, reorder: bool) -> None:
+        """Change metadata; with `reorder`, the changes must name exactly the current set, in the new order."""
+        unknown = [str(c.ref) for c in changes if self._find(c.ref) is None]
+        if unknown:
+            raise InvalidInput("Not images of this realty: " + ", ".join(unknown),
+                               [FieldError("realtyImages", "BAD_REQUEST_BODY", f"{u} is not an image of this realty") for u in unknown])
+        targets = [self.image(c.ref) for c in changes]
+        if len({id(i) for i in targets}) != len(targets):
+            raise InvalidInput("An image is listed more than once", [FieldError("realtyImages", "BAD_REQUEST_BODY", "duplicate image")])
+        if reorder and len(targets) != len(self.images):
+            missing = [str(i.uuid) for i in self.images if all(i is not t for t in targets)]
+            raise InvalidInput("The list must name exactly the realty's current images; missing: " + ", ".join(missing),
+                               [FieldError("realtyImages", "BAD_REQUEST_BODY", f"{u} is missing") for u in missing])
+        if sum(1 for c in changes if c.hero) > 1:
+            raise InvalidInput("At most one image can be the hero", [FieldError("hero", "BAD_REQUEST_BODY", "more than one hero")])
+        if any(c.hero for c in changes):
+            self._clear_hero(now)
+        for image, change in zip(targets, changes):
+            _apply_change(image, change, now)
+        if reorder:
+            self.images = targets
+        self._renumber()
+
+    def remove(self, ref: ImageRef) -> Image:
+        image = self.image(ref)
+        if image.published:
+            raise InvalidState("A published image cannot be deleted; unpublish it first")
+        self.images.remove(image)
+        self._renumber()
+        return image
+
+    def set_published(self, refs: Iterable[ImageRef] | None, published: bool, now: datetime) -> None:
+        targets = self.images if refs is None else [self.image(r) for r in refs]
+        status = ModerationStatus.APPROVED if published else ModerationStatus.PENDING
+        for image in targets:
+            if image.published != published:
+                image.status = status
+                image.modified_at = now
+
+    def set_status(self, ref: ImageRef, status: ModerationStatus, now: datetime) -> None:
+        image = self.image(ref)
+        image.status = status
+        image.modified_at = now
+
+    def _find(self, ref: ImageRef) -> Image | None:
+        return next((i for i in self.images if ref == (i.uuid if isinstance(ref, UUID) else i.id)), None)
+
+    @property
+    def hero(self) -> Image | None:
+        return next((i for i in self.images if i.hero), None)
+
+    def _clear_hero(self, now: datetime | None = None) -> None:
+        for image in self.images:
+            if image.hero:
+                image.hero = False
+                if now:
+                    image.modified_at = now
+
+    def _renumber(self) -> None:
+        # Positions are always contiguous from 0 and equal to list order.
+        for position, image in enumerate(self.images):
+            image.position = position
+
+
+def _apply_change(image: Image, change: ImageChange, now: datetime) -> None:
+    before = (image.description, image.category, image.hero)
+    if change.description is not None or change.clear_description:
+        image.description = change.description
+    if change.category is not None or change.clear_category:
+        image.category = change.category
+    if change.hero is not None:
+        image.hero = change.hero
+    if (image.description, image.category, image.hero) != before:
+        image.modified_at = now
+
+
+def copy_of(image: Image, new_uuid: UUID, realty_uuid: UUID, keys: dict[str, str], now: datetime) -> Image:
+    """A copy for another realty: new id, its own stored objects, not published, not attached to a room."""
+    return replace(
+        image,
+        id=None,
+        uuid=new_uuid,
+        realty_uuid=realty_uuid,
+        storage_key=keys[image.storage_key],
+        renditions=tuple(replace(r, storage_key=keys[r.storage_key]) for r in image.renditions),
+        kind=ImageKind.PROPERTY if image.kind is ImageKind.ROOM else image.kind,
+        room_id=None,
+        status=ModerationStatus.EXTERNAL_NEW,
+        created_at=now,
+        modified_at=now,
+    )

@@ -1,0 +1,236 @@
+"""The interfaces the core needs from the outside world; `adapters/` implements them."""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO, Iterable, Sequence
+from uuid import UUID
+
+from core.domain import Image, Realty, Room, UploadGrant
+
+
+# --- persistence -------------------------------------------------------------------------------
+
+class RealtyRepository(abc.ABC):
+    @abc.abstractmethod
+    def get(self, org: str, ref: UUID | int) -> Realty | None:
+        """The realty with its images in order, or None when missing or owned by another org."""
+
+    @abc.abstractmethod
+    def get_many(self, org: str, ids: Sequence[int]) -> list[Realty]:
+        """Several realties with their images, in a constant number of queries."""
+
+    @abc.abstractmethod
+    def lock(self, org: str, uuid: UUID, create: bool) -> Realty | None:
+        """Like `get`, but holds the realty exclusively until the unit of work ends.
+
+        With `create`, a realty nobody has written yet comes into being for `org`. A uuid owned by
+        another org is None either way: it does not exist for this caller.
+        """
+
+    @abc.abstractmethod
+    def add(self, realty: Realty) -> None:
+        """Insert a new realty (no images); sets `realty.id`."""
+
+    @abc.abstractmethod
+    def save_images(self, realty: Realty) -> None:
+        """Persist the realty's image list as it now stands: inserts, updates, deletions, order."""
+
+    @abc.abstractmethod
+    def find_image(self, org: str, ref: UUID | int) -> Image | None:
+        """An image by REST uuid or numeric id, within the org."""
+
+    @abc.abstractmethod
+    def realty_of_image(self, org: str, ref: UUID | int) -> UUID | None:
+        """The uuid of the realty holding the image, within the org."""
+
+
+class RoomRepository(abc.ABC):
+    @abc.abstractmethod
+    def get(self, org: str, room_id: int) -> Room | None: ...
+
+    @abc.abstractmethod
+    def list_for(self, org: str, realty_uuids: Sequence[UUID]) -> list[Room]: ...
+
+    @abc.abstractmethod
+    def add(self, room: Room) -> None:
+        """Insert; sets `room.id`."""
+
+
+class GrantRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, grant: UploadGrant) -> None: ...
+
+    @abc.abstractmethod
+    def get_many(self, keys: Sequence[str]) -> dict[str, UploadGrant]: ...
+
+    @abc.abstractmethod
+    def claim(self, org: str, keys: Sequence[str], now: datetime) -> int:
+        """Mark unused, unexpired grants of `org` as used; returns how many were claimed.
+
+        Atomic per grant, so two racing saves of one key cannot both succeed.
+        """
+
+    @abc.abstractmethod
+    def stale(self, created_before: datetime, limit: int) -> list[UploadGrant]:
+        """Grants issued before the cut-off, for clean-up."""
+
+    @abc.abstractmethod
+    def delete(self, keys: Sequence[str]) -> None: ...
+
+
+class TombstoneRepository(abc.ABC):
+    """Blob keys that must be deleted. Written in the same transaction as the metadata that drops
+    them, so a failed blob delete is retried instead of forgotten."""
+
+    @abc.abstractmethod
+    def add(self, keys: Iterable[str], now: datetime) -> None: ...
+
+    @abc.abstractmethod
+    def list(self, limit: int) -> list[str]: ...
+
+    @abc.abstractmethod
+    def remove(self, keys: Iterable[str]) -> None: ...
+
+
+class UnitOfWork(abc.ABC):
+    """One transaction over every repository. Leaving the block without `commit()` rolls back."""
+
+    realties: RealtyRepository
+    rooms: RoomRepository
+    grants: GrantRepository
+    tombstones: TombstoneRepository
+
+    def __enter__(self) -> "UnitOfWork":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.rollback()
+
+    @abc.abstractmethod
+    def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(abc.ABC):
+    @abc.abstractmethod
+    def __call__(self, write: bool = True) -> UnitOfWork:
+        """A new unit of work; `write` ones serialize writers from their start where the database needs it."""
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise when the database does not answer."""
+
+
+# --- blobs -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UploadForm:
+    """Where and how a client uploads one object: POST `fields` plus a `file` part to `url`."""
+
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+
+
+class BlobStore(abc.ABC):
+    @abc.abstractmethod
+    def upload_form(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> UploadForm:
+        """A presigned POST form that admits exactly this key, type and size range."""
+
+    @abc.abstractmethod
+    def size(self, key: str) -> int | None:
+        """Byte size of the object, or None when it does not exist."""
+
+    @abc.abstractmethod
+    def read(self, key: str) -> bytes: ...
+
+    @abc.abstractmethod
+    def put(self, key: str, data: bytes | BinaryIO, content_type: str) -> None: ...
+
+    @abc.abstractmethod
+    def copy(self, source: str, target: str) -> None:
+        """Server-side copy."""
+
+    @abc.abstractmethod
+    def delete(self, keys: Sequence[str]) -> None:
+        """Delete; keys that do not exist are not an error."""
+
+    @abc.abstractmethod
+    def download_url(self, key: str, expires_in: int) -> str:
+        """A time-limited URL that returns the object with no further credential."""
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise when storage does not answer."""
+
+
+# --- images ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ImageFacts:
+    content_type: str
+    """The type the bytes really are, e.g. image/jpeg."""
+    width: int
+    height: int
+    """As displayed: EXIF orientation applied."""
+
+
+@dataclass(frozen=True)
+class RenditionSpec:
+    name: str
+    max_side: int
+
+
+@dataclass(frozen=True)
+class RenderedImage:
+    data: bytes
+    width: int
+    height: int
+    content_type: str
+
+
+class ImageInspector(abc.ABC):
+    @abc.abstractmethod
+    def inspect(self, data: bytes, max_pixels: int) -> ImageFacts:
+        """Verify the bytes are a whole image of an allowed format within the pixel limit.
+
+        Raises UnsupportedImageType for anything that is not, UploadRejected for limits.
+        """
+
+    @abc.abstractmethod
+    def render(self, data: bytes, specs: Sequence[RenditionSpec]) -> list[RenderedImage]:
+        """Upright, sRGB, metadata-free renditions fitting each spec's box, never upscaled."""
+
+
+# --- time, ids, credentials ------------------------------------------------------------------
+
+class Clock(abc.ABC):
+    @abc.abstractmethod
+    def now(self) -> datetime:
+        """Timezone-aware UTC now."""
+
+
+class IdGenerator(abc.ABC):
+    @abc.abstractmethod
+    def new(self) -> UUID: ...
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the agent (`sub`) and the tenant (`org`) whose data they see."""
+
+    sub: str
+    org: str
+
+
+class Authenticator(abc.ABC):
+    @abc.abstractmethod
+    def authenticate(self, token: str | None) -> Caller:
+        """The caller behind a bearer token; raises Unauthenticated."""
+
+    @abc.abstractmethod
+    def issue(self, sub: str, org: str | None, ttl_seconds: int) -> str: ...

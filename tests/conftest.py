@@ -1,0 +1,111 @@
+"""Shared fixtures. The suite runs once per database: TEST_DATABASE=sqlite (default) or postgresql.
+
+On PostgreSQL each test session gets its own throw-away database (so parallel runs never collide),
+and every test starts from empty tables.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+TEST_DATABASE = os.environ.get("TEST_DATABASE", "sqlite")
+PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def pytest_report_header(config):
+    return f"database under test: {TEST_DATABASE}"
+
+
+@pytest.fixture(scope="session")
+def _postgres_database():
+    import psycopg2
+    from psycopg2 import sql
+
+    name = f"realty_test_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(PG_ADMIN_URL)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.close()
+
+
+def _truncate_all(url: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        tables = [row[0] for row in cur.fetchall()]
+        if tables:
+            cur.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+    conn.close()
+
+
+@pytest.fixture
+def database_url(request, tmp_path) -> str:
+    """A database URL whose tables (if any) are empty, on the database under test."""
+    if TEST_DATABASE == "postgresql":
+        url = request.getfixturevalue("_postgres_database")
+        _truncate_all(url)
+        return url
+    return f"sqlite:///{tmp_path}/realty.db"
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch):
+    """Fake credentials so boto3 never looks for real ones."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+JWT_SECRET = "test-secret-for-the-suite"
+
+
+@pytest.fixture
+def settings(database_url, tmp_path):
+    from config import Settings
+
+    return Settings(database_url=database_url, storage_url=f"file://{tmp_path}/storage", jwt_secret=JWT_SECRET)
+
+
+@pytest.fixture
+def app(settings):
+    from wsgi import create_app
+
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["realty"]["database"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_token():
+    """make_token(org="org-a", sub="agent-1", ttl=3600, secret=JWT_SECRET) -> a bearer token string."""
+    import time
+
+    import jwt
+
+    def make(org: str | None = "org-a", sub: str = "agent-1", ttl: int = 3600, secret: str = JWT_SECRET) -> str:
+        claims = {"sub": sub, "exp": int(time.time()) + ttl}
+        if org is not None:
+            claims["org"] = org
+        return jwt.encode(claims, secret, algorithm="HS256")
+
+    return make

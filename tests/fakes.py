@@ -1,0 +1,265 @@
+"""In-memory implementations of the core's ports, for the core's unit tests.
+
+The unit of work works on a private copy of the data and publishes it on commit, and writers hold
+one lock from start to end (like SQLite's BEGIN IMMEDIATE), so the service's transactional
+behaviour is exercised for real.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Iterable, Sequence
+from uuid import UUID
+
+from core.domain import Image, Realty, Room, UploadGrant
+from core.errors import UnsupportedImageType, UploadRejected
+from core.ports import (
+    BlobStore, Clock, GrantRepository, IdGenerator, ImageFacts, ImageInspector, RealtyRepository, RenderedImage,
+    RenditionSpec, RoomRepository, TombstoneRepository, UnitOfWork, UnitOfWorkFactory, UploadForm,
+)
+
+
+@dataclass
+class _Data:
+    realties: dict[UUID, Realty] = field(default_factory=dict)
+    rooms: dict[int, Room] = field(default_factory=dict)
+    grants: dict[str, UploadGrant] = field(default_factory=dict)
+    tombstones: set[str] = field(default_factory=set)
+    next_id: int = 1
+
+    def new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+
+class _Realties(RealtyRepository):
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def get(self, org, ref):
+        found = self._d.realties.get(ref) if isinstance(ref, UUID) else \
+            next((r for r in self._d.realties.values() if r.id == ref), None)
+        return copy.deepcopy(found) if found and found.org == org else None
+
+    def get_many(self, org, ids):
+        return [r for i in ids if (r := self.get(org, i))]
+
+    def lock(self, org, uuid, create):
+        if uuid not in self._d.realties and create:
+            self.add(Realty(uuid=uuid, org=org, created_at=datetime.now(timezone.utc)))
+        return self.get(org, uuid)
+
+    def add(self, realty):
+        realty.id = self._d.new_id()
+        self._d.realties[realty.uuid] = copy.deepcopy(realty)
+
+    def save_images(self, realty):
+        for image in realty.images:
+            if image.id is None:
+                image.id = self._d.new_id()
+        self._d.realties[realty.uuid].images = copy.deepcopy(realty.images)
+
+    def _all_images(self, org):
+        return [i for r in self._d.realties.values() if r.org == org for i in r.images]
+
+    def find_image(self, org, ref):
+        attr = "uuid" if isinstance(ref, UUID) else "id"
+        return copy.deepcopy(next((i for i in self._all_images(org) if getattr(i, attr) == ref), None))
+
+    def realty_of_image(self, org, ref):
+        image = self.find_image(org, ref)
+        return image.realty_uuid if image else None
+
+
+class _Rooms(RoomRepository):
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def get(self, org, room_id):
+        room = self._d.rooms.get(room_id)
+        return copy.deepcopy(room) if room and room.org == org else None
+
+    def list_for(self, org, realty_uuids):
+        return [copy.deepcopy(r) for r in self._d.rooms.values() if r.org == org and r.realty_uuid in realty_uuids]
+
+    def add(self, room):
+        room.id = self._d.new_id()
+        self._d.rooms[room.id] = copy.deepcopy(room)
+
+
+class _Grants(GrantRepository):
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def add(self, grant):
+        self._d.grants[grant.key] = copy.deepcopy(grant)
+
+    def get_many(self, keys):
+        return {k: copy.deepcopy(self._d.grants[k]) for k in keys if k in self._d.grants}
+
+    def claim(self, org, keys, now):
+        claimed = 0
+        for key in keys:
+            g = self._d.grants.get(key)
+            if g and g.org == org and g.used_at is None and g.expires_at > now:
+                g.used_at = now
+                claimed += 1
+        return claimed
+
+    def stale(self, created_before, limit):
+        return [copy.deepcopy(g) for g in self._d.grants.values() if g.created_at < created_before][:limit]
+
+    def delete(self, keys):
+        for key in keys:
+            self._d.grants.pop(key, None)
+
+
+class _Tombstones(TombstoneRepository):
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def add(self, keys, now):
+        self._d.tombstones.update(keys)
+
+    def list(self, limit):
+        return sorted(self._d.tombstones)[:limit]
+
+    def remove(self, keys):
+        self._d.tombstones.difference_update(keys)
+
+
+class InMemoryUnitOfWork(UnitOfWork):
+    def __init__(self, factory: "InMemoryDatabase", write: bool) -> None:
+        self._factory = factory
+        self._write = write
+        self._done = False
+
+    def __enter__(self):
+        if self._write:
+            self._factory.writer.acquire()
+        self._data = copy.deepcopy(self._factory.data)
+        self.realties, self.rooms = _Realties(self._data), _Rooms(self._data)
+        self.grants, self.tombstones = _Grants(self._data), _Tombstones(self._data)
+        return self
+
+    def commit(self):
+        self._factory.data = self._data
+        self._factory.commits += 1
+        self._finish()
+
+    def rollback(self):
+        self._finish()
+
+    def _finish(self):
+        if not self._done and self._write:
+            self._factory.writer.release()
+        self._done = True
+
+
+class InMemoryDatabase(UnitOfWorkFactory):
+    def __init__(self) -> None:
+        self.data = _Data()
+        self.writer = threading.Lock()
+        self.commits = 0
+        self.down = False
+
+    def __call__(self, write: bool = True) -> UnitOfWork:
+        return InMemoryUnitOfWork(self, write)
+
+    def ping(self) -> None:
+        if self.down:
+            raise ConnectionError("database down")
+
+
+class InMemoryBlobStore(BlobStore):
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.fail_puts_after: int | None = None
+        self.fail_deletes = False
+
+    def upload_form(self, key, content_type, max_bytes, expires_in):
+        return UploadForm(url="memory://upload", fields={"key": key, "Content-Type": content_type},
+                          expires_at=datetime.now(timezone.utc) + timedelta(seconds=expires_in))
+
+    def size(self, key):
+        return len(self.objects[key]) if key in self.objects else None
+
+    def read(self, key):
+        return self.objects[key]
+
+    def put(self, key, data, content_type):
+        if self.fail_puts_after is not None:
+            if self.fail_puts_after <= 0:
+                raise OSError("storage is full")
+            self.fail_puts_after -= 1
+        self.objects[key] = data if isinstance(data, bytes) else data.read()
+
+    def copy(self, source, target):
+        self.objects[target] = self.objects[source]
+
+    def delete(self, keys):
+        if self.fail_deletes:
+            raise OSError("storage refuses deletes")
+        for key in keys:
+            self.objects.pop(key, None)
+
+    def download_url(self, key, expires_in):
+        return f"memory://{key}?ttl={expires_in}"
+
+    def ping(self):
+        pass
+
+
+def fake_image(content_type: str = "image/png", width: int = 40, height: int = 30, salt: str = "") -> bytes:
+    """Bytes the fake inspector reads as an image of the given type and size."""
+    return f"FAKE:{content_type}:{width}x{height}:{salt}".encode()
+
+
+class FakeInspector(ImageInspector):
+    """Reads `fake_image` bytes; anything else is not an image."""
+
+    def inspect(self, data, max_pixels):
+        try:
+            tag, content_type, size, _ = data.decode().split(":", 3)
+            width, height = (int(n) for n in size.split("x"))
+        except ValueError:
+            raise UnsupportedImageType("file type error") from None
+        if tag != "FAKE":
+            raise UnsupportedImageType("file type error")
+        if width * height > max_pixels:
+            raise UploadRejected(f"{width * height} pixels exceeds the limit of {max_pixels}")
+        return ImageFacts(content_type, width, height)
+
+    def render(self, data, specs: Sequence[RenditionSpec]):
+        facts = self.inspect(data, 10**12)
+        out = []
+        for spec in specs:
+            scale = min(1.0, spec.max_side / max(facts.width, facts.height))
+            out.append(RenderedImage(b"rendition:" + spec.name.encode(), round(facts.width * scale),
+                                     round(facts.height * scale), "image/jpeg"))
+        return out
+
+
+class FakeClock(Clock):
+    def __init__(self, start: datetime = datetime(2026, 1, 1, tzinfo=timezone.utc)) -> None:
+        self.current = start
+
+    def now(self):
+        return self.current
+
+    def advance(self, **delta) -> None:
+        self.current += timedelta(**delta)
+
+
+class SequentialIds(IdGenerator):
+    def __init__(self) -> None:
+        self._n = 0
+        self._lock = threading.Lock()
+
+    def new(self):
+        with self._lock:
+            self._n += 1
+            return uuid.UUID(int=self._n)
