@@ -1,0 +1,154 @@
+"""The relational schema, as peewee models.
+
+Models are built per database (`build_models`) rather than declared once at module level: a peewee
+model is bound to exactly one database, and a process may hold several unit-of-work factories at
+once (tests do; so could a migration tool). Each factory therefore owns its own model classes.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from peewee import (
+    SQL, AutoField, BigIntegerField, BooleanField, CharField, Database, Field, ForeignKeyField, IntegerField,
+    Model, PostgresqlDatabase, TextField, UUIDField,
+)
+
+_SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+class UtcDateTimeField(Field):
+    """Timezone-aware UTC datetimes in and out, on every database.
+
+    PostgreSQL gets a real `timestamptz`, so the stored instant never depends on the session's time
+    zone. SQLite has no datetime type: there we store fixed-width UTC text, so comparing and sorting
+    the text compares the instants (`expires_at > now` must work in SQL on both).
+    """
+
+    field_type = "DATETIME"
+
+    def ddl_datatype(self, ctx: Any) -> SQL:
+        return SQL("TIMESTAMPTZ" if self._native else "DATETIME")
+
+    @property
+    def _native(self) -> bool:
+        return isinstance(self.model._meta.database, PostgresqlDatabase)
+
+    def db_value(self, value: datetime | None) -> datetime | str | None:
+        if value is None:
+            return None
+        # A naive datetime is taken to be UTC already: the domain only ever produces aware UTC ones.
+        utc = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return utc if self._native else utc.strftime(_SQLITE_DATETIME_FORMAT)
+
+    def python_value(self, value: datetime | str | None) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+class JsonTextField(TextField):
+    """JSON kept as plain text: the same column type and behaviour on SQLite and PostgreSQL."""
+
+    def db_value(self, value: Any) -> str | None:
+        return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+    def python_value(self, value: str | None) -> Any:
+        return None if value is None else json.loads(value)
+
+
+@dataclass(frozen=True)
+class Models:
+    """One database's model classes."""
+
+    database: Database
+    Realty: type[Model]
+    Room: type[Model]
+    Image: type[Model]
+    UploadGrant: type[Model]
+    BlobTombstone: type[Model]
+
+    @property
+    def all(self) -> list[type[Model]]:
+        return [self.Realty, self.Room, self.Image, self.UploadGrant, self.BlobTombstone]
+
+
+def build_models(database: Database) -> Models:
+    """Fresh model classes bound to `database` only."""
+
+    bound_to = database  # a class body cannot read a closure variable it also assigns
+
+    class Base(Model):
+        class Meta:
+            database = bound_to
+
+    class Realty(Base):
+        id = AutoField()
+        uuid = UUIDField(unique=True)
+        org = CharField(max_length=255)
+        name = TextField(null=True)
+        external_id = TextField(null=True)
+        created_at = UtcDateTimeField()
+
+        class Meta:
+            table_name = "realty"
+
+    class Room(Base):
+        id = AutoField()
+        realty = ForeignKeyField(Realty, on_delete="CASCADE", index=True)
+        name = TextField()
+        created_at = UtcDateTimeField()
+
+        class Meta:
+            table_name = "room"
+
+    class Image(Base):
+        id = AutoField()
+        uuid = UUIDField(unique=True)
+        realty = ForeignKeyField(Realty, on_delete="CASCADE", index=False)  # covered by (realty, position)
+        room = ForeignKeyField(Room, null=True, on_delete="SET NULL", index=True)
+        kind = CharField(max_length=32)
+        position = IntegerField()
+        storage_key = TextField()
+        content_type = CharField(max_length=255)
+        width = IntegerField()
+        height = IntegerField()
+        file_size = BigIntegerField()
+        md5 = CharField(max_length=32)
+        description = TextField(null=True)
+        original_file_name = TextField(null=True)
+        category = CharField(max_length=64, null=True)
+        hero = BooleanField(default=False)
+        status = CharField(max_length=32)
+        created_at = UtcDateTimeField()
+        modified_at = UtcDateTimeField()
+        renditions = JsonTextField(default=list)
+
+        class Meta:
+            table_name = "image"
+            # Not unique: positions are rewritten in place on reorder, and uniqueness would need deferred checks.
+            indexes = ((("realty", "position"), False),)
+
+    class UploadGrant(Base):
+        key = CharField(max_length=1024, primary_key=True)
+        org = CharField(max_length=255)
+        content_type = CharField(max_length=255)
+        created_at = UtcDateTimeField(index=True)  # garbage collection scans by age
+        expires_at = UtcDateTimeField()
+        used_at = UtcDateTimeField(null=True)
+
+        class Meta:
+            table_name = "upload_grant"
+
+    class BlobTombstone(Base):
+        key = CharField(max_length=1024, primary_key=True)
+        created_at = UtcDateTimeField(index=True)
+
+        class Meta:
+            table_name = "blob_tombstone"
+
+    return Models(database, Realty, Room, Image, UploadGrant, BlobTombstone)

@@ -1,0 +1,600 @@
+"""The peewee persistence adapter, on the database under test (TEST_DATABASE=sqlite or postgresql).
+
+Exercised through the repositories and the core service, never through mocks of our own code.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+import uuid
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterator
+
+import pytest
+
+from adapters.peewee_uow import PeeweeUnitOfWorkFactory
+from core.domain import (
+    MAX_IMAGES_PER_REALTY, Image, ImageCategory, ImageChange, ImageKind, ModerationStatus, Realty, Rendition, Room,
+    UploadGrant,
+)
+from core.errors import InvalidInput, NotFound, Unavailable, UploadRejected
+from core.ports import Caller
+from core.services import DirectUpload, ImageService, UploadedImage
+from tests.fakes import FakeClock, FakeInspector, InMemoryBlobStore, SequentialIds, fake_image
+
+ORG_A, ORG_B = "org-a", "org-b"
+T0 = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def factory(database_url: str) -> Iterator[PeeweeUnitOfWorkFactory]:
+    database = PeeweeUnitOfWorkFactory(database_url)
+    database.create_tables()
+    yield database
+    database.close()
+
+
+def new_image(realty_uuid: uuid.UUID, n: int = 0, **overrides) -> Image:
+    image = Image(
+        uuid=uuid.uuid4(), realty_uuid=realty_uuid, storage_key=f"images/{n}/original.png", content_type="image/png",
+        width=640 + n, height=480, file_size=1000 + n, md5=f"{n:032x}", created_at=T0, modified_at=T0,
+    )
+    return replace(image, **overrides)
+
+
+def create_realty(factory: PeeweeUnitOfWorkFactory, org: str = ORG_A, images: int = 0) -> Realty:
+    realty_uuid = uuid.uuid4()
+    with factory() as uow:
+        realty = uow.realties.lock(org, realty_uuid, create=True)
+        realty.append([new_image(realty_uuid, n) for n in range(images)])
+        uow.realties.save_images(realty)
+        uow.commit()
+    return realty
+
+
+def load(factory: PeeweeUnitOfWorkFactory, ref, org: str = ORG_A) -> Realty | None:
+    with factory(write=False) as uow:
+        return uow.realties.get(org, ref)
+
+
+def count_realties(factory: PeeweeUnitOfWorkFactory) -> int:
+    with factory(write=False):
+        return factory.models.Realty.select().count()
+
+
+@contextmanager
+def statements(factory: PeeweeUnitOfWorkFactory) -> Iterator[list[str]]:
+    """The SQL statements the factory's database runs inside the block."""
+    seen: list[str] = []
+    hook: Callable = lambda event: seen.append(event.sql)  # noqa: E731
+    factory.database.query_hooks.append(hook)
+    try:
+        yield seen
+    finally:
+        factory.database.query_hooks.remove(hook)
+
+
+# --- schema and connections ------------------------------------------------------------------------
+
+def test_create_tables_is_idempotent(factory):
+    factory.create_tables()
+    factory.create_tables()
+    factory.ping()
+    with factory(write=False):
+        tables = set(factory.database.get_tables())
+    assert {"realty", "room", "image", "upload_grant", "blob_tombstone"} <= tables
+
+
+def test_sqlite_file_in_a_missing_directory_is_created(tmp_path):
+    path = tmp_path / "deep" / "er" / "realty.db"
+    database = PeeweeUnitOfWorkFactory(f"sqlite:///{path}")
+    database.create_tables()
+    database.ping()
+    assert path.exists()
+    with database(write=False) as uow:
+        assert uow.realties.get(ORG_A, 1) is None
+    database.close()
+
+
+def test_unreachable_database_is_unavailable():
+    database = PeeweeUnitOfWorkFactory("postgresql://postgres@127.0.0.1:1/nowhere?connect_timeout=1")
+    with pytest.raises(Unavailable):
+        database.ping()
+    with pytest.raises(Unavailable):
+        with database():
+            pass
+
+
+def test_unsupported_urls_are_refused():
+    with pytest.raises(ValueError):
+        PeeweeUnitOfWorkFactory("mysql://root@localhost/db")
+    with pytest.raises(ValueError):
+        PeeweeUnitOfWorkFactory("sqlite:///:memory:")
+
+
+def test_two_sqlite_factories_in_one_process_do_not_interfere(tmp_path):
+    first = PeeweeUnitOfWorkFactory(f"sqlite:///{tmp_path}/one.db")
+    second = PeeweeUnitOfWorkFactory(f"sqlite:///{tmp_path}/two.db")
+    first.create_tables()
+    second.create_tables()
+    in_first, in_second = create_realty(first, images=2), create_realty(second, images=3)
+
+    assert load(first, in_first.uuid) is not None and load(first, in_second.uuid) is None
+    assert load(second, in_second.uuid) is not None and load(second, in_first.uuid) is None
+    assert len(load(first, in_first.uuid).images) == 2
+    assert len(load(second, in_second.uuid).images) == 3
+    # Both get id 1: separate databases, separate sequences.
+    assert in_first.id == in_second.id == 1
+    # Interleaved units of work on one thread, one per database.
+    with first() as uow_1, second() as uow_2:
+        a = uow_1.realties.lock(ORG_A, in_first.uuid, create=False)
+        b = uow_2.realties.lock(ORG_A, in_second.uuid, create=False)
+        a.remove(a.images[0].uuid)
+        b.remove(b.images[0].uuid)
+        uow_1.realties.save_images(a)
+        uow_2.realties.save_images(b)
+        uow_2.commit()
+    assert len(load(first, in_first.uuid).images) == 2, "the uncommitted unit of work was rolled back"
+    assert len(load(second, in_second.uuid).images) == 2
+    first.close()
+    second.close()
+
+
+def test_two_factories_on_one_database_see_each_others_commits(factory, database_url):
+    other = PeeweeUnitOfWorkFactory(database_url)
+    realty = create_realty(other, images=1)
+    assert [i.uuid for i in load(factory, realty.uuid).images] == [i.uuid for i in realty.images]
+    other.close()
+
+
+# --- realties and images ---------------------------------------------------------------------------
+
+def test_round_trip_of_a_realty_with_images(factory):
+    realty_uuid = uuid.uuid4()
+    realty = Realty(uuid=realty_uuid, org=ORG_A, created_at=T0, name="Villa", external_id="ext-1")
+    room = Room(realty_uuid=realty_uuid, org=ORG_A, name="Kitchen", created_at=T0)
+    with factory() as uow:
+        uow.realties.add(realty)
+        uow.rooms.add(room)
+        uow.commit()
+    assert realty.id and room.id
+
+    renditions = (Rendition("thumbnail", f"images/{realty_uuid}/thumbnail.jpg", 320, 240),
+                  Rendition("web", f"images/{realty_uuid}/web.webp", 1280, 960, "image/webp"))
+    local = timezone(timedelta(hours=2))
+    images = [
+        new_image(realty_uuid, 0, description="Front", original_file_name="front.JPG",
+                  category=ImageCategory.BUILDING_EXTERIOR, hero=True, status=ModerationStatus.APPROVED,
+                  renditions=renditions),
+        new_image(realty_uuid, 1, kind=ImageKind.ROOM, room_id=room.id, category=ImageCategory.ROOM,
+                  created_at=T0.astimezone(local), modified_at=T0 + timedelta(seconds=1)),
+        new_image(realty_uuid, 2, kind=ImageKind.FLOOR_PLAN, status=ModerationStatus.REJECTED, file_size=3 * 2**31),
+    ]
+    with factory() as uow:
+        locked = uow.realties.lock(ORG_A, realty_uuid, create=False)
+        locked.append(images)
+        uow.realties.save_images(locked)
+        uow.commit()
+    assert all(i.id for i in images)
+
+    for ref in (realty_uuid, realty.id):
+        loaded = load(factory, ref)
+        assert (loaded.id, loaded.uuid, loaded.org, loaded.name, loaded.external_id) == \
+            (realty.id, realty_uuid, ORG_A, "Villa", "ext-1")
+        assert loaded.created_at == T0 and loaded.created_at.tzinfo is not None
+        assert loaded.images == images, "every field survives, datetimes as the same instants"
+        for image in loaded.images:
+            assert image.created_at.utcoffset() == timedelta(0) and image.modified_at.utcoffset() == timedelta(0)
+        assert loaded.images[0].created_at < datetime.now(timezone.utc)
+        assert isinstance(loaded.images[1].kind, ImageKind) and isinstance(loaded.images[0].category, ImageCategory)
+        assert loaded.images[0].renditions == renditions
+        assert loaded.images[1].type.value == "ROOM_IMAGE" and loaded.images[0].published
+
+    with factory(write=False) as uow:
+        assert uow.realties.find_image(ORG_A, images[1].uuid) == images[1]
+        assert uow.realties.find_image(ORG_A, images[2].id) == images[2]
+        assert uow.realties.find_image(ORG_A, uuid.uuid4()) is None
+        assert uow.realties.realty_of_image(ORG_A, images[0].uuid) == realty_uuid
+        assert uow.realties.realty_of_image(ORG_A, images[0].id) == realty_uuid
+        assert uow.rooms.get(ORG_A, room.id) == room
+        assert uow.rooms.list_for(ORG_A, [realty_uuid, uuid.uuid4()]) == [room]
+
+
+def test_missing_realty_and_lock_without_create(factory):
+    with factory() as uow:
+        assert uow.realties.get(ORG_A, uuid.uuid4()) is None
+        assert uow.realties.get(ORG_A, 12345) is None
+        assert uow.realties.lock(ORG_A, uuid.uuid4(), create=False) is None
+        uow.commit()
+
+
+def test_another_orgs_objects_do_not_exist(factory):
+    mine = create_realty(factory, ORG_A, images=2)
+    with factory() as uow:
+        room = Room(realty_uuid=mine.uuid, org=ORG_A, name="Hall", created_at=T0)
+        uow.rooms.add(room)
+        uow.commit()
+
+    assert load(factory, mine.uuid, ORG_B) is None
+    assert load(factory, mine.id, ORG_B) is None
+    with factory() as uow:
+        assert uow.realties.get_many(ORG_B, [mine.id]) == []
+        assert uow.realties.find_image(ORG_B, mine.images[0].uuid) is None
+        assert uow.realties.find_image(ORG_B, mine.images[0].id) is None
+        assert uow.realties.realty_of_image(ORG_B, mine.images[0].uuid) is None
+        assert uow.rooms.get(ORG_B, room.id) is None
+        assert uow.rooms.list_for(ORG_B, [mine.uuid]) == []
+        with pytest.raises(NotFound):
+            uow.rooms.add(Room(realty_uuid=mine.uuid, org=ORG_B, name="Intruder", created_at=T0))
+        assert uow.realties.lock(ORG_B, mine.uuid, create=True) is None
+        assert uow.realties.lock(ORG_B, mine.uuid, create=False) is None
+        uow.commit()
+
+    still = load(factory, mine.uuid, ORG_A)
+    assert still.org == ORG_A and len(still.images) == 2
+    with factory(write=False) as uow:
+        assert uow.realties.get_many(ORG_A, [mine.id, mine.id + 1000]) == [still]
+    assert count_realties(factory) == 1, "locking a foreign uuid created no row"
+
+
+def test_get_many_uses_a_constant_number_of_queries(factory):
+    realties = [create_realty(factory, images=n) for n in (0, 1, 3, 5)]
+    foreign = create_realty(factory, ORG_B, images=2)
+    ids = [r.id for r in reversed(realties)] + [foreign.id, 999_999]
+    with factory(write=False) as uow, statements(factory) as seen:
+        found = uow.realties.get_many(ORG_A, ids)
+    # In the requested order; the foreign and the missing one are left out.
+    assert [r.uuid for r in found] == [r.uuid for r in reversed(realties)]
+    assert [len(r.images) for r in found] == [5, 3, 1, 0]
+    assert [[i.position for i in r.images] for r in found] == [list(range(len(r.images))) for r in found]
+    assert len(seen) == 2
+    with factory(write=False) as uow, statements(factory) as seen:
+        uow.realties.get(ORG_A, realties[-1].uuid)
+    assert len(seen) == 2
+
+
+def test_save_images_inserts_updates_deletes_and_reorders(factory):
+    realty = create_realty(factory, images=5)
+    a, b, c, d, e = (i.uuid for i in realty.images)
+    later = T0 + timedelta(minutes=5)
+    with factory() as uow:
+        locked = uow.realties.lock(ORG_A, realty.uuid, create=False)
+        locked.remove(b)
+        locked.apply([ImageChange(ref=u) for u in (e, d, c, a)], later, reorder=True)
+        locked.apply([ImageChange(ref=c, description="Garden", category=ImageCategory.COMMON_OUTDOOR_SPACES,
+                                  hero=True)], later, reorder=False)
+        locked.set_published([a], True, later)
+        fresh = new_image(realty.uuid, 9)
+        locked.append([fresh])
+        uow.realties.save_images(locked)
+        uow.commit()
+
+    loaded = load(factory, realty.uuid)
+    assert [i.uuid for i in loaded.images] == [e, d, c, a, fresh.uuid]
+    assert [i.position for i in loaded.images] == [0, 1, 2, 3, 4]
+    garden = loaded.image(c)
+    assert (garden.description, garden.category, garden.hero, garden.modified_at) == \
+        ("Garden", ImageCategory.COMMON_OUTDOOR_SPACES, True, later)
+    assert loaded.image(a).published and loaded.image(a).modified_at == later
+    assert loaded.image(e).modified_at == T0
+    assert loaded.images == locked.images
+
+    # Clearing values back to NULL works through the batched update too.
+    with factory() as uow:
+        locked = uow.realties.lock(ORG_A, realty.uuid, create=False)
+        locked.apply([ImageChange(ref=c, clear_description=True, clear_category=True)], later, reorder=False)
+        uow.realties.save_images(locked)
+        uow.commit()
+    garden = load(factory, realty.uuid).image(c)
+    assert (garden.description, garden.category) == (None, None)
+
+
+def test_save_images_writes_only_what_changed(factory):
+    realty = create_realty(factory, images=MAX_IMAGES_PER_REALTY)
+    with factory() as uow:
+        locked = uow.realties.lock(ORG_A, realty.uuid, create=False)
+        with statements(factory) as seen:
+            uow.realties.save_images(locked)
+        assert seen == [], "nothing changed, nothing written"
+
+        locked.apply([ImageChange(ref=i.uuid) for i in reversed(locked.images)], T0, reorder=True)
+        with statements(factory) as seen:
+            uow.realties.save_images(locked)
+        assert len(seen) <= 2, "a reorder of 200 images is a couple of batched statements"
+
+        locked.apply([ImageChange(ref=locked.images[7].uuid, description="only me")], T0, reorder=False)
+        with statements(factory) as seen:
+            uow.realties.save_images(locked)
+        assert len(seen) == 1
+        uow.commit()
+    loaded = load(factory, realty.uuid)
+    assert [i.uuid for i in loaded.images] == [i.uuid for i in reversed(realty.images)]
+    assert loaded.images[7].description == "only me"
+    assert [i.position for i in loaded.images] == list(range(MAX_IMAGES_PER_REALTY))
+
+
+def test_save_images_of_a_realty_not_loaded_in_this_unit_of_work(factory):
+    realty = create_realty(factory, images=3)
+    realty.remove(realty.images[1].uuid)
+    realty.images[0].description = "changed elsewhere"
+    with factory() as uow:
+        uow.realties.save_images(realty)
+        uow.commit()
+    loaded = load(factory, realty.uuid)
+    assert [i.uuid for i in loaded.images] == [i.uuid for i in realty.images]
+    assert loaded.images[0].description == "changed elsewhere"
+
+
+def test_lock_needs_a_write_unit_of_work(factory):
+    with factory(write=False) as uow:
+        with pytest.raises(RuntimeError):
+            uow.realties.lock(ORG_A, uuid.uuid4(), create=True)
+
+
+# --- transactions ----------------------------------------------------------------------------------
+
+def test_leaving_without_commit_rolls_back(factory):
+    realty_uuid = uuid.uuid4()
+    with factory() as uow:
+        realty = uow.realties.lock(ORG_A, realty_uuid, create=True)
+        realty.append([new_image(realty_uuid)])
+        uow.realties.save_images(realty)
+        uow.grants.add(UploadGrant("uploads/x", ORG_A, "image/png", T0, T0 + timedelta(hours=1)))
+        uow.tombstones.add(["a"], T0)
+    with pytest.raises(ZeroDivisionError):
+        with factory() as uow:
+            uow.realties.add(Realty(uuid=uuid.uuid4(), org=ORG_A, created_at=T0))
+            1 / 0
+    assert load(factory, realty_uuid) is None
+    with factory(write=False) as uow:
+        assert uow.grants.get_many(["uploads/x"]) == {}
+        assert uow.tombstones.list(10) == []
+    assert count_realties(factory) == 0
+
+
+def test_rollback_after_commit_is_a_no_op_and_a_unit_of_work_is_single_use(factory):
+    uow = factory()
+    with uow:
+        uow.tombstones.add(["k"], T0)
+        uow.commit()
+        uow.rollback()
+    with pytest.raises(RuntimeError):
+        uow.__enter__()
+    with factory(write=False) as check:
+        assert check.tombstones.list(10) == ["k"]
+
+
+def test_a_nested_unit_of_work_is_a_savepoint(factory):
+    with factory() as outer:
+        outer.tombstones.add(["outer"], T0)
+        with factory() as inner:
+            inner.tombstones.add(["inner, rolled back"], T0)
+        with factory() as inner:
+            inner.tombstones.add(["inner, committed"], T0)
+            inner.commit()
+        outer.commit()
+    with factory(write=False) as uow:
+        assert sorted(uow.tombstones.list(10)) == ["inner, committed", "outer"]
+
+
+def test_a_read_unit_of_work_sees_one_snapshot(factory):
+    realty = create_realty(factory, images=1)
+    with factory(write=False) as reader:
+        before = reader.realties.get(ORG_A, realty.uuid)
+        done = threading.Event()
+
+        def write() -> None:
+            with factory() as uow:
+                locked = uow.realties.lock(ORG_A, realty.uuid, create=False)
+                locked.append([new_image(realty.uuid, 1)])
+                uow.realties.save_images(locked)
+                uow.commit()
+            done.set()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(30)
+        assert done.is_set(), "readers do not block writers"
+        assert len(reader.realties.get(ORG_A, realty.uuid).images) == len(before.images) == 1
+    assert len(load(factory, realty.uuid).images) == 2
+
+
+# --- grants and tombstones -------------------------------------------------------------------------
+
+def add_grant(factory, key: str, org: str = ORG_A, created: datetime = T0, ttl: timedelta = timedelta(hours=1)):
+    with factory() as uow:
+        uow.grants.add(UploadGrant(key, org, "image/jpeg", created, created + ttl))
+        uow.commit()
+
+
+def claim(factory, keys, org: str = ORG_A, now: datetime = T0 + timedelta(minutes=1)) -> int:
+    with factory() as uow:
+        claimed = uow.grants.claim(org, keys, now)
+        uow.commit()
+    return claimed
+
+
+def test_grant_claim_is_once_unexpired_and_per_org(factory):
+    add_grant(factory, "uploads/a")
+    add_grant(factory, "uploads/b")
+    add_grant(factory, "uploads/expired", ttl=timedelta(seconds=30))
+    add_grant(factory, "uploads/theirs", org=ORG_B)
+
+    assert claim(factory, ["uploads/theirs"]) == 0
+    assert claim(factory, ["uploads/expired"]) == 0
+    assert claim(factory, ["uploads/a", "uploads/missing"]) == 1
+    assert claim(factory, ["uploads/a", "uploads/b"]) == 1, "a is used already"
+    assert claim(factory, ["uploads/a"]) == 0
+    assert claim(factory, ["uploads/theirs"], org=ORG_B) == 1
+
+    with factory(write=False) as uow:
+        grants = uow.grants.get_many(["uploads/a", "uploads/expired", "uploads/nope"])
+    assert set(grants) == {"uploads/a", "uploads/expired"}
+    assert grants["uploads/a"] == UploadGrant("uploads/a", ORG_A, "image/jpeg", T0, T0 + timedelta(hours=1),
+                                              used_at=T0 + timedelta(minutes=1))
+    assert grants["uploads/expired"].used_at is None
+    assert grants["uploads/expired"].expires_at < datetime.now(timezone.utc)
+
+
+def test_racing_claims_of_one_grant_let_exactly_one_win(factory):
+    add_grant(factory, "uploads/contended")
+    barrier = threading.Barrier(6)
+    results: list[int] = []
+
+    def race() -> None:
+        barrier.wait()
+        results.append(claim(factory, ["uploads/contended"]))
+
+    threads = [threading.Thread(target=race) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(results) == [0, 0, 0, 0, 0, 1]
+
+
+def test_stale_grants_and_deletion(factory):
+    add_grant(factory, "uploads/old", created=T0 - timedelta(days=2))
+    add_grant(factory, "uploads/older", created=T0 - timedelta(days=3))
+    add_grant(factory, "uploads/new", created=T0)
+    with factory(write=False) as uow:
+        assert [g.key for g in uow.grants.stale(T0 - timedelta(days=1), 10)] == ["uploads/older", "uploads/old"]
+        assert [g.key for g in uow.grants.stale(T0 - timedelta(days=1), 1)] == ["uploads/older"]
+    with factory() as uow:
+        uow.grants.delete(["uploads/old", "uploads/older", "uploads/unknown"])
+        uow.commit()
+    with factory(write=False) as uow:
+        assert list(uow.grants.get_many(["uploads/old", "uploads/new"])) == ["uploads/new"]
+
+
+def test_tombstones(factory):
+    with factory() as uow:
+        uow.tombstones.add(["b", "a", "a"], T0)
+        uow.tombstones.add(["a", "c"], T0 + timedelta(seconds=1))
+        uow.commit()
+    with factory(write=False) as uow:
+        assert uow.tombstones.list(10) == ["a", "b", "c"]
+        assert uow.tombstones.list(2) == ["a", "b"]
+    with factory() as uow:
+        uow.tombstones.remove(["a", "zzz"])
+        uow.tombstones.remove([])
+        uow.commit()
+    with factory(write=False) as uow:
+        assert uow.tombstones.list(10) == ["b", "c"]
+
+
+# --- concurrency -----------------------------------------------------------------------------------
+
+def run_racers(count: int, body: Callable[[int], None]) -> list[BaseException]:
+    """Run `body(i)` on `count` threads released at once; the exceptions they raised."""
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            body(i)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads), "a racer hung"
+    return errors
+
+
+@pytest.mark.parametrize("racers, per_racer", [(2, 150), (8, 30)])
+def test_racing_appends_to_a_new_realty_respect_order_and_cap(factory, racers, per_racer):
+    realty_uuid = uuid.uuid4()
+
+    def append(i: int) -> None:
+        with factory() as uow:
+            realty = uow.realties.lock(ORG_A, realty_uuid, create=True)
+            realty.append([new_image(realty_uuid, 1000 * i + n) for n in range(per_racer)])  # checks the cap
+            uow.realties.save_images(realty)
+            uow.commit()
+
+    errors = run_racers(racers, append)
+    assert all(isinstance(e, InvalidInput) for e in errors), errors
+    winners = racers - len(errors)
+    assert winners == min(racers, MAX_IMAGES_PER_REALTY // per_racer)
+    realty = load(factory, realty_uuid)
+    assert len(realty.images) == winners * per_racer <= MAX_IMAGES_PER_REALTY
+    assert [i.position for i in realty.images] == list(range(len(realty.images)))
+    # Each racer's batch is contiguous: nobody's images were interleaved with another's.
+    runs = [racer for racer, _ in itertools.groupby(i.width // 1000 for i in realty.images)]
+    assert len(runs) == len(set(runs)) == winners
+    assert count_realties(factory) == 1
+
+
+# --- through the core service ----------------------------------------------------------------------
+
+class World:
+    def __init__(self, factory: PeeweeUnitOfWorkFactory) -> None:
+        self.blobs = InMemoryBlobStore()
+        self.clock = FakeClock(T0)
+        self.service = ImageService(factory, self.blobs, FakeInspector(), self.clock, SequentialIds())
+
+    def upload(self, caller: Caller) -> str:
+        grant = self.service.issue_grant(caller, "image/png")
+        self.blobs.objects[grant.key] = fake_image("image/png", salt=grant.key)
+        return grant.key
+
+
+CALLER_A, CALLER_B = Caller("agent-a", ORG_A), Caller("agent-b", ORG_B)
+
+
+def test_service_use_cases_on_the_database(factory):
+    w = World(factory)
+    target = uuid.uuid4()
+    saved = w.service.save_uploads(CALLER_A, target, [UploadedImage(w.upload(CALLER_A), hero=True),
+                                                      UploadedImage(w.upload(CALLER_A), description="two")])
+    assert [i.id is not None for i in saved] == [True, True]
+    with pytest.raises(UploadRejected):
+        w.service.save_uploads(CALLER_B, target, [UploadedImage(w.upload(CALLER_A))])
+
+    prop = w.service.create_property(CALLER_A, "Villa", external_id="v-1")
+    room = w.service.create_room(CALLER_A, prop.id, "Kitchen")
+    direct = w.service.upload_image(CALLER_A, prop.id, DirectUpload(fake_image(), "k.png", kind=ImageKind.ROOM,
+                                                                    room_id=room.id))
+    assert w.service.find_image(CALLER_A, direct.id).room_id == room.id
+    assert w.service.rooms_of(CALLER_A, [prop.uuid]) == [room]
+
+    w.service.update_images(CALLER_A, target, [ImageChange(saved[1].uuid), ImageChange(saved[0].uuid)], reorder=True)
+    w.service.set_published(CALLER_A, target, None, True)
+    w.service.copy_images(CALLER_A, prop.uuid, target)
+    w.service.set_published(CALLER_A, target, [saved[0].uuid], False)
+    w.service.delete_image(CALLER_A, saved[0].uuid)
+
+    images = w.service.realty(CALLER_A, target).images
+    assert [(i.uuid, i.position, i.published) for i in images] == [(saved[1].uuid, 0, True)]
+    copies = w.service.realty(CALLER_A, prop.uuid).images
+    assert [i.description for i in copies] == [None, "two", None]
+    assert [i.published for i in copies] == [False, False, False]
+    assert [r.uuid for r in w.service.realties(CALLER_A, [prop.id, 10_000])] == [prop.uuid]
+    assert w.service.find_realty(CALLER_B, target) is None
+    with pytest.raises(NotFound):
+        w.service.delete_image(CALLER_B, saved[1].uuid)
+
+    w.clock.advance(days=2)
+    assert w.service.collect_garbage() == {"expired_uploads": 3, "purged_blobs": 0}
+    assert w.service.check_ready() == {"database": True, "storage": True}
+
+
+def test_racing_saves_through_the_service_keep_the_cap(factory):
+    w = World(factory)
+    target = uuid.uuid4()
+    keys = [[w.upload(CALLER_A) for _ in range(120)] for _ in range(2)]
+
+    def save(i: int) -> None:
+        w.service.save_uploads(CALLER_A, target, [UploadedImage(k) for k in keys[i]])
+
+    errors = run_racers(2, save)
+    assert len(errors) == 1 and isinstance(errors[0], InvalidInput), errors
+    images = w.service.realty(CALLER_A, target).images
+    assert len(images) == 120 and [i.position for i in images] == list(range(120))
