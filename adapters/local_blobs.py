@@ -1,0 +1,493 @@
+"""BlobStore on local disk: the embedded default (`STORAGE_URL=file:///abs/dir`).
+
+Clients upload to it exactly as they upload to S3: the grant is an S3-style presigned POST form
+(`key`, `Content-Type`, `Policy`, `X-Amz-Algorithm`, `X-Amz-Credential`, `X-Amz-Date`,
+`X-Amz-Signature`) signed with a real SigV4 POST-policy signature, and `authorize_post` / `receive`
+enforce the policy the way S3 does. So a client written against the S3 adapter works unchanged
+against this one, and the other way round. The HTTP side lives in `adapters/local_storage_http.py`.
+
+Layout under `root`: each object is the file `root/<key>`; its content type is kept beside it in
+`root/.meta/<key>.json`. Keys whose segments start with "." are refused, so neither the metadata
+tree nor the ".tmp-*" files of in-progress writes can ever be addressed as objects. A key cannot be
+both an object and a "directory" of other keys (`a` and `a/b`); the gateway's keys never are.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import BinaryIO, Callable, Iterable, Iterator, Mapping, Sequence
+from urllib.parse import quote, urlencode
+
+from core.ports import BlobStore, UploadForm
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+REGION = "local"
+SERVICE = "s3"
+AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
+POLICY_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+CHUNK = 1024 * 1024
+MAX_KEY_BYTES = 1024  # S3's limit
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"  # what S3 records when no type is given
+_META_DIR = ".meta"
+
+# Status codes of the S3 error codes this adapter raises (as S3 answers them).
+_STATUS = {
+    "AccessDenied": 403,
+    "SignatureDoesNotMatch": 403,
+    "InvalidAccessKeyId": 403,
+    "EntityTooLarge": 400,
+    "EntityTooSmall": 400,
+    "IncompleteBody": 400,
+    "InvalidArgument": 400,
+    "InvalidPolicyDocument": 400,
+    "MalformedPOSTRequest": 400,
+    "MaxPostPreDataLengthExceeded": 400,
+    "PreconditionFailed": 412,
+    "NoSuchKey": 404,
+    "InternalError": 500,
+}
+
+
+class LocalStorageError(Exception):
+    """A refused storage request, described as S3 would describe it (`code` is S3's error code)."""
+
+    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status if status is not None else _STATUS.get(code, 400)
+
+
+class InvalidKey(ValueError):
+    """A key that could name something outside the store's root (or its private files)."""
+
+
+@dataclass(frozen=True)
+class AuthorizedPost:
+    """A POST whose form fields satisfy their signed policy; what remains is to receive the file."""
+
+    key: str
+    content_type: str
+    min_bytes: int
+    max_bytes: int | None
+    success_action_status: int = 204
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _hmac(key: bytes, message: str | bytes) -> bytes:
+    if isinstance(message, str):
+        message = message.encode()
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
+class LocalBlobStore(BlobStore):
+    """Objects as files under `root`; uploads and downloads through signed URLs served by the gateway.
+
+    `base_url()` is asked at call time for the gateway's external base URL (e.g. "http://127.0.0.1:8000"),
+    because without PUBLIC_URL it comes from the current request.
+    """
+
+    def __init__(self, root: str, secret: bytes | str, base_url: Callable[[], str], *,
+                 access_key_id: str = "local", bucket: str = "local",
+                 now: Callable[[], datetime] = _utcnow) -> None:
+        if not secret:
+            raise ValueError("LocalBlobStore needs a non-empty secret")
+        self._secret = secret.encode() if isinstance(secret, str) else bytes(secret)
+        self._root = os.path.realpath(root)
+        self.base_url = base_url
+        self.access_key_id = access_key_id
+        self.bucket = bucket
+        self._now = now
+        # Download URLs are signed with a key derived for that purpose only, so a download signature can
+        # never be replayed as an upload signature or the other way round.
+        self._download_key = _hmac(self._secret, b"realty-gateway/local-download-url/v1")
+        os.makedirs(self._root, exist_ok=True)
+
+    @property
+    def root(self) -> str:
+        return self._root
+
+    # --- keys and paths --------------------------------------------------------------------------
+
+    def path_of(self, key: str) -> str:
+        """The file holding `key`; raises InvalidKey for anything that could leave the root."""
+        return self._resolve(self._root, key, "")
+
+    def _meta_path(self, key: str) -> str:
+        return self._resolve(os.path.join(self._root, _META_DIR), key, ".json")
+
+    def _resolve(self, base: str, key: str, suffix: str) -> str:
+        if not isinstance(key, str) or not key:
+            raise InvalidKey("a key must be a non-empty string")
+        if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+            raise InvalidKey(f"a key must be at most {MAX_KEY_BYTES} bytes")
+        if "\x00" in key or "\\" in key or key.startswith("/") or ":" in key.split("/", 1)[0]:
+            raise InvalidKey(f"invalid key {key!r}")
+        segments = key.split("/")
+        for segment in segments:
+            # Empty, "." and ".." segments would alias or escape; dot-files are our metadata and temp files.
+            if not segment or segment.startswith("."):
+                raise InvalidKey(f"invalid key {key!r}: empty or dot-prefixed path segment")
+        path = os.path.join(base, *segments) + suffix
+        # Belt and braces: also refuse what a symlink inside the root would lead elsewhere.
+        real = os.path.realpath(path)
+        if os.path.commonpath([real, self._root]) != self._root:
+            raise InvalidKey(f"invalid key {key!r}: outside the storage root")
+        return path
+
+    # --- BlobStore ---------------------------------------------------------------------------------
+
+    def upload_form(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> UploadForm:
+        self.path_of(key)  # never sign a form for a key that could not be stored
+        now = self._now().astimezone(timezone.utc).replace(microsecond=0)
+        expires_at = now + timedelta(seconds=expires_in)
+        amz_date = now.strftime(AMZ_DATE_FORMAT)
+        credential = f"{self.access_key_id}/{now:%Y%m%d}/{REGION}/{SERVICE}/aws4_request"
+        # The same document S3 (and boto3's generate_presigned_post) would use.
+        policy = {
+            "expiration": expires_at.strftime(POLICY_TIME_FORMAT),
+            "conditions": [
+                {"bucket": self.bucket},
+                {"key": key},
+                {"Content-Type": content_type},
+                ["content-length-range", 1, max_bytes],
+                {"x-amz-algorithm": ALGORITHM},
+                {"x-amz-credential": credential},
+                {"x-amz-date": amz_date},
+            ],
+        }
+        encoded = base64.b64encode(json.dumps(policy, separators=(",", ":")).encode()).decode()
+        fields = {
+            "key": key,
+            "Content-Type": content_type,
+            "Policy": encoded,
+            "X-Amz-Algorithm": ALGORITHM,
+            "X-Amz-Credential": credential,
+            "X-Amz-Date": amz_date,
+            "X-Amz-Signature": self._post_signature(now.strftime("%Y%m%d"), encoded),
+        }
+        return UploadForm(url=self.base_url().rstrip("/") + "/storage/upload", fields=fields,
+                          expires_at=expires_at)
+
+    def size(self, key: str) -> int | None:
+        try:
+            info = os.stat(self.path_of(key))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        # A "directory" of other keys (`images/<uuid>`) is not an object.
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+    def read(self, key: str) -> bytes:
+        """The object's bytes; FileNotFoundError when it does not exist."""
+        path = self.path_of(key)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no object {key!r}")
+        with open(path, "rb") as f:
+            return f.read()
+
+    def put(self, key: str, data: bytes | BinaryIO, content_type: str) -> None:
+        path = self.path_of(key)
+        chunks: Iterable[bytes] = [bytes(data)] if isinstance(data, (bytes, bytearray, memoryview)) \
+            else iter(lambda: data.read(CHUNK), b"")
+        self._write_atomic(path, chunks, lambda: self._write_meta(key, content_type))
+
+    def copy(self, source: str, target: str) -> None:
+        """Copy; FileNotFoundError when the source does not exist."""
+        source_path, target_path = self.path_of(source), self.path_of(target)
+        if not os.path.isfile(source_path):
+            raise FileNotFoundError(f"no object {source!r}")
+        with open(source_path, "rb") as f:
+            content_type = self.content_type(source)
+            self._write_atomic(target_path, iter(lambda: f.read(CHUNK), b""),
+                               lambda: self._write_meta(target, content_type))
+
+    def delete(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            path, meta = self.path_of(key), self._meta_path(key)
+            # The object goes first: once it is gone nobody asks for its metadata.
+            for victim in (path, meta):
+                try:
+                    os.unlink(victim)
+                except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                    pass  # already gone, or a "directory" of other keys rather than an object
+                self._prune(os.path.dirname(victim))
+
+    def download_url(self, key: str, expires_in: int) -> str:
+        self.path_of(key)
+        expires = int(self._now().timestamp()) + int(expires_in)
+        query = urlencode({"expires": expires, "signature": self._download_signature(key, expires)})
+        return f"{self.base_url().rstrip('/')}/storage/blobs/{quote(key, safe='/')}?{query}"
+
+    def ping(self) -> None:
+        """Raise unless the root is a writable directory."""
+        if not os.path.isdir(self._root):
+            raise OSError(f"storage root {self._root} is not a directory")
+        if not os.access(self._root, os.W_OK | os.X_OK):
+            raise PermissionError(f"storage root {self._root} is not writable")
+
+    # --- extras -----------------------------------------------------------------------------------
+
+    def content_type(self, key: str) -> str:
+        """The content type recorded when the object was written."""
+        try:
+            with open(self._meta_path(key), encoding="utf-8") as f:
+                return str(json.load(f).get("content_type") or DEFAULT_CONTENT_TYPE)
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            return DEFAULT_CONTENT_TYPE
+
+    def verify_download(self, key: str, expires: str | None, signature: str | None) -> str:
+        """The file behind a download URL made by `download_url`, after checking its signature and expiry.
+
+        Raises LocalStorageError: AccessDenied (missing, wrong or expired signature), NoSuchKey.
+        The signature is checked before anything else, so an unsigned caller learns nothing, not
+        even whether the key exists.
+        """
+        if not expires or not signature:
+            raise LocalStorageError("AccessDenied", "Query-string authentication requires the expires and "
+                                                    "signature parameters")
+        try:
+            expires_at = int(expires)
+        except ValueError:
+            raise LocalStorageError("AccessDenied", "Invalid date (expires)") from None
+        try:
+            path = self.path_of(key)
+        except InvalidKey:
+            raise LocalStorageError("AccessDenied", "The request signature does not match") from None
+        if not hmac.compare_digest(self._download_signature(key, expires_at), signature):
+            raise LocalStorageError("AccessDenied", "The request signature does not match")
+        if self._now().timestamp() >= expires_at:
+            raise LocalStorageError("AccessDenied", "Request has expired")
+        if not os.path.isfile(path):
+            raise LocalStorageError("NoSuchKey", "The specified key does not exist.")
+        return path
+
+    def authorize_post(self, fields: Mapping[str, str]) -> AuthorizedPost:
+        """Check the form fields of a POST upload against their policy, as S3 does.
+
+        `fields` are the form fields that preceded the file part (field names in any case; S3 compares
+        them case-insensitively). Raises LocalStorageError with S3's code when anything is off.
+        """
+        form: dict[str, str] = {}
+        for name, value in fields.items():
+            lowered = name.lower()
+            if lowered in form:
+                raise LocalStorageError("InvalidArgument", f"Field {name} is given more than once")
+            form[lowered] = value
+        form.pop("file", None)
+
+        key = form.get("key")
+        if not key:
+            raise LocalStorageError("InvalidArgument", "Bucket POST must contain a field named 'key'.  If it "
+                                                       "is specified, please check the order of the fields.")
+        encoded = form.get("policy")
+        if not encoded:
+            # S3 admits policy-less (anonymous) POSTs only to publicly writable buckets; this one is not.
+            raise LocalStorageError("AccessDenied", "Access Denied")
+        date_stamp = self._check_credential(form)
+        expected = self._post_signature(date_stamp, encoded)
+        if not hmac.compare_digest(expected.encode(), form.get("x-amz-signature", "").encode()):
+            raise LocalStorageError("SignatureDoesNotMatch", "The request signature we calculated does not match "
+                                                             "the signature you provided. Check your key and "
+                                                             "signing method.")
+        policy = self._decode_policy(encoded)
+        if self._now() >= policy["expiration"]:
+            raise LocalStorageError("AccessDenied", "Invalid according to Policy: Policy expired.")
+
+        covered: set[str] = set()
+        min_bytes, max_bytes = 0, None
+        for condition in policy["conditions"]:
+            if isinstance(condition, list) and condition and condition[0] == "content-length-range":
+                low, high = condition[1], condition[2]
+                min_bytes = max(min_bytes, low)
+                max_bytes = high if max_bytes is None else min(max_bytes, high)
+                continue
+            name, check, expected_value = condition
+            covered.add(name)
+            actual = self.bucket if name == "bucket" else form.get(name, "")
+            ok = actual == expected_value if check == "eq" else actual.startswith(expected_value)
+            if not ok:
+                raise LocalStorageError("AccessDenied", "Invalid according to Policy: Policy Condition failed: "
+                                                        + json.dumps([check, "$" + name, expected_value]))
+        # Every field must be vouched for by the policy, except the ones S3 exempts.
+        for name in form:
+            if name in ("policy", "x-amz-signature") or name.startswith("x-ignore-"):
+                continue
+            if name not in covered:
+                raise LocalStorageError("AccessDenied", f"Invalid according to Policy: Extra input fields: {name}")
+        try:
+            self.path_of(key)
+        except InvalidKey as exc:
+            raise LocalStorageError("InvalidArgument", str(exc)) from None
+        status = form.get("success_action_status", "")
+        return AuthorizedPost(key=key, content_type=form.get("content-type") or DEFAULT_CONTENT_TYPE,
+                              min_bytes=min_bytes, max_bytes=max_bytes,
+                              success_action_status=int(status) if status in ("200", "201", "204") else 204)
+
+    def receive(self, post: AuthorizedPost, chunks: Iterable[bytes]) -> str:
+        """Stream an authorized upload into place; returns the object's ETag (md5 hex).
+
+        The size range is enforced while streaming: an oversized upload is cut off as soon as it
+        passes the limit and nothing is stored. The object appears atomically, only when complete.
+        """
+        path = self.path_of(post.key)
+        md5 = hashlib.md5()
+        received = 0
+
+        def limited() -> Iterator[bytes]:
+            nonlocal received
+            for chunk in chunks:
+                received += len(chunk)
+                if post.max_bytes is not None and received > post.max_bytes:
+                    raise LocalStorageError("EntityTooLarge", "Your proposed upload exceeds the maximum "
+                                                              f"allowed size ({post.max_bytes} bytes)")
+                md5.update(chunk)
+                yield chunk
+            if received < post.min_bytes:
+                raise LocalStorageError("EntityTooSmall", "Your proposed upload is smaller than the minimum "
+                                                          f"allowed size ({post.min_bytes} bytes)")
+
+        self._write_atomic(path, limited(), lambda: self._write_meta(post.key, post.content_type))
+        return md5.hexdigest()
+
+    def accept_post(self, fields: Mapping[str, str], file_stream: BinaryIO) -> str:
+        """`authorize_post` then `receive` from a file object; returns the ETag."""
+        post = self.authorize_post(fields)
+        return self.receive(post, iter(lambda: file_stream.read(CHUNK), b""))
+
+    # --- internals ----------------------------------------------------------------------------------
+
+    def _signing_key(self, date_stamp: str) -> bytes:
+        # SigV4's derivation, so the signature is what an S3 client library would compute.
+        key = _hmac(b"AWS4" + self._secret, date_stamp)
+        key = _hmac(key, REGION)
+        key = _hmac(key, SERVICE)
+        return _hmac(key, "aws4_request")
+
+    def _post_signature(self, date_stamp: str, encoded_policy: str) -> str:
+        return hmac.new(self._signing_key(date_stamp), encoded_policy.encode(), hashlib.sha256).hexdigest()
+
+    def _download_signature(self, key: str, expires: int) -> str:
+        return hmac.new(self._download_key, f"GET\n{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def _check_credential(self, form: Mapping[str, str]) -> str:
+        """Validate the SigV4 fields; returns the credential's date stamp."""
+        if form.get("x-amz-algorithm") != ALGORITHM:
+            raise LocalStorageError("InvalidArgument", f"X-Amz-Algorithm must be {ALGORITHM}")
+        parts = form.get("x-amz-credential", "").split("/")
+        if len(parts) != 5 or parts[3:] != [SERVICE, "aws4_request"]:
+            raise LocalStorageError("InvalidArgument", "X-Amz-Credential is malformed")
+        access_key_id, date_stamp, region = parts[:3]
+        if access_key_id != self.access_key_id:
+            raise LocalStorageError("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist "
+                                                          "in our records.")
+        if region != REGION:
+            raise LocalStorageError("InvalidArgument", f"X-Amz-Credential: the region must be {REGION!r}")
+        amz_date = form.get("x-amz-date", "")
+        try:
+            datetime.strptime(amz_date, AMZ_DATE_FORMAT)
+        except ValueError:
+            raise LocalStorageError("InvalidArgument", "X-Amz-Date is malformed") from None
+        if amz_date[:8] != date_stamp:
+            raise LocalStorageError("InvalidArgument", "X-Amz-Date does not match the credential's date")
+        return date_stamp
+
+    @staticmethod
+    def _decode_policy(encoded: str) -> dict:
+        """The policy with `expiration` as an aware datetime and conditions normalised to
+        `[name, "eq"|"starts-with", value]` (lower-case names) or `["content-length-range", min, max]`."""
+        def bad(why: str) -> LocalStorageError:
+            return LocalStorageError("InvalidPolicyDocument", f"Invalid Policy: {why}")
+
+        try:
+            document = json.loads(base64.b64decode(encoded, validate=True))
+        except (binascii.Error, ValueError):
+            raise bad("not base64-encoded JSON") from None
+        if not isinstance(document, dict) or not isinstance(document.get("conditions"), list):
+            raise bad("missing conditions")
+        raw = document.get("expiration")
+        try:
+            expiration = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+        except ValueError:
+            raise bad("invalid expiration") from None
+        if expiration.tzinfo is None:
+            expiration = expiration.replace(tzinfo=timezone.utc)
+        conditions: list[list] = []
+        for item in document["conditions"]:
+            if isinstance(item, dict) and len(item) == 1:
+                (name, value), = item.items()
+                if not isinstance(value, str):
+                    raise bad(f"condition value of {name} must be a string")
+                conditions.append([name.lower().lstrip("$"), "eq", value])
+            elif isinstance(item, list) and len(item) == 3 and item[0] == "content-length-range":
+                low, high = item[1], item[2]
+                try:
+                    low, high = int(low), int(high)
+                except (TypeError, ValueError):
+                    raise bad("content-length-range needs integers") from None
+                conditions.append(["content-length-range", low, high])
+            elif (isinstance(item, list) and len(item) == 3 and str(item[0]).lower() in ("eq", "starts-with")
+                  and isinstance(item[1], str) and item[1].startswith("$") and isinstance(item[2], str)):
+                conditions.append([item[1][1:].lower(), str(item[0]).lower(), item[2]])
+            else:
+                raise bad(f"unsupported condition {json.dumps(item)}")
+        return {"expiration": expiration, "conditions": conditions}
+
+    def _write_meta(self, key: str, content_type: str) -> None:
+        self._write_atomic(self._meta_path(key), [json.dumps({"content_type": content_type}).encode()])
+
+    def _write_atomic(self, path: str, chunks: Iterable[bytes],
+                      before_replace: Callable[[], None] | None = None) -> None:
+        """Write to a temp file beside `path`, then rename over it: readers see all or nothing.
+
+        `before_replace` runs once the data is complete but not yet visible (to record metadata),
+        so a failed or refused write leaves both the object and its metadata as they were.
+        """
+        directory = os.path.dirname(path)
+        for attempt in range(3):
+            os.makedirs(directory, exist_ok=True)
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+                break
+            except FileNotFoundError:
+                # A concurrent delete pruned the directory between makedirs and mkstemp; make it again.
+                if attempt == 2:
+                    raise
+        try:
+            with os.fdopen(fd, "wb") as f:
+                for chunk in chunks:
+                    f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            if before_replace is not None:
+                before_replace()
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+
+    def _prune(self, directory: str) -> None:
+        """Remove directories emptied by a delete, up to (not including) the root and the metadata root."""
+        stops = {self._root, os.path.join(self._root, _META_DIR)}
+        while directory not in stops and directory.startswith(self._root + os.sep):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                return  # not empty (or already gone): stop here
+            directory = os.path.dirname(directory)
+
+
+__all__ = ["AuthorizedPost", "InvalidKey", "LocalBlobStore", "LocalStorageError"]

@@ -1,0 +1,189 @@
+"""BlobStore on S3 or any S3-compatible server (`STORAGE_URL=s3://bucket[/prefix]`).
+
+The client comes from boto3's own configuration chain, so AWS_ENDPOINT_URL, AWS_DEFAULT_REGION,
+the credential variables, profiles and instance roles all work without settings of ours.
+
+Keys and the prefix: the store speaks *logical* keys (`uploads/<uuid>`, `images/<uuid>/original.jpg`)
+and stores each under `<prefix>/<key>`. With the default empty prefix the S3 key is the logical key,
+so a grant's `fields.key` is exactly `uploads/<uuid>` as the contract says. With a prefix, S3 only
+accepts the full object key in the form, so `fields.key` is `<prefix>/uploads/<uuid>`; `logical_key`
+maps it back. (Everything else — size, read, delete, download URLs — takes logical keys.)
+"""
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timezone
+from typing import Any, BinaryIO, Sequence
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from core.ports import BlobStore, UploadForm
+
+DELETE_BATCH = 1000  # DeleteObjects' limit per request
+
+# boto3 names the presigned-POST fields in lower case; the contract (and the seed's HTML form) use
+# these spellings. S3 compares form field names case-insensitively, so both are accepted by S3.
+_FIELD_NAMES = {
+    "policy": "Policy",
+    "x-amz-algorithm": "X-Amz-Algorithm",
+    "x-amz-credential": "X-Amz-Credential",
+    "x-amz-date": "X-Amz-Date",
+    "x-amz-signature": "X-Amz-Signature",
+    "x-amz-security-token": "X-Amz-Security-Token",
+}
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+def default_client() -> Any:
+    """An S3 client configured the way boto3 configures itself (environment, profile, role).
+
+    Only the signature version is pinned: presigned POST policies and URLs must be SigV4.
+    """
+    return boto3.session.Session().client("s3", config=Config(signature_version="s3v4"))
+
+
+class S3BlobStore(BlobStore):
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None) -> None:
+        if not bucket:
+            raise ValueError("S3BlobStore needs a bucket name")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.client = client if client is not None else default_client()
+
+    # --- keys ---------------------------------------------------------------------------------------
+
+    def s3_key(self, key: str) -> str:
+        """The object key in the bucket for a logical key."""
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def logical_key(self, s3_key: str) -> str:
+        """The logical key for an object key (the inverse of `s3_key`)."""
+        if not self.prefix:
+            return s3_key
+        head = self.prefix + "/"
+        if not s3_key.startswith(head):
+            raise ValueError(f"{s3_key!r} is not under the prefix {self.prefix!r}")
+        return s3_key[len(head):]
+
+    # --- BlobStore ----------------------------------------------------------------------------------
+
+    def upload_form(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> UploadForm:
+        post = self.client.generate_presigned_post(
+            Bucket=self.bucket,
+            Key=self.s3_key(key),
+            # The field is required by the policy's condition: without it S3 would refuse the POST, and
+            # with it the object is stored with the granted type.
+            Fields={"Content-Type": content_type},
+            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
+            ExpiresIn=expires_in,
+        )
+        fields = {_FIELD_NAMES.get(name.lower(), name): value for name, value in post["fields"].items()}
+        return UploadForm(url=post["url"], fields=fields, expires_at=_policy_expiration(fields["Policy"]))
+
+    def size(self, key: str) -> int | None:
+        """The size, or None when the object is missing. Note that S3 answers 403 rather than 404 for a
+        missing key when the credentials lack s3:ListBucket; that is raised as the error it is."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self.s3_key(key))
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                return None
+            raise
+        return int(head["ContentLength"])
+
+    def read(self, key: str) -> bytes:
+        """The object's bytes; FileNotFoundError when it does not exist (as the local store raises)."""
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.s3_key(key))
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                raise FileNotFoundError(f"no object {key!r}") from exc
+            raise
+        with response["Body"] as body:
+            return body.read()
+
+    def put(self, key: str, data: bytes | BinaryIO, content_type: str) -> None:
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            self.client.put_object(Bucket=self.bucket, Key=self.s3_key(key), Body=bytes(data),
+                                   ContentType=content_type)
+        else:
+            # Streams of unknown length go through the managed (multipart when large) transfer.
+            self.client.upload_fileobj(data, self.bucket, self.s3_key(key), ExtraArgs={"ContentType": content_type})
+
+    def copy(self, source: str, target: str) -> None:
+        """Server-side copy (content type and metadata travel along); FileNotFoundError for a missing source."""
+        try:
+            self.client.copy_object(Bucket=self.bucket, Key=self.s3_key(target),
+                                    CopySource={"Bucket": self.bucket, "Key": self.s3_key(source)},
+                                    MetadataDirective="COPY")
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                raise FileNotFoundError(f"no object {source!r}") from exc
+            raise
+
+    def delete(self, keys: Sequence[str]) -> None:
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), DELETE_BATCH):
+            batch = unique[start:start + DELETE_BATCH]
+            response = self.client.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": self.s3_key(k)} for k in batch], "Quiet": True},
+            )
+            # DeleteObjects answers 200 even when single keys fail; those must not pass silently
+            # (the caller keeps tombstones and retries). Missing keys are not errors in S3.
+            errors = [e for e in response.get("Errors", []) if e.get("Code") not in _MISSING]
+            if errors:
+                first = errors[0]
+                raise RuntimeError(f"could not delete {len(errors)} of {len(batch)} objects, e.g. "
+                                   f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}")
+
+    def download_url(self, key: str, expires_in: int) -> str:
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self.s3_key(key)}, ExpiresIn=expires_in)
+
+    def ping(self) -> None:
+        """Raise unless the bucket exists and the credentials may use it."""
+        self.client.head_bucket(Bucket=self.bucket)
+
+    # --- operations -------------------------------------------------------------------------------
+
+    def create_bucket(self) -> bool:
+        """Create the bucket if it does not exist (for `flask init-storage`; never done implicitly).
+
+        Returns True when it was created, False when it already existed and is ours.
+        """
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return False
+        except ClientError as exc:
+            if _code(exc) not in _MISSING:
+                raise
+        region = self.client.meta.region_name
+        kwargs: dict[str, Any] = {"Bucket": self.bucket}
+        if region and region != "us-east-1":
+            # us-east-1 is the one region that refuses an explicit location constraint.
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            self.client.create_bucket(**kwargs)
+        except ClientError as exc:
+            if _code(exc) == "BucketAlreadyOwnedByYou":  # created concurrently
+                return False
+            raise
+        return True
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _policy_expiration(encoded_policy: str) -> datetime:
+    """The grant's expiry exactly as signed into the policy, so the two can never disagree."""
+    document = json.loads(base64.b64decode(encoded_policy))
+    expiration = datetime.fromisoformat(document["expiration"].replace("Z", "+00:00"))
+    return expiration if expiration.tzinfo else expiration.replace(tzinfo=timezone.utc)
+
+
+__all__ = ["S3BlobStore", "default_client"]
