@@ -1,0 +1,259 @@
+"""`ImageInspector` on Pillow: verifies uploads and makes the renditions the service stores.
+
+Untrusted bytes go through three gates before any pixel memory is allocated for them:
+a format allow-list (Pillow otherwise sniffs ~40 formats, each an attack surface), the caller's pixel
+limit read from the header, and only then a full decode that must consume the whole image.
+
+Renditions are made from ONE decode at the smallest size the largest rendition needs (JPEG DCT
+scaling, else an integer box `reduce`), and every smaller rendition is derived from the largest.
+That keeps a 24-megapixel JPEG from ever being materialised at full size.
+
+No per-call global state is touched (`Image.MAX_IMAGE_PIXELS`, `ImageFile.LOAD_TRUNCATED_IMAGES`,
+warning filters), so one instance serves concurrent requests.
+"""
+from __future__ import annotations
+
+import io
+import logging
+from typing import Sequence
+
+from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
+
+from core.errors import UnsupportedImageType, UploadRejected
+from core.ports import ImageFacts, ImageInspector, RenderedImage, RenditionSpec
+
+log = logging.getLogger(__name__)
+
+# Load every plugin once, at import: `Image.open` would otherwise register them lazily on the
+# first request, mutating Pillow's registry while other threads read it.
+Image.init()
+
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
+"""Passed to `Image.open`, so no other decoder ever sees the bytes."""
+
+CONTENT_TYPES = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",  # a JPEG with a Multi-Picture index (phones' depth maps): Pillow's JPEG opener returns it
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "BMP": "image/bmp",
+}
+
+NOT_AN_IMAGE = "the file is not a JPEG, PNG, WebP or BMP image"
+OUTPUT_TYPE = "image/jpeg"
+
+# What turns stored pixels into displayed ones for each EXIF orientation (same as ImageOps.exif_transpose).
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_ORIENTATION_TAG = 0x0112
+
+# ICC colour spaces and the Pillow mode pixels must be in for a transform from that space.
+_ICC_INPUT_MODE = {"RGB": "RGB", "CMYK": "CMYK", "GRAY": "L"}
+
+# Decoder failures come as many types (OSError for truncation, SyntaxError/ValueError/struct.error
+# for malformed headers, EOFError...). Whatever a decoder raises on hostile input means "not a whole
+# image"; MemoryError and our own errors are not in this set and pass through.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError,
+                  ZeroDivisionError, OverflowError, AttributeError, RuntimeError)
+
+
+class PillowInspector(ImageInspector):
+    def __init__(self, quality: int = 85, render_max_pixels: int = 100_000_000) -> None:
+        """`render_max_pixels` guards `render` on its own: it is normally called on bytes `inspect`
+        already accepted, but must not be the way round the limit if a caller skips that."""
+        self.quality = quality
+        self.render_max_pixels = render_max_pixels
+
+    # --- inspect --------------------------------------------------------------------------------
+
+    def inspect(self, data: bytes, max_pixels: int) -> ImageFacts:
+        with _open(data, max_pixels) as img:
+            content_type = CONTENT_TYPES[img.format]
+            width, height = img.size
+            if img.format in ("JPEG", "MPO"):
+                # Decoding at 1/8 scale still entropy-decodes every byte of the scan, so truncation
+                # and corrupt data are caught, at 1/64 of the memory and a fraction of the time.
+                img.draft(None, (max(1, width // 8), max(1, height // 8)))
+            _load(img)
+            # After load(): a PNG may carry its eXIf chunk after the pixel data.
+            orientation = _orientation(img)
+        if orientation >= 5:  # rotated by 90°: displayed width is the stored height
+            width, height = height, width
+        return ImageFacts(content_type=content_type, width=width, height=height)
+
+    # --- render ---------------------------------------------------------------------------------
+
+    def render(self, data: bytes, specs: Sequence[RenditionSpec]) -> list[RenderedImage]:
+        if not specs:
+            return []
+        if min(spec.max_side for spec in specs) < 1:
+            raise ValueError("a rendition's max_side must be at least 1")
+        img = _open(data, self.render_max_pixels)
+        icc = img.info.get("icc_profile")
+        # Boxes are square, so the fitted size does not depend on orientation: plan in stored
+        # coordinates and rotate at the end, on the smallest image that needs it.
+        largest = max(spec.max_side for spec in specs)
+        target = _fit(img.size, largest)
+        if img.format in ("JPEG", "MPO"):
+            # DCT scaling: libjpeg decodes straight to 1/2, 1/4 or 1/8 size, never below `target`.
+            img.draft("RGB", target)
+        _load(img)
+        orientation = _orientation(img)
+        try:
+            # One step per statement, rebinding `img`: each intermediate (above all the decoded
+            # source) is freed as soon as the next exists, which keeps the peak near one decode.
+            img = _normalise_mode(img)
+            img = _reduce(img, target)
+            img = _resize(img, target)
+            img = _flatten(img)
+            img = _to_srgb(img, icc)
+            if orientation in _TRANSPOSE:
+                img = img.transpose(_TRANSPOSE[orientation])
+        except _DECODE_ERRORS as exc:  # pragma: no cover - Pillow ops on a decoded image: defensive
+            raise UnsupportedImageType(f"the image cannot be processed: {exc}") from exc
+        base = img
+        del img
+
+        # Largest first; every smaller rendition is resampled from it, not from the source.
+        rendered: dict[int, RenderedImage] = {}
+        for max_side in sorted({spec.max_side for spec in specs}, reverse=True):
+            size = _fit(base.size, max_side)
+            out = base if size == base.size else base.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            rendered[max_side] = RenderedImage(self._encode(out), out.width, out.height, OUTPUT_TYPE)
+        return [rendered[spec.max_side] for spec in specs]
+
+    def _encode(self, img: Image.Image) -> bytes:
+        # A fresh info dict: Pillow's JPEG writer copies `info["comment"]` from the image, and
+        # nothing of the source (EXIF, XMP, GPS, ICC, comments) may reach a rendition.
+        img.info = {}
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=self.quality, optimize=True, progressive=True, exif=b"")
+        return buf.getvalue()
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+def _open(data: bytes, max_pixels: int) -> ImageFile.ImageFile:
+    """Identify the bytes (header only) and enforce the pixel limit before any pixel is decoded."""
+    if not data:
+        raise UnsupportedImageType(f"{NOT_AN_IMAGE}: the file is empty")
+    try:
+        img = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow's own process-wide backstop fired (the warning only arrives here when a warnings
+        # filter turns it into an error). Either way the declared size is beyond what we decode.
+        # Pillow's numbers, not ours: its threshold is global and may differ from `max_pixels`.
+        raise UploadRejected(f"the image's pixel count exceeds the limit: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise UnsupportedImageType(NOT_AN_IMAGE) from exc
+    except _DECODE_ERRORS as exc:
+        raise UnsupportedImageType(f"{NOT_AN_IMAGE}: {exc}") from exc
+    if img.format not in CONTENT_TYPES:  # pragma: no cover - formats= already guarantees it
+        img.close()
+        raise UnsupportedImageType(NOT_AN_IMAGE)
+    width, height = img.size
+    if width < 1 or height < 1:
+        img.close()
+        raise UnsupportedImageType(f"{NOT_AN_IMAGE}: it declares no pixels")
+    if width * height > max_pixels:
+        img.close()
+        raise UploadRejected(
+            f"the image is {width}×{height}: {width * height} pixels exceeds the limit of {max_pixels}")
+    return img
+
+
+def _load(img: ImageFile.ImageFile) -> None:
+    """Decode all pixel data; refuse truncated or corrupt files instead of padding them with grey."""
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        # A process-wide switch we must not flip per call (threads). If someone enabled it, fail
+        # closed rather than accept half-uploaded images silently.
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True; PillowInspector requires False")
+    try:
+        img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UploadRejected(f"the image is too large: {exc}") from exc
+    except _DECODE_ERRORS as exc:
+        raise UnsupportedImageType(f"the image data is truncated or corrupt: {exc}") from exc
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF (or XMP tiff:Orientation) orientation, 1 when absent or nonsense."""
+    try:
+        value = img.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # noqa: BLE001 - a malformed EXIF block must not make the photo unusable
+        log.debug("unreadable EXIF ignored", exc_info=True)
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """`size` scaled to fit a max_side square, aspect kept; never enlarged."""
+    width, height = size
+    if width <= max_side and height <= max_side:
+        return width, height
+    if width >= height:
+        return max_side, max(1, round(height * max_side / width))
+    return max(1, round(width * max_side / height)), max_side
+
+
+def _normalise_mode(img: Image.Image) -> Image.Image:
+    """An 8-bit image in L, LA, RGB, RGBA or CMYK: the modes reduce/resize/ImageCms all handle."""
+    mode = img.mode
+    if mode in ("I", "F") or mode.startswith("I;16"):
+        # 16-bit samples. Pillow's convert("L") clips at 255 instead of scaling, so scale first.
+        img = img.convert("I") if mode != "F" else img
+        img = img.point(lambda v: v * (1 / 256)).convert("L")
+        mode = "L"
+    has_alpha = mode in ("LA", "PA", "RGBA", "RGBa", "La") or "transparency" in img.info
+    if mode in ("L", "RGB", "CMYK") and not has_alpha:
+        return img
+    if mode in ("1", "L", "LA", "La"):
+        return img.convert("LA" if has_alpha else "L")
+    # P, PA, RGBA, RGB with a tRNS colour, YCbCr, LAB, HSV...: the colour modes.
+    return img.convert("RGBA" if has_alpha else "RGB")
+
+
+def _reduce(img: Image.Image, target: tuple[int, int]) -> Image.Image:
+    """Integer box reduction while the image is at least twice `target`: cheap, and it lets the
+    caller drop the full-size decode before the (costlier) Lanczos step."""
+    factor = min(img.width // target[0], img.height // target[1])
+    return img.reduce(factor) if factor >= 2 else img
+
+
+def _resize(img: Image.Image, target: tuple[int, int]) -> Image.Image:
+    return img if img.size == target else img.resize(target, Image.Resampling.LANCZOS)
+
+
+def _flatten(img: Image.Image) -> Image.Image:
+    """Composite transparency onto white: JPEG has no alpha, and black behind it looks broken."""
+    if img.mode not in ("LA", "RGBA"):
+        return img
+    background = Image.new(img.mode[:-1], img.size, 255 if img.mode == "LA" else (255, 255, 255))
+    background.paste(img, mask=img.getchannel("A"))
+    return background
+
+
+def _to_srgb(img: Image.Image, icc: bytes | None) -> Image.Image:
+    """RGB in sRGB. An embedded profile is honoured (phones embed Display P3; print files CMYK);
+    without one the pixels are taken as sRGB already, the web's assumption."""
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            space = source.profile.xcolor_space.strip()
+            description = ImageCms.getProfileDescription(source) or ""
+            if _ICC_INPUT_MODE.get(space) == img.mode and "srgb" not in description.lower():
+                # A profile per call: lcms profile handles are not shared between threads.
+                converted = ImageCms.profileToProfile(img, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+                assert converted is not None
+                return converted
+        except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
+            # A broken profile is common in the wild; the pixels are still a usable picture.
+            log.info("ignoring unusable ICC profile: %s", exc)
+    return img if img.mode == "RGB" else img.convert("RGB")

@@ -1,0 +1,322 @@
+"""Test images made in memory, for any test that needs image bytes.
+
+Every `make_*` function returns the encoded file as `bytes`. Unless a docstring says otherwise the
+picture is the "quadrants" pattern (see `quadrants`): red top-left, green top-right, blue bottom-left,
+white bottom-right, AS DISPLAYED. When an EXIF orientation is given, the stored pixels are rotated or
+mirrored so that a viewer honouring the orientation shows exactly that pattern at `width`×`height`;
+the stored (raw) size is therefore `height`×`width` for orientations 5 to 8.
+
+Sample colours at the middle of a quadrant (`quadrant_centres`), never near an edge: JPEG blurs edges.
+"""
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+from PIL import Image, ImageCms
+
+RED = (255, 0, 0)
+GREEN = (0, 255, 0)
+BLUE = (0, 0, 255)
+WHITE = (255, 255, 255)
+BLACK = (0, 0, 0)
+
+QUADRANT_COLOURS = {"top_left": RED, "top_right": GREEN, "bottom_left": BLUE, "bottom_right": WHITE}
+
+# EXIF / IFD tag numbers used below.
+ORIENTATION = 0x0112
+MAKE = 0x010F
+MODEL = 0x0110
+SOFTWARE = 0x0131
+EXIF_IFD = 0x8769
+GPS_IFD = 0x8825
+MAKER_NOTE = 0x927C
+DATE_TIME_ORIGINAL = 0x9003
+
+# What Pillow's `ImageOps.exif_transpose` applies to stored pixels to display them (EXIF spec).
+_DISPLAY_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# Its inverse: what turns the displayed picture into the pixels a camera would store.
+_STORE_TRANSPOSE = {**_DISPLAY_TRANSPOSE, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+
+XMP = (
+    b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'<rdf:Description rdf:about="" xmlns:exif="http://ns.adobe.com/exif/1.0/" '
+    b'exif:GPSLatitude="52,31.2N" exif:GPSLongitude="13,24.6E" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+    b'xmp:CreatorTool="SecretCam 3000"/></rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
+)
+COMMENT = b"private comment: owner Jane Doe, 12 Secret Lane"
+
+
+# --- pictures --------------------------------------------------------------------------------
+
+def quadrants(width: int, height: int, mode: str = "RGB") -> Image.Image:
+    """Red top-left, green top-right, blue bottom-left, white bottom-right."""
+    img = Image.new("RGB", (width, height), WHITE)
+    half_w, half_h = max(1, width // 2), max(1, height // 2)
+    img.paste(RED, (0, 0, half_w, half_h))
+    img.paste(GREEN, (half_w, 0, width, half_h))
+    img.paste(BLUE, (0, half_h, half_w, height))
+    return img if mode == "RGB" else img.convert(mode)
+
+
+def quadrant_centres(width: int, height: int) -> dict[str, tuple[int, int]]:
+    """Pixel positions in the middle of each quadrant of a `width`×`height` picture."""
+    return {
+        "top_left": (width // 4, height // 4),
+        "top_right": (3 * width // 4, height // 4),
+        "bottom_left": (width // 4, 3 * height // 4),
+        "bottom_right": (3 * width // 4, 3 * height // 4),
+    }
+
+
+def stored_pixels(displayed: Image.Image, orientation: int | None) -> Image.Image:
+    """The pixels a camera stores, with this orientation tag, to display `displayed`."""
+    if orientation in _STORE_TRANSPOSE:
+        return displayed.transpose(_STORE_TRANSPOSE[orientation])
+    return displayed
+
+
+def exif_bytes(orientation: int | None = None, gps: bool = False, maker: bool = False) -> bytes:
+    """An EXIF block (as Pillow's `exif=` takes it); empty bytes when nothing is asked for."""
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[ORIENTATION] = orientation
+    if maker:
+        exif[MAKE] = "SecretCam"
+        exif[MODEL] = "SecretCam 3000"
+        exif[SOFTWARE] = "firmware 1.2.3"
+        # Sub-IFDs are written only when set as dicts on the main IFD.
+        exif[EXIF_IFD] = {DATE_TIME_ORIGINAL: "2024:05:01 12:34:56",
+                          MAKER_NOTE: b"SECRETCAM\x00serial=123456789\x00owner=Jane Doe"}
+    if gps:
+        exif[GPS_IFD] = {1: "N", 2: (52.0, 31.0, 12.0), 3: "E", 4: (13.0, 24.0, 36.0)}  # lat/lon + refs
+    return exif.tobytes() if len(exif) else b""
+
+
+def _encode(img: Image.Image, fmt: str, **params) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **params)
+    return buf.getvalue()
+
+
+# --- allowed formats -------------------------------------------------------------------------
+
+def make_jpeg(width: int = 64, height: int = 48, orientation: int | None = None, gps: bool = False,
+              metadata: bool = False, icc_profile: bytes | None = None, progressive: bool = False,
+              mode: str = "RGB", quality: int = 95) -> bytes:
+    """A JPEG displayed as `width`×`height` quadrants.
+
+    `gps` adds a GPS IFD; `metadata` adds maker tags (Make, Model, MakerNote...), XMP and a comment.
+    """
+    img = stored_pixels(quadrants(width, height), orientation).convert(mode)
+    params: dict = {"quality": quality, "progressive": progressive}
+    exif = exif_bytes(orientation, gps=gps, maker=metadata)
+    if exif:
+        params["exif"] = exif
+    if metadata:
+        params["xmp"] = XMP
+        params["comment"] = COMMENT
+    if icc_profile is not None:
+        params["icc_profile"] = icc_profile
+    return _encode(img, "JPEG", **params)
+
+
+def make_camera_jpeg(width: int = 64, height: int = 48, orientation: int = 1) -> bytes:
+    """What a phone produces: orientation, GPS, maker tags, XMP and a comment."""
+    return make_jpeg(width, height, orientation=orientation, gps=True, metadata=True)
+
+
+def make_mpo(width: int = 64, height: int = 48) -> bytes:
+    """A Multi-Picture JPEG (two frames), as phones write for depth or HDR data: still image/jpeg."""
+    first, second = quadrants(width, height), Image.new("RGB", (width, height), BLACK)
+    return _encode(first, "MPO", save_all=True, append_images=[second])
+
+
+def make_cmyk_jpeg(width: int = 64, height: int = 48, colour: tuple[int, int, int, int] = (255, 0, 0, 0)) -> bytes:
+    """A CMYK JPEG of one colour (default pure cyan), as print workflows produce."""
+    return _encode(Image.new("CMYK", (width, height), colour), "JPEG", quality=95)
+
+
+def make_png(width: int = 64, height: int = 48, mode: str = "RGB", orientation: int | None = None) -> bytes:
+    """A PNG of the quadrants in `mode` (RGB, RGBA, L, LA, P...); `orientation` goes in an eXIf chunk."""
+    img = stored_pixels(quadrants(width, height), orientation)
+    img = img.convert(mode) if mode != "P" else img.convert("P", palette=Image.Palette.ADAPTIVE)
+    params = {"exif": exif_bytes(orientation)} if orientation is not None else {}
+    return _encode(img, "PNG", **params)
+
+
+def make_rgba_png(width: int = 64, height: int = 48) -> bytes:
+    """Left half opaque red, right half fully transparent (its hidden colour is black)."""
+    img = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    img.paste((255, 0, 0, 255), (0, 0, max(1, width // 2), height))
+    return _encode(img, "PNG")
+
+
+def make_paletted_png(width: int = 64, height: int = 48) -> bytes:
+    """A mode-P PNG: left half blue, right half the transparent palette index (hidden colour black)."""
+    img = Image.new("P", (width, height), 0)
+    img.putpalette([0, 0, 0, 0, 0, 255] + [0] * (256 - 2) * 3)
+    img.paste(1, (0, 0, max(1, width // 2), height))
+    return _encode(img, "PNG", transparency=0)
+
+
+def make_png16(width: int = 64, height: int = 48, colour: bool = False) -> bytes:
+    """A 16-bit-per-sample PNG: grey (mode I;16) of value 0x8080, or RGB of (0xFFFF, 0x8080, 0x0000).
+
+    The colour one is written by hand: Pillow cannot encode 16-bit RGB.
+    """
+    if not colour:
+        img = Image.new("I;16", (width, height), 0x8080)
+        return _encode(img, "PNG")
+    row = b"\x00" + struct.pack(">HHH", 0xFFFF, 0x8080, 0x0000) * width
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    return _png_file(ihdr, zlib.compress(row * height))
+
+
+def make_webp(width: int = 64, height: int = 48, lossless: bool = True, mode: str = "RGB") -> bytes:
+    return _encode(quadrants(width, height, mode), "WEBP", lossless=lossless)
+
+
+def make_bmp(width: int = 64, height: int = 48) -> bytes:
+    return _encode(quadrants(width, height), "BMP")
+
+
+# --- refused inputs --------------------------------------------------------------------------
+
+def make_gif(width: int = 64, height: int = 48) -> bytes:
+    return _encode(quadrants(width, height), "GIF")
+
+
+def make_tiff(width: int = 64, height: int = 48) -> bytes:
+    return _encode(quadrants(width, height), "TIFF")
+
+
+def make_svg() -> bytes:
+    return (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+            b'<rect width="10" height="10" fill="red"/></svg>')
+
+
+def make_html() -> bytes:
+    return b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>"
+
+
+def make_text_file() -> bytes:
+    """What a user gets by renaming notes.txt to photo.jpg."""
+    return b"Viewing on Saturday at 10:00. Keys are with the neighbour.\n" * 20
+
+
+def truncate(data: bytes, keep: float = 0.6) -> bytes:
+    """The first `keep` share of a file, as an interrupted upload leaves it."""
+    return data[: max(1, int(len(data) * keep))]
+
+
+def make_truncated_jpeg(width: int = 256, height: int = 192) -> bytes:
+    return truncate(make_photo_jpeg(width, height))
+
+
+def make_truncated_png(width: int = 256, height: int = 192) -> bytes:
+    return truncate(_encode(_photo(width, height), "PNG"))
+
+
+def make_png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A tiny PNG declaring a huge size: decoding it would need width*height*3 bytes.
+
+    Only the first row's data is present, so it is also truncated: a reader that checks the size
+    after decoding would both waste the memory and report the wrong problem.
+    """
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return _png_file(ihdr, zlib.compress(b"\x00" * (1 + 3 * min(width, 4096)), 9))
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def make_photo_jpeg(width: int = 256, height: int = 192, quality: int = 90) -> bytes:
+    """A JPEG with photo-like (noisy, gradient) content, so truncation cuts real scan data."""
+    return _encode(_photo(width, height), "JPEG", quality=quality)
+
+
+def _photo(width: int, height: int) -> Image.Image:
+    gradient = Image.linear_gradient("L").resize((width, height))
+    noise = Image.effect_noise((width, height), 40).convert("L")
+    return Image.merge("RGB", (gradient, noise, gradient.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+
+
+def _png_file(ihdr: bytes, idat: bytes) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def make_icc_profile(swap_red_green: bool = True, description: str = "Swapped RG test profile") -> bytes:
+    """A minimal ICC v2 RGB matrix/TRC profile (gamma 2.2, sRGB primaries, D50 white).
+
+    With `swap_red_green` its red and green colorants are exchanged, so a stored pure red means
+    displayed pure green: a rendition that applies the profile turns red into green, one that
+    ignores it keeps red. Lets a test tell the two apart without a real camera profile on disk.
+    """
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).profile
+    red, green, blue = srgb.red_colorant[0], srgb.green_colorant[0], srgb.blue_colorant[0]
+    if swap_red_green:
+        red, green = green, red
+
+    def s15(v: float) -> bytes:
+        return struct.pack(">i", round(v * 65536))
+
+    def xyz(v: tuple[float, float, float]) -> bytes:
+        return b"XYZ \x00\x00\x00\x00" + b"".join(s15(c) for c in v)
+
+    ascii_desc = description.encode("ascii") + b"\x00"
+    desc = (b"desc\x00\x00\x00\x00" + struct.pack(">I", len(ascii_desc)) + ascii_desc
+            + struct.pack(">II", 0, 0) + struct.pack(">HB", 0, 0) + b"\x00" * 67)
+    curve = b"curv\x00\x00\x00\x00" + struct.pack(">IH", 1, round(2.2 * 256))
+    text = b"text\x00\x00\x00\x00" + b"public domain test profile\x00"
+    tags = [(b"desc", desc), (b"cprt", text), (b"wtpt", xyz((0.9642, 1.0, 0.8249))),
+            (b"rXYZ", xyz(red)), (b"gXYZ", xyz(green)), (b"bXYZ", xyz(blue)),
+            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+
+    table, body = b"", b""
+    offset = 128 + 4 + 12 * len(tags)
+    for sig, data in tags:
+        data += b"\x00" * (-len(data) % 4)  # tags start on 4-byte boundaries
+        table += sig + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    size = offset + len(body)
+    header = (struct.pack(">I", size) + b"lcms" + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ "
+              + struct.pack(">6H", 2024, 1, 1, 0, 0, 0) + b"acsp" + b"APPL" + b"\x00" * 4 + b"\x00" * 8
+              + b"\x00" * 8 + struct.pack(">I", 0) + s15(0.9642) + s15(1.0) + s15(0.8249) + b"lcms"
+              + b"\x00" * 16 + b"\x00" * 28)
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+def jpeg_segments(data: bytes) -> list[tuple[int, bytes]]:
+    """The (marker, payload) segments of a JPEG before its scan data: APPn, COM, DQT...
+
+    Lets a test see metadata Pillow would not report (APP1 EXIF/XMP, APP2 ICC, APP13 IPTC, COM).
+    """
+    assert data[:2] == b"\xff\xd8", "not a JPEG"
+    segments, pos = [], 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            raise ValueError(f"bad marker at {pos}")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
+        segments.append((marker, data[pos + 4:pos + 2 + length]))
+        if marker == 0xDA:  # start of scan: entropy-coded data follows
+            break
+        pos += 2 + length
+    return segments
