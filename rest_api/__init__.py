@@ -1,0 +1,72 @@
+"""The REST facade: the Realty Image API 2.0 (CONTRACT §3) over the core's ImageService.
+
+It parses requests, calls the service, serializes answers and translates errors; it holds no state
+and no business rule of its own. `init_app` mounts it on a Flask app together with the OpenAPI
+document (/openapi.json) and a docs UI (/docs).
+"""
+from __future__ import annotations
+
+from flask import Flask, Response, request
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from core.ports import Authenticator
+from core.services import ImageService
+from rest_api.auth import SECURITY_SCHEME
+from rest_api.errors import ErrorResponse, http_error_response, register_app_handlers
+from rest_api.parsing import UuidSegment, uuid_segment_schema
+from rest_api.schemas import REQUEST_ID_HEADER, ErrorSchema
+from rest_api.views import create_blueprints
+
+__all__ = ["RestApi", "init_app"]
+
+DEFAULT_CONFIG = {
+    "API_TITLE": "Realty Image API",
+    "API_VERSION": "2.0",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "docs",
+    "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+}
+# Passed as spec kwargs rather than API_SPEC_OPTIONS, so an app that sets API_SPEC_OPTIONS adds to them.
+SPEC_KWARGS = {
+    "info": {
+        "description": "Realty Image API allows an agent to manage images content for realty.",
+        "contact": {"email": "developer@ovipro.fi"},
+    },
+    # Every operation needs the bearer token; the spec and the docs UI are served outside the API.
+    "security": [{"bearerAuth": []}],
+}
+
+
+class RestApi(Api):
+    """flask-smorest's Api, answering every HTTP error with the contract's envelope."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error: HTTPException) -> ErrorResponse:
+        return http_error_response(error)
+
+
+def init_app(app: Flask, service: ImageService, authenticator: Authenticator) -> RestApi:
+    """Mount the REST API. Configuration already on the app (API_TITLE, OPENAPI_*...) wins over defaults."""
+    for key, value in DEFAULT_CONFIG.items():
+        app.config.setdefault(key, value)
+    api = RestApi(app, spec_kwargs=SPEC_KWARGS)
+    api.spec.components.security_scheme("bearerAuth", SECURITY_SCHEME)
+    app.url_map.converters[UuidSegment.NAME] = UuidSegment
+    api.register_converter(UuidSegment, uuid_segment_schema)
+    for blueprint in create_blueprints(service, authenticator):
+        api.register_blueprint(blueprint)
+    register_app_handlers(app)
+    app.after_request(_echo_request_id)
+    return api
+
+
+def _echo_request_id(response: Response) -> Response:
+    # App-wide so that errors raised before any view (unknown path, wrong method) echo it too.
+    request_id = request.headers.get(REQUEST_ID_HEADER)
+    if request_id is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    return response

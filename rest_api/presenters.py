@@ -1,0 +1,53 @@
+"""Domain objects as the contract's response items (dumped and formatted by rest_api.schemas)."""
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, Callable
+
+from core.domain import Image
+from core.services import IssuedGrant
+
+
+def graphql_id(type_name: str, numeric_id: int | None) -> str | None:
+    """The GraphQL global id: base64 of compact `{"type":...,"id":...}` (CONTRACT §4).
+
+    Written here rather than imported: the facades never import each other.
+    """
+    if numeric_id is None:
+        return None
+    payload = json.dumps({"type": type_name, "id": numeric_id}, separators=(",", ":"))
+    return base64.b64encode(payload.encode()).decode("ascii")
+
+
+def image_item(image: Image, url: Callable[[str], str]) -> dict[str, Any]:
+    """One realty image; `url` turns a storage key into a time-limited download URL."""
+    return {
+        "realtyImageId": image.uuid,
+        "description": image.description,
+        "originalFileName": image.original_file_name,
+        "contentType": image.content_type,
+        "width": image.width,
+        "height": image.height,
+        "fileSize": image.file_size,
+        "imageHash": image.md5,
+        "url": url(image.storage_key),
+        "category": image.category,
+        "hero": image.hero,
+        "published": image.published,
+        "creationTime": image.created_at,
+        "modificationTime": image.modified_at,
+        "graphqlId": graphql_id("Image", image.id),
+        "renditions": {
+            r.name: {"url": url(r.storage_key), "width": r.width, "height": r.height, "contentType": r.content_type}
+            for r in image.renditions
+        },
+    }
+
+
+def image_list(images: list[Image], url: Callable[[str], str]) -> dict[str, Any]:
+    return {"realtyImages": [image_item(image, url) for image in images]}
+
+
+def upload_grant(grant: IssuedGrant) -> dict[str, Any]:
+    return {"url": grant.form.url, "method": "POST", "fields": grant.form.fields, "expiresAt": grant.expires_at}

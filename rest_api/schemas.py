@@ -1,0 +1,203 @@
+"""Marshmallow schemas: the Realty Image API 2.0 shapes, with the contract's camelCase names.
+
+Request schemas only parse (types, shapes, the contract's size bounds) and turn what they read into
+the core's input objects; every business rule stays in the core. Response schemas format what the
+views hand them (UUIDs, ISO 8601 timestamps, enum values) and document it in the OpenAPI spec.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from core.domain import ACCEPTED_UPLOAD_TYPES, MAX_IMAGES_PER_REALTY, ImageCategory, ImageChange
+from core.services import UploadedImage
+
+REQUEST_ID_HEADER = "Request-ID"
+REQUEST_ID_DESCRIPTION = ("A unique id which identifies the HTTP request. The value of this header must be "
+                          "created by the client.")
+REQUEST_ID_EXAMPLE = "9031d1c5-7d40-41dd-b2b8-7919a2fc4fe9"
+MAX_DESCRIPTION = 4000
+MAX_FILE_NAME = 255
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON boolean and nothing else: marshmallow's Boolean would also take "yes", 1 or "true"."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class Category(fields.Enum):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(ImageCategory, by_value=True, allow_none=True, **kwargs)
+
+
+# --- headers and path -------------------------------------------------------------------------
+
+class _ValidateOnly(ma.Schema):
+    """Parsed only to be validated: the views do not need the value (the echo happens after the request)."""
+
+    @ma.post_load
+    def _nothing(self, data: dict, **kwargs: Any) -> dict:
+        return {}
+
+
+class RequestIdHeader(_ValidateOnly):
+    request_id = fields.UUID(data_key=REQUEST_ID_HEADER, required=True,
+                             metadata={"description": REQUEST_ID_DESCRIPTION, "example": REQUEST_ID_EXAMPLE})
+
+
+class OptionalRequestIdHeader(_ValidateOnly):
+    request_id = fields.UUID(data_key=REQUEST_ID_HEADER,
+                             metadata={"description": REQUEST_ID_DESCRIPTION, "example": REQUEST_ID_EXAMPLE})
+
+
+# Path schemas are loaded with as_kwargs: their field names replace Flask's raw string view arguments.
+class RealtyPath(ma.Schema):
+    realtyId = fields.UUID(required=True, metadata={"description": "Unique realty identifier in UUID format."})
+
+
+class RealtyImagePath(RealtyPath):
+    realtyImageId = fields.UUID(required=True, metadata={"description": "ID of the realty image."})
+
+
+class GrantQuery(ma.Schema):
+    # The accepted types are listed for the docs only: the core decides and answers 415 for others.
+    content_type = fields.String(data_key="type", required=True, metadata={
+        "description": "Content type of the image that is going to be uploaded.",
+        "enum": list(ACCEPTED_UPLOAD_TYPES), "example": "image/png"})
+
+
+# --- request bodies ---------------------------------------------------------------------------
+
+class UploadedImageSchema(ma.Schema):
+    key = fields.String(required=True, metadata={"description": "The `key` field of the upload grant."})
+    description = fields.String(allow_none=True, validate=validate.Length(max=MAX_DESCRIPTION))
+    original_file_name = fields.String(data_key="originalFileName", allow_none=True,
+                                       validate=validate.Length(max=MAX_FILE_NAME))
+    category = Category()
+    hero = StrictBoolean()
+
+    @ma.post_load
+    def _to_core(self, data: dict, **kwargs: Any) -> UploadedImage:
+        return UploadedImage(key=data["key"], description=data.get("description"),
+                             original_file_name=data.get("original_file_name"), category=data.get("category"),
+                             hero=data.get("hero", False))
+
+
+class SaveImagesRequest(ma.Schema):
+    uploaded_images = fields.List(fields.Nested(UploadedImageSchema), data_key="uploadedImages", required=True,
+                                  validate=validate.Length(min=1, max=MAX_IMAGES_PER_REALTY))
+
+
+class ImageUpdateSchema(ma.Schema):
+    realty_image_id = fields.UUID(data_key="realtyImageId", required=True)
+    description = fields.String(allow_none=True, validate=validate.Length(max=MAX_DESCRIPTION), metadata={
+        "description": "Absent: left as it is; null: cleared."})
+    category = Category(metadata={"description": "Absent: left as it is; null: cleared."})
+    hero = StrictBoolean(metadata={"description": "Absent: left as it is."})
+
+    @ma.post_load
+    def _to_core(self, data: dict, **kwargs: Any) -> ImageChange:
+        # An absent field leaves the value alone; an explicit null clears it. ImageChange tells them apart
+        # with its clear_* flags, since None there means "unchanged".
+        return ImageChange(
+            ref=data["realty_image_id"],
+            description=data.get("description"),
+            category=data.get("category"),
+            hero=data.get("hero"),
+            clear_description="description" in data and data["description"] is None,
+            clear_category="category" in data and data["category"] is None,
+        )
+
+
+class UpdateImagesRequest(ma.Schema):
+    realty_images = fields.List(fields.Nested(ImageUpdateSchema), data_key="realtyImages", required=True,
+                                validate=validate.Length(min=1, max=MAX_IMAGES_PER_REALTY), metadata={
+                                    "description": "Exactly the realty's current images, in the new order."})
+
+
+class CopyImagesRequest(ma.Schema):
+    source_realty_id = fields.UUID(data_key="sourceRealtyId", required=True,
+                                   metadata={"description": "Identifier for the realty whose images are copied."})
+
+
+class PublicationRequest(ma.Schema):
+    realty_image_ids = fields.List(fields.UUID(), data_key="realtyImageIds", metadata={
+        "description": "The images to change; absent (or no body at all): every image of the realty."})
+
+
+# --- responses --------------------------------------------------------------------------------
+# Dumped from dicts the views build with these exact (contract) keys.
+
+class RenditionSchema(ma.Schema):
+    url = fields.String(required=True, metadata={"description": "Time-limited signed download URL."})
+    width = fields.Integer(required=True)
+    height = fields.Integer(required=True)
+    contentType = fields.String(required=True)
+
+
+class RenditionsSchema(ma.Schema):
+    thumbnail = fields.Nested(RenditionSchema)
+    web = fields.Nested(RenditionSchema)
+    large = fields.Nested(RenditionSchema)
+
+
+class RealtyImageSchema(ma.Schema):
+    realtyImageId = fields.UUID(required=True)
+    description = fields.String(allow_none=True, required=True)
+    originalFileName = fields.String(allow_none=True, required=True)
+    contentType = fields.String(required=True)
+    width = fields.Integer(required=True)
+    height = fields.Integer(required=True)
+    fileSize = fields.Integer(required=True)
+    imageHash = fields.String(required=True, metadata={"description": "MD5 hex digest of the stored bytes."})
+    url = fields.String(required=True, metadata={
+        "description": "Time-limited signed URL that downloads the original with no further credential."})
+    category = Category(required=True)
+    hero = fields.Boolean(required=True)
+    published = fields.Boolean(required=True)
+    creationTime = fields.DateTime(required=True)
+    modificationTime = fields.DateTime(required=True)
+    graphqlId = fields.String(allow_none=True, required=True, metadata={"description": "The image's GraphQL id."})
+    renditions = fields.Nested(RenditionsSchema, required=True)
+
+
+class RealtyImagesSchema(ma.Schema):
+    realtyImages = fields.List(fields.Nested(RealtyImageSchema), required=True)
+
+
+class UploadGrantSchema(ma.Schema):
+    url = fields.String(required=True, metadata={"description": "Where to POST the multipart form."})
+    method = fields.String(required=True, metadata={"enum": ["POST"]})
+    fields_ = fields.Dict(keys=fields.String(), values=fields.String(), data_key="fields", attribute="fields",
+                          required=True, metadata={"description": "Form fields to send before the `file` part."})
+    expiresAt = fields.DateTime(required=True)
+
+
+class EmptySchema(ma.Schema):
+    """The contract's `{}` success body."""
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+class FieldErrorSchema(ma.Schema):
+    target = fields.String(required=True, metadata={"description": "What the error is about: a field path, "
+                                                                   "a parameter, or an upload key."})
+    errorCode = fields.String(required=True, metadata={
+        "description": "VALUE_REQUIRED, INVALID_TYPE, INVALID_ID or BAD_REQUEST_BODY / BAD_REQUEST_PARAMETERS."})
+    message = fields.String(required=True)
+
+
+class ErrorSchema(ma.Schema):
+    errorCode = fields.String(required=True, metadata={"description": (
+        "BAD_REQUEST_PARAMETERS, BAD_REQUEST_BODY or INVALID_STATUS (400), UNAUTHORIZED (401), INVALID_ID (404), "
+        "METHOD_NOT_ALLOWED (405), CONFLICT (409: a concurrent change won, retry), PAYLOAD_TOO_LARGE (413), "
+        "UNSUPPORTED_MEDIA_TYPE (415), TECHNICAL_ERROR (500), SERVICE_UNAVAILABLE (503).")})
+    message = fields.String(required=True)
+    description = fields.String()
+    errors = fields.List(fields.Nested(FieldErrorSchema))

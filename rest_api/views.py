@@ -1,0 +1,176 @@
+"""The Realty Image API 2.0 operations (CONTRACT §3): parse, call the core, serialize.
+
+Each operation checks, in this order: the bearer token (before_request), the Request-ID header, the
+path ids, then the query or body. Decorators run outermost first, so their order below is that order.
+"""
+from __future__ import annotations
+
+import http
+from typing import Any, Callable
+from uuid import UUID
+
+from flask.views import MethodView
+
+from core.errors import GatewayError
+from core.ports import Authenticator
+from core.services import ImageService
+from rest_api import presenters
+from rest_api.auth import authenticate_request, current_caller
+from rest_api.errors import core_error_response
+from rest_api.parsing import RestBlueprint, limit_request_body
+from rest_api.schemas import (
+    REQUEST_ID_HEADER, CopyImagesRequest, EmptySchema, GrantQuery, OptionalRequestIdHeader, PublicationRequest,
+    RealtyImagePath, RealtyImagesSchema, RealtyPath, RequestIdHeader, SaveImagesRequest, UpdateImagesRequest,
+    UploadGrantSchema,
+)
+
+ECHOED_REQUEST_ID = {REQUEST_ID_HEADER: {
+    "description": "The request's Request-ID header, echoed (on errors too).",
+    "schema": {"type": "string", "format": "uuid"},
+}}
+
+# Error answers every operation may give, besides the 400 that each `arguments` documents itself.
+_COMMON_ERRORS = (401, 500, 503)
+_REALTY_ERRORS = (*_COMMON_ERRORS, 404, 409)
+_BODY_ERRORS = (*_REALTY_ERRORS, 413, 415)
+
+
+def _documents(blp: RestBlueprint, statuses: tuple[int, ...]) -> Callable[[Callable], Callable]:
+    """Document error answers with the error schema (flask-smorest's lazily registered responses)."""
+
+    def decorator(func: Callable) -> Callable:
+        for status in sorted(statuses, reverse=True):
+            func = blp.alt_response(status, response=http.HTTPStatus(status).name)(func)
+        return func
+
+    return decorator
+
+
+def create_blueprints(service: ImageService, authenticator: Authenticator) -> list[RestBlueprint]:
+    images = RestBlueprint("Realty Images", __name__, description=(
+        "API endpoints for realty images management including uploading images. An upload starts with "
+        "GET /uploadGrants, continues with a multipart POST of the grant's fields and a `file` part to the "
+        "grant's url, and ends with POST /realty/{realtyId}/images."))
+    copying = RestBlueprint("Copying Realty Images", __name__,
+                            description="API for copying realty images from one realty to another.")
+    for blp in (images, copying):
+        blp.before_request(limit_request_body)
+        blp.before_request(authenticate_request(authenticator))
+        # Core errors are translated here, for REST routes only: GraphQL reports them its own way.
+        blp.register_error_handler(GatewayError, core_error_response)
+    url = service.url
+
+    @images.route("/uploadGrants", methods=["GET"])
+    @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
+    @images.arguments(GrantQuery, location="query", as_kwargs=True)
+    @images.response(200, UploadGrantSchema, headers=ECHOED_REQUEST_ID)
+    @_documents(images, (*_COMMON_ERRORS, 415))
+    def upload_grant(content_type: str) -> dict[str, Any]:
+        """Get short-lived grant for uploading realty image
+
+        The response is a presigned POST: send `fields` and then the file as a part named `file`, as
+        `multipart/form-data`, to `url`. Then save the image with POST /realty/{realtyId}/images.
+        """
+        return presenters.upload_grant(service.issue_grant(current_caller(), content_type))
+
+    @images.route("/realty/<uuid_segment:realtyId>/images")
+    class RealtyImages(MethodView):
+        @images.arguments(OptionalRequestIdHeader, location="headers", as_kwargs=True)
+        @images.arguments(RealtyPath, location="path", as_kwargs=True)
+        @images.response(200, RealtyImagesSchema, headers=ECHOED_REQUEST_ID)
+        @_documents(images, (*_COMMON_ERRORS, 404))
+        def get(self, realtyId: UUID) -> dict[str, Any]:
+            """Fetch realty images
+
+            Metadata of the realty's images, in the realty's order.
+            """
+            return presenters.image_list(service.realty(current_caller(), realtyId).images, url)
+
+        @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
+        @images.arguments(RealtyPath, location="path", as_kwargs=True)
+        @images.arguments(SaveImagesRequest)
+        @images.response(201, RealtyImagesSchema, headers=ECHOED_REQUEST_ID)
+        @_documents(images, _BODY_ERRORS)
+        def post(self, body: dict[str, Any], realtyId: UUID) -> dict[str, Any]:
+            """Save realty images using uploaded files
+
+            Every key must come from a grant issued to the caller's organisation and hold an image of the
+            granted type. The images are added after the existing ones, in request order; at most 200 per
+            realty. If any item fails, none is saved and `errors[].target` names the failing keys.
+            """
+            saved = service.save_uploads(current_caller(), realtyId, body["uploaded_images"])
+            return presenters.image_list(saved, url)
+
+        @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
+        @images.arguments(RealtyPath, location="path", as_kwargs=True)
+        @images.arguments(UpdateImagesRequest)
+        @images.response(200, EmptySchema, headers=ECHOED_REQUEST_ID)
+        @_documents(images, _BODY_ERRORS)
+        def put(self, body: dict[str, Any], realtyId: UUID) -> dict[str, Any]:
+            """Updates metadata for realty's images
+
+            The array names exactly the realty's current images; the realty's order becomes the array's.
+            An absent field is left unchanged; `null` clears description or category.
+            """
+            service.update_images(current_caller(), realtyId, body["realty_images"], reorder=True)
+            return {}
+
+    @images.route("/realty/<uuid_segment:realtyId>/images/<uuid_segment:realtyImageId>", methods=["DELETE"])
+    @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
+    @images.arguments(RealtyImagePath, location="path", as_kwargs=True)
+    @images.response(200, EmptySchema, headers=ECHOED_REQUEST_ID)
+    @_documents(images, _REALTY_ERRORS)
+    def delete_image(realtyId: UUID, realtyImageId: UUID) -> dict[str, Any]:
+        """Deletes a realty image
+
+        A published image cannot be deleted (400 INVALID_STATUS): unpublish it first.
+        """
+        service.delete_image(current_caller(), realtyImageId, realty_ref=realtyId)
+        return {}
+
+    @images.route("/realty/<uuid_segment:realtyId>/images/publish", methods=["POST"])
+    @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
+    @images.arguments(RealtyPath, location="path", as_kwargs=True)
+    @images.arguments(PublicationRequest, required=False)
+    @images.response(200, EmptySchema, headers=ECHOED_REQUEST_ID)
+    @_documents(images, _BODY_ERRORS)
+    def publish_images(body: dict[str, Any], realtyId: UUID) -> dict[str, Any]:
+        """Publishes realty images
+
+        Publishes the listed images, or every image of the realty when `realtyImageIds` (or the whole
+        body) is absent. A published image cannot be deleted.
+        """
+        service.set_published(current_caller(), realtyId, body.get("realty_image_ids"), True)
+        return {}
+
+    @images.route("/realty/<uuid_segment:realtyId>/images/unpublish", methods=["POST"])
+    @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
+    @images.arguments(RealtyPath, location="path", as_kwargs=True)
+    @images.arguments(PublicationRequest, required=False)
+    @images.response(200, EmptySchema, headers=ECHOED_REQUEST_ID)
+    @_documents(images, _BODY_ERRORS)
+    def unpublish_images(body: dict[str, Any], realtyId: UUID) -> dict[str, Any]:
+        """Unpublishes realty images
+
+        Unpublishes the listed images, or every image of the realty when `realtyImageIds` (or the whole
+        body) is absent.
+        """
+        service.set_published(current_caller(), realtyId, body.get("realty_image_ids"), False)
+        return {}
+
+    @copying.route("/realty/<uuid_segment:realtyId>/images/copy", methods=["POST"])
+    @copying.arguments(RequestIdHeader, location="headers", as_kwargs=True)
+    @copying.arguments(RealtyPath, location="path", as_kwargs=True)
+    @copying.arguments(CopyImagesRequest)
+    @copying.response(200, EmptySchema, headers=ECHOED_REQUEST_ID)
+    @_documents(copying, _BODY_ERRORS)
+    def copy_images(body: dict[str, Any], realtyId: UUID) -> dict[str, Any]:
+        """Copies realty images
+
+        Copies the source realty's images and their metadata to the end of this realty, with new ids and
+        their own stored files, in the source's order. The copies are not published.
+        """
+        service.copy_images(current_caller(), realtyId, body["source_realty_id"])
+        return {}
+
+    return [images, copying]
