@@ -1,0 +1,35 @@
+"""The GraphQL facade: an Ariadne schema (SDL in `schema/`) over the core's ImageService.
+
+`init_app` mounts `POST /graphql` (JSON and GraphQL multipart requests) and the explorer on
+`GET /graphql`. Resolvers call only `core.services.ImageService`; this package never imports the
+REST facade or the adapters.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ariadne import load_schema_from_path, make_executable_schema
+from graphql import GraphQLSchema
+
+SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
+
+
+def make_schema() -> GraphQLSchema:
+    """The executable schema; the SDL is read relative to this package, never the working directory."""
+    from graphql_api.resolvers import bindables
+
+    return make_executable_schema(load_schema_from_path(SCHEMA_DIR), *bindables)
+
+
+def init_app(app, service, authenticator, *, max_file_bytes: int, max_files: int, max_request_bytes: int) -> None:
+    from graphql_api.multipart import UploadLimits
+    from graphql_api.view import GraphQLView
+
+    limits = UploadLimits(max_file_bytes=max_file_bytes, max_files=max_files, max_request_bytes=max_request_bytes)
+    view = GraphQLView(make_schema(), service, authenticator, limits)
+    app.add_url_rule("/graphql", endpoint="graphql", view_func=view.dispatch,
+                     methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    app.extensions["graphql_api"] = view
+
+
+__all__ = ["init_app", "make_schema"]

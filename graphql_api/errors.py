@@ -1,0 +1,127 @@
+"""The one place where errors become GraphQL errors (`extensions.code`), and are logged.
+
+Mapping of the core's errors:
+
+| core error                                   | code                    | message                 |
+| -------------------------------------------- | ----------------------- | ----------------------- |
+| NotFound                                     | NOT_FOUND               | the error's             |
+| UnsupportedImageType                         | BAD_USER_INPUT          | `file type error`       |
+| InvalidInput, UploadRejected, ...MediaType   | BAD_USER_INPUT          | the error's             |
+| InvalidState (e.g. deleting a published one) | BAD_USER_INPUT          | the error's             |
+| Unauthenticated                              | UNAUTHENTICATED         | the error's             |
+| Conflict (retryable), Unavailable            | INTERNAL_SERVER_ERROR   | a fixed, generic one    |
+| anything else (a bug)                        | INTERNAL_SERVER_ERROR   | `Internal server error` |
+
+InvalidState is a BAD_USER_INPUT (not FAILED_PRECONDITION): the caller fixes it by changing what
+they ask for (unpublish first), and clients already handle that code. GraphQL's own request errors
+(syntax, validation, query depth, variable coercion) are BAD_USER_INPUT as well. Errors never carry
+a stack trace: `debug` is ignored.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from graphql import GraphQLError
+
+from core.errors import (
+    Conflict, GatewayError, InvalidInput, InvalidState, NotFound, Unauthenticated, Unavailable,
+    UnsupportedImageType,
+)
+
+log = logging.getLogger("graphql_api")
+
+BAD_USER_INPUT = "BAD_USER_INPUT"
+NOT_FOUND = "NOT_FOUND"
+UNAUTHENTICATED = "UNAUTHENTICATED"
+FORBIDDEN = "FORBIDDEN"
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+INTERNAL_MESSAGE = "Internal server error"
+FILE_TYPE_ERROR = "file type error"
+
+
+def not_exist(field: str) -> NotFound:
+    """The GraphQL source's error for an id that names nothing the caller may see."""
+    return NotFound(f"input.{field} is not exist")
+
+
+def _original(error: BaseException) -> BaseException | None:
+    while isinstance(error, GraphQLError):
+        if error.original_error is None:
+            return None
+        error = error.original_error
+    return error
+
+
+def classify(error: GraphQLError) -> tuple[str, str, bool]:
+    """(code, message, unexpected) for an error raised while answering a request."""
+    original = _original(error)
+    if original is None:
+        if error.path is not None:
+            # graphql-core failed to complete a value it was given (e.g. null for a non-null field):
+            # a bug on our side, not a problem with the request.
+            return INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE, True
+        return BAD_USER_INPUT, error.message, False
+    if error.path is None and isinstance(original, (ValueError, TypeError)) and not isinstance(original, GatewayError):
+        # A variable refused by a scalar's parser (e.g. an Upload that is not a file part): graphql-core's
+        # message names the variable and quotes the parser's reason.
+        return BAD_USER_INPUT, error.message, False
+    if isinstance(original, UnsupportedImageType):
+        return BAD_USER_INPUT, FILE_TYPE_ERROR, False
+    if isinstance(original, NotFound):
+        return NOT_FOUND, original.message, False
+    if isinstance(original, (InvalidInput, InvalidState)):
+        return BAD_USER_INPUT, original.message, False
+    if isinstance(original, Unauthenticated):
+        return UNAUTHENTICATED, original.message, False
+    if isinstance(original, Conflict):
+        return INTERNAL_SERVER_ERROR, "A concurrent change won; retry the request", False
+    if isinstance(original, Unavailable):
+        # Its message may name hosts or driver details: not for clients.
+        return INTERNAL_SERVER_ERROR, "A backing service is unavailable; retry later", False
+    if isinstance(original, GatewayError):
+        return INTERNAL_SERVER_ERROR, original.message, False
+    return INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE, True
+
+
+def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
+    """Ariadne's `error_formatter`: message, locations, path and `extensions.code`, nothing else."""
+    code, message, _ = classify(error)
+    formatted: dict[str, Any] = {"message": message}
+    if error.locations:
+        formatted["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+    if error.path is not None:
+        formatted["path"] = list(error.path)
+    extensions: dict[str, Any] = {"code": code}
+    if isinstance(_original(error), Conflict):
+        extensions["retryable"] = True
+    formatted["extensions"] = extensions
+    return formatted
+
+
+def error_body(message: str, code: str) -> dict[str, Any]:
+    """A response body for an error answered before GraphQL execution (HTTP 400/401/413/500)."""
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+class ErrorLog(logging.LoggerAdapter):
+    """Given to Ariadne as its `logger`: it logs every error it reports with `logger.error(error,
+    exc_info=error)`. Expected errors (bad input, missing ids) are not server faults; only
+    unexpected ones are logged as errors, with their traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(log, {})
+
+    def error(self, msg: Any, *args: Any, **kwargs: Any) -> None:  # noqa: D102
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, GraphQLError):
+            code, _, unexpected = classify(exc)
+            if unexpected:
+                original = _original(exc) or exc
+                self.logger.error("GraphQL request failed at %s: %r", exc.path, original,
+                                  exc_info=(type(original), original, original.__traceback__))
+            else:
+                self.logger.info("GraphQL error %s: %s", code, exc.message)
+            return
+        self.logger.error(msg, *args, **kwargs)

@@ -1,0 +1,8 @@
+"""Resolvers: they translate between GraphQL and the core's ImageService, and call nothing else."""
+from graphql_api.resolvers.mutations import mutation
+from graphql_api.resolvers.queries import query
+from graphql_api.resolvers.types import bindables as type_bindables
+
+bindables = [query, mutation, *type_bindables]
+
+__all__ = ["bindables"]

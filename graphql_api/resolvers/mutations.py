@@ -1,0 +1,249 @@
+"""Mutations. Each one decodes its ids, calls one ImageService use case, and shapes the payload.
+
+An id that is malformed, missing or another org's is the same error: `input.<field> is not exist`
+(the GraphQL source's message), NOT_FOUND.
+"""
+from __future__ import annotations
+
+import ntpath
+import posixpath
+from typing import Any, Sequence
+from uuid import UUID
+
+from ariadne import MutationType
+
+from core.domain import MAX_IMAGES_PER_REALTY, ImageCategory, ImageChange, ImageKind, ImageRef, Realty
+from core.errors import InvalidInput, NotFound, UploadRejected
+from core.services import DirectUpload
+from graphql_api import ids
+from graphql_api.errors import not_exist
+
+MAX_NAME_LENGTH = 255
+MAX_IDS_PER_LIST = MAX_IMAGES_PER_REALTY
+
+mutation = MutationType()
+
+
+# --- properties and rooms ----------------------------------------------------------------------
+
+@mutation.field("createProperty")
+def resolve_create_property(_root, info, input: dict[str, Any]):
+    ctx = info.context
+    name = _text(input["name"], "name", required=True)
+    external_id = _text(input.get("externalId"), "externalId")
+    realty = ctx.service.create_property(ctx.caller, name, external_id)
+    return {"property": _fresh(ctx, realty)}
+
+
+@mutation.field("createRoom")
+def resolve_create_room(_root, info, input: dict[str, Any]):
+    ctx = info.context
+    ref = _realty_ref(input["propertyId"], "propertyId")
+    name = _text(input["name"], "name", required=True)
+    try:
+        room = ctx.service.create_room(ctx.caller, ref, name)
+    except NotFound:
+        raise not_exist("propertyId") from None
+    ctx.loaders.clear()
+    return {"room": room}
+
+
+# --- uploads -------------------------------------------------------------------------------------
+
+@mutation.field("createPropertyImage")
+def resolve_create_property_image(_root, info, input: dict[str, Any]):
+    ctx = info.context
+    ref = _realty_ref(input["propertyId"], "propertyId")
+    data, filename = _read_upload(input["file"], ctx.max_file_bytes)
+    upload = DirectUpload(data=data, filename=filename, category=input["category"], hero=bool(input.get("hero")),
+                          description=input.get("description"), kind=ImageKind.PROPERTY)
+    try:
+        image = ctx.service.upload_image(ctx.caller, ref, upload)
+    except NotFound:
+        raise not_exist("propertyId") from None
+    ctx.loaders.clear()
+    return {"image": image}
+
+
+@mutation.field("createRoomImage")
+def resolve_create_room_image(_root, info, input: dict[str, Any]):
+    ctx = info.context
+    number = ids.decode(input["roomId"], ids.ROOM)
+    room = ctx.loaders.room(number) if number is not None else None
+    if room is None:
+        raise not_exist("roomId")
+    data, filename = _read_upload(input["file"], ctx.max_file_bytes)
+    upload = DirectUpload(data=data, filename=filename, category=ImageCategory.ROOM, hero=bool(input.get("hero")),
+                          description=input.get("description"), kind=ImageKind.ROOM, room_id=room.id)
+    try:
+        image = ctx.service.upload_image(ctx.caller, room.realty_uuid, upload)
+    except NotFound:
+        raise not_exist("roomId") from None
+    ctx.loaders.clear()
+    return {"image": image}
+
+
+@mutation.field("createFloorPlanImage")
+def resolve_create_floor_plan_image(_root, info, input: dict[str, Any]):
+    ctx = info.context
+    ref = _realty_ref(input["propertyId"], "propertyId")
+    data, filename = _read_upload(input["file"], ctx.max_file_bytes)
+    upload = DirectUpload(data=data, filename=filename, description=input.get("description"),
+                          kind=ImageKind.FLOOR_PLAN)
+    try:
+        image = ctx.service.upload_image(ctx.caller, ref, upload)
+    except NotFound:
+        raise not_exist("propertyId") from None
+    ctx.loaders.clear()
+    return {"image": image}
+
+
+# --- changing images -------------------------------------------------------------------------------
+
+@mutation.field("updateImage")
+def resolve_update_image(_root, info, input: dict[str, Any]):
+    ctx = info.context
+    ref = _image_ref(input["id"], "id")
+    change = ImageChange(
+        ref=ref,
+        description=input.get("description"),
+        category=input.get("category"),
+        hero=input.get("hero"),
+        clear_description="description" in input and input["description"] is None,
+        clear_category="category" in input and input["category"] is None,
+    )
+    try:
+        image = ctx.service.update_image(ctx.caller, change)
+    except NotFound:
+        raise not_exist("id") from None
+    ctx.loaders.clear()
+    return {"image": image}
+
+
+@mutation.field("deleteImage")
+def resolve_delete_image(_root, info, input: dict[str, Any]):
+    ctx = info.context
+    ref = _image_ref(input["id"], "id")
+    try:
+        ctx.service.delete_image(ctx.caller, ref)
+    except NotFound:
+        raise not_exist("id") from None
+    ctx.loaders.clear()
+    return {"success": True}
+
+
+@mutation.field("reorderImages")
+def resolve_reorder_images(_root, info, input: dict[str, Any]):
+    ctx = info.context
+    realty = _realty(ctx, input["propertyId"], "propertyId")
+    refs = _image_refs(input["imageIds"], realty, "imageIds")
+    try:
+        realty = ctx.service.update_images(ctx.caller, realty.uuid, [ImageChange(ref=r) for r in refs], reorder=True)
+    except NotFound:
+        raise not_exist("propertyId") from None
+    return {"property": _fresh(ctx, realty)}
+
+
+@mutation.field("copyImages")
+def resolve_copy_images(_root, info, input: dict[str, Any]):
+    ctx = info.context
+    source = _realty_ref(input["sourcePropertyId"], "sourcePropertyId")
+    # The target may be a realty UUID nobody has written yet (it comes into being, as over REST),
+    # or the global id of an existing property.
+    target_uuid = ids.parse_uuid(input["targetPropertyId"])
+    if target_uuid is None:
+        target_uuid = _realty(ctx, input["targetPropertyId"], "targetPropertyId").uuid
+    try:
+        copies = ctx.service.copy_images(ctx.caller, target_uuid, source)
+    except NotFound as exc:
+        if any(e.target == "sourceRealtyId" for e in exc.errors):
+            raise not_exist("sourcePropertyId") from None
+        raise not_exist("targetPropertyId") from None
+    ctx.loaders.clear()
+    return {"property": ctx.loaders.realty(target_uuid), "images": copies}
+
+
+@mutation.field("publishImages")
+def resolve_publish_images(_root, info, input: dict[str, Any]):
+    return _set_published(info.context, input, True)
+
+
+@mutation.field("unpublishImages")
+def resolve_unpublish_images(_root, info, input: dict[str, Any]):
+    return _set_published(info.context, input, False)
+
+
+def _set_published(ctx, input: dict[str, Any], published: bool):
+    realty = _realty(ctx, input["propertyId"], "propertyId")
+    image_ids = input.get("imageIds")
+    refs = None if image_ids is None else _image_refs(image_ids, realty, "imageIds")
+    try:
+        realty = ctx.service.set_published(ctx.caller, realty.uuid, refs, published)
+    except NotFound:
+        raise not_exist("propertyId") from None
+    return {"property": _fresh(ctx, realty)}
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def _fresh(ctx, realty: Realty) -> Realty:
+    """After a change: forget what this request read before, remember the realty as it now is."""
+    ctx.loaders.clear()
+    return ctx.loaders.prime(realty)
+
+
+def _realty_ref(value: str, field: str) -> UUID | int:
+    ref = ids.realty_ref(value)
+    if ref is None:
+        raise not_exist(field)
+    return ref
+
+
+def _realty(ctx, value: str, field: str) -> Realty:
+    realty = ctx.loaders.realty(_realty_ref(value, field))
+    if realty is None:
+        raise not_exist(field)
+    return realty
+
+
+def _image_ref(value: str, field: str) -> ImageRef:
+    ref = ids.image_ref(value)
+    if ref is None:
+        raise not_exist(field)
+    return ref
+
+
+def _image_refs(values: Sequence[str], realty: Realty, field: str) -> list[ImageRef]:
+    """Image ids of this realty; an id that is not one of its images is `input.<field>[i] is not exist`."""
+    if len(values) > MAX_IDS_PER_LIST:
+        raise InvalidInput(f"input.{field} may hold at most {MAX_IDS_PER_LIST} ids, got {len(values)}")
+    known = {i.uuid for i in realty.images} | {i.id for i in realty.images}
+    refs = []
+    for index, value in enumerate(values):
+        ref = ids.image_ref(value)
+        if ref is None or ref not in known:
+            raise not_exist(f"{field}[{index}]")
+        refs.append(ref)
+    return refs
+
+
+def _text(value: str | None, field: str, required: bool = False) -> str | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if required and not text:
+        raise InvalidInput(f"input.{field} must not be empty")
+    if len(text) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"input.{field} may be at most {MAX_NAME_LENGTH} characters long")
+    return text or None
+
+
+def _read_upload(upload, max_bytes: int) -> tuple[bytes, str | None]:
+    """The bytes and the client's file name (its last path component) of an uploaded file part."""
+    stream = upload.stream
+    stream.seek(0)
+    data = stream.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise UploadRejected(f"The file is larger than the limit of {max_bytes} bytes")
+    name = ntpath.basename(posixpath.basename(upload.filename or "")).strip()
+    return data, name[:MAX_NAME_LENGTH] or None

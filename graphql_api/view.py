@@ -1,0 +1,142 @@
+"""The HTTP side of /graphql: the explorer on GET, authentication, JSON and multipart bodies on POST."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from ariadne import graphql_sync
+from ariadne.explorer import ExplorerGraphiQL
+from flask import Response, request
+from graphql import GraphQLSchema
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from core.errors import Unauthenticated
+from core.ports import Authenticator
+from core.services import ImageService
+from graphql_api.context import GraphQLContext
+from graphql_api.errors import BAD_USER_INPUT, INTERNAL_MESSAGE, INTERNAL_SERVER_ERROR, UNAUTHENTICATED, ErrorLog, \
+    error_body, format_error
+from graphql_api.multipart import MultipartRequest, RequestRejected, UploadLimits
+from graphql_api.validation import DocumentCache, depth_limit_rule
+
+log = logging.getLogger("graphql_api")
+
+MAX_JSON_BYTES = 2 * 1024 * 1024
+"""Largest JSON (non-multipart) body; files only come in multipart requests."""
+
+EXPLORER_QUERY = """# Realty Image Gateway - GraphQL
+#
+# Every request needs a credential: add a header in the Headers tab, e.g.
+#   {"Authorization": "Bearer <JWT>"}   or   {"x-api-token": "<JWT>"}
+#
+# Uploads (createPropertyImage, createRoomImage, createFloorPlanImage) are
+# GraphQL multipart requests: fields 'operations', 'map' and a file part.
+
+query Property($id: ID!) {
+  property(id: $id) {
+    id
+    realtyId
+    name
+    images { id realtyImageId type category hero active status filename source url }
+    rooms { id name }
+  }
+}
+"""
+
+
+class GraphQLView:
+    def __init__(self, schema: GraphQLSchema, service: ImageService, authenticator: Authenticator,
+                 limits: UploadLimits) -> None:
+        self._schema = schema
+        self._service = service
+        self._authenticator = authenticator
+        self._limits = limits
+        self._documents = DocumentCache()
+        self._rules = [depth_limit_rule()]
+        self._error_log = ErrorLog()
+        self._explorer = ExplorerGraphiQL(title="Realty Image Gateway - GraphQL", default_query=EXPLORER_QUERY)
+
+    def dispatch(self) -> Response:
+        if request.method in ("GET", "HEAD"):
+            return Response(self._explorer.html(request), mimetype="text/html")
+        if request.method != "POST":
+            response = _json(error_body(f"{request.method} is not supported on /graphql; POST a GraphQL "
+                                        "request, or GET the explorer", BAD_USER_INPUT), 405)
+            response.headers["Allow"] = "GET, HEAD, POST"
+            return response
+        try:
+            return self._post()
+        except RequestRejected as exc:
+            return _json(error_body(exc.message, BAD_USER_INPUT), exc.status)
+        except Exception:  # noqa: BLE001 - the last line of defence: never a stack trace or an HTML page
+            log.exception("GraphQL request failed")
+            return _json(error_body(INTERNAL_MESSAGE, INTERNAL_SERVER_ERROR), 500)
+
+    def _post(self) -> Response:
+        try:
+            caller = self._authenticator.authenticate(_token())
+        except Unauthenticated as exc:
+            response = _json(error_body(exc.message, UNAUTHENTICATED), 401)
+            response.headers["WWW-Authenticate"] = 'Bearer realm="graphql"'
+            return response
+        context = GraphQLContext(service=self._service, caller=caller, max_file_bytes=self._limits.max_file_bytes)
+        if request.mimetype == "multipart/form-data":
+            request.max_content_length = self._limits.max_request_bytes
+            with MultipartRequest(request, self._limits) as multipart:
+                return self._execute(multipart.parse(), context)
+        if request.mimetype == "application/json" or request.mimetype.endswith("+json"):
+            return self._execute(self._json_body(), context)
+        raise RequestRejected(415, "POST /graphql takes application/json, or multipart/form-data for uploads "
+                                   f"(GraphQL multipart request spec); got {request.mimetype or 'no Content-Type'}")
+
+    def _json_body(self) -> Any:
+        limit = min(self._limits.max_request_bytes, MAX_JSON_BYTES)
+        request.max_content_length = limit
+        try:
+            raw = request.get_data(cache=False)
+        except RequestEntityTooLarge:
+            raise RequestRejected(413, f"A JSON request may be at most {limit} bytes; "
+                                       "files go in multipart requests") from None
+        except HTTPException as exc:
+            raise RequestRejected(400, exc.description or "The body could not be read") from None
+        try:
+            data = json.loads(raw, strict=False)
+        except ValueError as exc:
+            raise RequestRejected(400, f"The body is not valid JSON ({exc})") from None
+        if isinstance(data, list):
+            raise RequestRejected(400, "Batched operations (a JSON array) are not supported; send one operation")
+        return data
+
+    def _execute(self, data: Any, context: GraphQLContext) -> Response:
+        _success, result = graphql_sync(
+            self._schema,
+            data,
+            context_value=context,
+            query_parser=self._documents.parse,
+            query_validator=self._documents.validate,
+            validation_rules=self._rules,
+            debug=False,
+            logger=self._error_log,
+            error_formatter=format_error,
+        )
+        # A request that could not be executed at all (unparsable, invalid, bad variables) has no data.
+        return _json(result, 200 if result.get("data") is not None else 400)
+
+
+def _token() -> str | None:
+    authorization = request.headers.get("Authorization")
+    if authorization is not None:
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            raise Unauthenticated("The Authorization header must be 'Bearer <token>'")
+        return token.strip() or None
+    api_token = request.headers.get("x-api-token", "").strip()
+    if api_token[:7].lower() == "bearer ":
+        api_token = api_token[7:].strip()
+    return api_token or None
+
+
+def _json(body: Any, status: int) -> Response:
+    # Not flask.jsonify: it may sort keys, and a GraphQL response keeps the order of the selection.
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
