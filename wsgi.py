@@ -81,7 +81,7 @@ def _blob_store(app: Flask, settings: Settings, secret: str) -> BlobStore:
         # The local store signs its forms and URLs with a key derived from, but not equal to, the JWT secret.
         signing_key = hmac.new(secret.encode(), b"local-blob-store", hashlib.sha256).digest()
         store = LocalBlobStore(root, signing_key, base_url=lambda: _base_url(settings))
-        app.register_blueprint(create_local_storage_blueprint(store))
+        app.register_blueprint(create_local_storage_blueprint(store, max_upload_bytes=settings.max_upload_bytes))
         return store
     raise SystemExit(f"STORAGE_URL must start with file:// or s3://, got {settings.storage_url!r}")
 

@@ -70,7 +70,7 @@ def aws_credentials(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-JWT_SECRET = "test-secret-for-the-suite"
+JWT_SECRET = "test-secret-for-the-suite-0123456789abcdef"
 
 
 @pytest.fixture
