@@ -303,6 +303,7 @@ class LocalBlobStore(BlobStore):
         policy = self._decode_policy(encoded)
         if self._now() >= policy["expiration"]:
             raise LocalStorageError("AccessDenied", "Invalid according to Policy: Policy expired.")
+        self._accept_seed_form(form, policy["conditions"])
 
         covered: set[str] = set()
         min_bytes, max_bytes = 0, None
@@ -366,6 +367,21 @@ class LocalBlobStore(BlobStore):
         return self.receive(post, iter(lambda: file_stream.read(CHUNK), b""))
 
     # --- internals ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _accept_seed_form(form: dict[str, str], conditions: list[list]) -> None:
+        """Let the seed's HTML form through unchanged, although it is not quite what S3 wants.
+
+        That form has no Content-Type input, and always posts X-Amz-Security-Token, empty when the
+        grant carries none. So an empty token counts as absent, and an absent Content-Type takes the
+        granted type: a *different* type is still refused, and the gateway sniffs the bytes on save.
+        """
+        if not form.get("x-amz-security-token"):
+            form.pop("x-amz-security-token", None)
+        if "content-type" not in form:
+            for name, check, value in (c for c in conditions if c[0] != "content-length-range"):
+                if name == "content-type" and check == "eq":
+                    form["content-type"] = value
 
     def _signing_key(self, date_stamp: str) -> bytes:
         # SigV4's derivation, so the signature is what an S3 client library would compute.

@@ -414,12 +414,25 @@ def test_local_upload_refuses_another_key(local_store, client, grant):
     assert local_store.size("uploads/someone-elses") is None
 
 
-def test_local_upload_refuses_another_content_type(client, grant):
+def test_local_upload_refuses_another_content_type(local_store, client, grant):
     response = post(client, {**grant.fields, "Content-Type": "text/html"})
     assert response.status == 403
     assert error_code(response) == "AccessDenied"
-    missing = {k: v for k, v in grant.fields.items() if k != "Content-Type"}
-    assert error_code(post(client, missing)) == "AccessDenied"
+    assert local_store.size(grant.fields["key"]) is None
+
+
+def test_local_upload_takes_the_seed_forms_fields_as_they_are(local_store, client, grant):
+    # The seed's HTML form has no Content-Type input and posts an empty X-Amz-Security-Token.
+    seed = {k: v for k, v in grant.fields.items() if k != "Content-Type"} | {"X-Amz-Security-Token": ""}
+    response = post(client, seed)
+    assert response.status == 204
+    assert local_store.content_type(grant.fields["key"]) == grant.fields["Content-Type"]
+
+
+def test_local_upload_refuses_a_security_token_the_grant_does_not_carry(client, grant):
+    response = post(client, {**grant.fields, "X-Amz-Security-Token": "forged"})
+    assert response.status == 403
+    assert error_code(response) == "AccessDenied"
 
 
 def test_local_upload_refuses_an_expired_policy(client, grant, clock):
