@@ -288,6 +288,9 @@ class ImageService:
         if source.uuid == target_uuid:
             raise InvalidInput("A realty cannot be copied onto itself",
                                [FieldError("sourceRealtyId", "BAD_REQUEST_BODY", "equals the target realty")])
+        target = self.find_realty(caller, target_uuid)
+        if target is not None:
+            target.check_room_for(len(source.images))  # fail fast, before copying blobs; re-checked under the lock
         now = self._clock.now()
         stored = _Stored()
         try:
