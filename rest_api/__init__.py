@@ -6,6 +6,9 @@ document (/openapi.json) and a docs UI (/docs).
 """
 from __future__ import annotations
 
+from typing import Any
+
+from apispec import BasePlugin
 from flask import Flask, Response, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
@@ -16,7 +19,7 @@ from rest_api.auth import SECURITY_SCHEME
 from rest_api.errors import ErrorResponse, http_error_response, register_app_handlers
 from rest_api.parsing import UuidSegment, uuid_segment_schema
 from rest_api.schemas import REQUEST_ID_HEADER, ErrorSchema
-from rest_api.views import create_blueprints
+from rest_api.views import ECHOED_REQUEST_ID, create_blueprints
 
 __all__ = ["RestApi", "init_app"]
 
@@ -40,6 +43,18 @@ SPEC_KWARGS = {
 }
 
 
+class EchoedRequestIdPlugin(BasePlugin):
+    """Documents the Request-ID echo on the shared response components.
+
+    flask-smorest refers every error answer (the arguments' 400, alt_responses, `default`) to a
+    components.responses entry it registers itself; apispec passes each through this hook, so the
+    echo that happens "also on errors" is documented there too, once.
+    """
+
+    def response_helper(self, response: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {"headers": {**response.get("headers", {}), **ECHOED_REQUEST_ID}}
+
+
 class RestApi(Api):
     """flask-smorest's Api, answering every HTTP error with the contract's envelope."""
 
@@ -53,7 +68,7 @@ def init_app(app: Flask, service: ImageService, authenticator: Authenticator) ->
     """Mount the REST API. Configuration already on the app (API_TITLE, OPENAPI_*...) wins over defaults."""
     for key, value in DEFAULT_CONFIG.items():
         app.config.setdefault(key, value)
-    api = RestApi(app, spec_kwargs=SPEC_KWARGS)
+    api = RestApi(app, spec_kwargs={**SPEC_KWARGS, "extra_plugins": [EchoedRequestIdPlugin()]})
     api.spec.components.security_scheme("bearerAuth", SECURITY_SCHEME)
     app.url_map.converters[UuidSegment.NAME] = UuidSegment
     api.register_converter(UuidSegment, uuid_segment_schema)

@@ -56,6 +56,10 @@ _HTTP_CODES = {
 # webargs' body location; any other location (query, path, headers) is a parameter.
 _BODY_LOCATIONS = frozenset({"json"})
 
+MAX_LISTED_ERRORS = 200
+"""errors[] holds at most this many entries: one per item of the largest valid batch. A body of a
+million unknown members must not become a response a hundred times its size."""
+
 
 def error_body(code: str, message: str, *, description: str | None = None,
                errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
@@ -77,7 +81,13 @@ def core_error_response(error: GatewayError) -> ErrorResponse:
         return unexpected_error_response(error)
     errors = [{"target": e.target, "errorCode": e.code, "message": e.message} for e in error.errors]
     headers = [("WWW-Authenticate", "Bearer")] if status == 401 else []
-    return error_body(code, error.message, errors=errors), status, headers
+    message = error.message
+    if isinstance(error, Unavailable):
+        # The adapter's words name hosts, ports, paths or database names: for operators, not callers.
+        log.warning("503 on %s %s (Request-ID %s): %s", request.method, request.path,
+                    request.headers.get(REQUEST_ID_HEADER), error.message)
+        message = "A backing service is unavailable; retry later"
+    return error_body(code, message, errors=errors), status, headers
 
 
 def http_error_response(error: HTTPException) -> ErrorResponse:
@@ -124,7 +134,9 @@ def _validation_error_response(messages: dict[str, Any]) -> ErrorResponse:
         for target, text in _flatten(detail):
             errors.append({"target": target or root, "errorCode": _field_code(text, code), "message": text})
     message = "The request body is invalid" if in_body else "A request parameter is invalid"
-    return error_body(code, message, errors=errors), 400, []
+    unlisted = len(errors) - MAX_LISTED_ERRORS
+    description = f"{unlisted} further errors are not listed." if unlisted > 0 else None
+    return error_body(code, message, description=description, errors=errors[:MAX_LISTED_ERRORS]), 400, []
 
 
 def _flatten(messages: Any, path: str = "") -> Iterator[tuple[str, str]]:

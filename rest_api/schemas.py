@@ -6,10 +6,11 @@ views hand them (UUIDs, ISO 8601 timestamps, enum values) and document it in the
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import marshmallow as ma
-from marshmallow import fields, validate
+from marshmallow import fields, utils, validate
 
 from core.domain import ACCEPTED_UPLOAD_TYPES, MAX_IMAGES_PER_REALTY, ImageCategory, ImageChange
 from core.services import UploadedImage
@@ -31,6 +32,47 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+class Text(fields.String):
+    """A string every database can store. JSON lets a client send `\\u0000` (PostgreSQL text refuses NUL)
+    and unpaired surrogates such as `\\ud800` (no UTF-8 encoder accepts them): refused here as a 400
+    rather than failing as a 500 in the driver."""
+
+    default_error_messages = {"unstorable": "Must not contain a NUL character or an unpaired surrogate."}
+    UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if self.UNSTORABLE.search(text):
+            raise self.make_error("unstorable")
+        return text
+
+
+class CanonicalUUID(fields.UUID):
+    """A UUID in its text form only: 8-4-4-4-12 hex digits, either case.
+
+    uuid.UUID() also reads 32 bare hex digits, `{...}`, `urn:uuid:...` and misplaced hyphens; the contract
+    says "a UUID" and the seed's pattern is the hyphenated form, so those are malformed (400) here."""
+
+    TEXT_FORM = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+    def _validated(self, value: Any) -> Any:
+        if isinstance(value, str) and not self.TEXT_FORM.fullmatch(value):
+            raise self.make_error("invalid_uuid")
+        return super()._validated(value)
+
+
+class BoundedList(fields.List):
+    """A List whose validators (its Length) run before its items are loaded.
+
+    marshmallow checks the length after loading every item: an array of a million bad items, which fits
+    in the body limit, would cost a million item loads and a million-entry errors[]. Here it costs one."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list:
+        if utils.is_collection(value):
+            self._validate(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class Category(fields.Enum):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(ImageCategory, by_value=True, allow_none=True, **kwargs)
@@ -47,22 +89,22 @@ class _ValidateOnly(ma.Schema):
 
 
 class RequestIdHeader(_ValidateOnly):
-    request_id = fields.UUID(data_key=REQUEST_ID_HEADER, required=True,
-                             metadata={"description": REQUEST_ID_DESCRIPTION, "example": REQUEST_ID_EXAMPLE})
+    request_id = CanonicalUUID(data_key=REQUEST_ID_HEADER, required=True,
+                               metadata={"description": REQUEST_ID_DESCRIPTION, "example": REQUEST_ID_EXAMPLE})
 
 
 class OptionalRequestIdHeader(_ValidateOnly):
-    request_id = fields.UUID(data_key=REQUEST_ID_HEADER,
-                             metadata={"description": REQUEST_ID_DESCRIPTION, "example": REQUEST_ID_EXAMPLE})
+    request_id = CanonicalUUID(data_key=REQUEST_ID_HEADER,
+                               metadata={"description": REQUEST_ID_DESCRIPTION, "example": REQUEST_ID_EXAMPLE})
 
 
 # Path schemas are loaded with as_kwargs: their field names replace Flask's raw string view arguments.
 class RealtyPath(ma.Schema):
-    realtyId = fields.UUID(required=True, metadata={"description": "Unique realty identifier in UUID format."})
+    realtyId = CanonicalUUID(required=True, metadata={"description": "Unique realty identifier in UUID format."})
 
 
 class RealtyImagePath(RealtyPath):
-    realtyImageId = fields.UUID(required=True, metadata={"description": "ID of the realty image."})
+    realtyImageId = CanonicalUUID(required=True, metadata={"description": "ID of the realty image."})
 
 
 class GrantQuery(ma.Schema):
@@ -75,10 +117,10 @@ class GrantQuery(ma.Schema):
 # --- request bodies ---------------------------------------------------------------------------
 
 class UploadedImageSchema(ma.Schema):
-    key = fields.String(required=True, metadata={"description": "The `key` field of the upload grant."})
-    description = fields.String(allow_none=True, validate=validate.Length(max=MAX_DESCRIPTION))
-    original_file_name = fields.String(data_key="originalFileName", allow_none=True,
-                                       validate=validate.Length(max=MAX_FILE_NAME))
+    key = Text(required=True, metadata={"description": "The `key` field of the upload grant."})
+    description = Text(allow_none=True, validate=validate.Length(max=MAX_DESCRIPTION))
+    original_file_name = Text(data_key="originalFileName", allow_none=True,
+                              validate=validate.Length(max=MAX_FILE_NAME))
     category = Category()
     hero = StrictBoolean()
 
@@ -90,13 +132,13 @@ class UploadedImageSchema(ma.Schema):
 
 
 class SaveImagesRequest(ma.Schema):
-    uploaded_images = fields.List(fields.Nested(UploadedImageSchema), data_key="uploadedImages", required=True,
+    uploaded_images = BoundedList(fields.Nested(UploadedImageSchema), data_key="uploadedImages", required=True,
                                   validate=validate.Length(min=1, max=MAX_IMAGES_PER_REALTY))
 
 
 class ImageUpdateSchema(ma.Schema):
-    realty_image_id = fields.UUID(data_key="realtyImageId", required=True)
-    description = fields.String(allow_none=True, validate=validate.Length(max=MAX_DESCRIPTION), metadata={
+    realty_image_id = CanonicalUUID(data_key="realtyImageId", required=True)
+    description = Text(allow_none=True, validate=validate.Length(max=MAX_DESCRIPTION), metadata={
         "description": "Absent: left as it is; null: cleared."})
     category = Category(metadata={"description": "Absent: left as it is; null: cleared."})
     hero = StrictBoolean(metadata={"description": "Absent: left as it is."})
@@ -116,18 +158,20 @@ class ImageUpdateSchema(ma.Schema):
 
 
 class UpdateImagesRequest(ma.Schema):
-    realty_images = fields.List(fields.Nested(ImageUpdateSchema), data_key="realtyImages", required=True,
+    realty_images = BoundedList(fields.Nested(ImageUpdateSchema), data_key="realtyImages", required=True,
                                 validate=validate.Length(min=1, max=MAX_IMAGES_PER_REALTY), metadata={
                                     "description": "Exactly the realty's current images, in the new order."})
 
 
 class CopyImagesRequest(ma.Schema):
-    source_realty_id = fields.UUID(data_key="sourceRealtyId", required=True,
-                                   metadata={"description": "Identifier for the realty whose images are copied."})
+    source_realty_id = CanonicalUUID(data_key="sourceRealtyId", required=True,
+                                     metadata={"description": "Identifier for the realty whose images are copied."})
 
 
 class PublicationRequest(ma.Schema):
-    realty_image_ids = fields.List(fields.UUID(), data_key="realtyImageIds", metadata={
+    # Bounded like every list of the API: a realty never holds more, and each id is looked up.
+    realty_image_ids = BoundedList(CanonicalUUID(), data_key="realtyImageIds",
+                                   validate=validate.Length(max=MAX_IMAGES_PER_REALTY), metadata={
         "description": "The images to change; absent (or no body at all): every image of the realty."})
 
 
