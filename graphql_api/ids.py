@@ -19,6 +19,9 @@ IMAGE = "Image"
 TYPES = (PROPERTY, ROOM, IMAGE)
 
 _MAX_ID_LENGTH = 200
+_MAX_NUMBER = 2 ** 63 - 1
+"""The largest integer any SQL database stores (BIGINT). A larger one names nothing, and SQLite cannot
+even bind it as a parameter: it must be "no such id" before it reaches the repository."""
 _BASE64 = re.compile(r"^[A-Za-z0-9+/_-]+$")
 
 
@@ -45,7 +48,9 @@ def decode_any(value: object) -> tuple[str, int] | None:
     type_name, number = payload.get("type"), payload.get("id")
     if isinstance(number, str) and number.isdigit() and number.isascii():
         number = int(number)
-    if type_name not in TYPES or not isinstance(number, int) or isinstance(number, bool) or number <= 0:
+    if type_name not in TYPES or not isinstance(number, int) or isinstance(number, bool):
+        return None
+    if not 0 < number <= _MAX_NUMBER:
         return None
     return type_name, number
 

@@ -174,7 +174,7 @@ def _json_field(form, files, name: str) -> Any:
     try:
         # strict=False: the GraphQL source's own example has raw line breaks inside the query string.
         return json.loads(values[0], strict=False)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: arrays or objects nested thousands deep
         raise _malformed(f"'{name}' is not valid JSON ({exc})") from None
 
 

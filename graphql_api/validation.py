@@ -7,7 +7,7 @@ from typing import Any, Collection
 
 from graphql import (
     DocumentNode, FieldNode, FragmentDefinitionNode, FragmentSpreadNode, GraphQLError, GraphQLSchema,
-    InlineFragmentNode, OperationDefinitionNode, SelectionSetNode, parse, validate,
+    InlineFragmentNode, OperationDefinitionNode, OperationType, SelectionSetNode, parse, validate,
 )
 from graphql.validation import ASTValidationRule
 
@@ -17,6 +17,9 @@ MAX_INTROSPECTION_DEPTH = 15
 """Introspection (`__schema`, `__type`) nests `ofType` deeply; the explorer's query needs about 13."""
 MAX_TOKENS = 10_000
 """Longest document the parser reads, in tokens."""
+
+IMAGE_MUTATIONS = ("createPropertyImage", "createRoomImage", "createFloorPlanImage", "copyImages")
+"""Mutations that process whole images (decode, render, store, or copy up to 200 of them)."""
 
 
 def depth_limit_rule(max_depth: int = MAX_DEPTH, max_introspection_depth: int = MAX_INTROSPECTION_DEPTH):
@@ -38,6 +41,30 @@ def depth_limit_rule(max_depth: int = MAX_DEPTH, max_introspection_depth: int = 
                     return
 
     return DepthLimitRule
+
+
+def image_mutation_limit_rule(max_mutations: int):
+    """A validation rule refusing operations that run more than `max_mutations` IMAGE_MUTATIONS.
+
+    The multipart spec lets one file part fill many variables, and one variable may feed any number of
+    aliased mutations: without this bound a single small file could be decoded, rendered and stored
+    hundreds of times by one request. Callers pass the most files a request may carry.
+    """
+
+    class ImageMutationLimitRule(ASTValidationRule):
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> None:
+            if node.operation is not OperationType.MUTATION:
+                return
+            fragments = {d.name.value: d for d in self.context.document.definitions
+                         if isinstance(d, FragmentDefinitionNode)}
+            count = sum(1 for field in _fields(node.selection_set, fragments, set())
+                        if field.name.value in IMAGE_MUTATIONS)
+            if count > max_mutations:
+                self.report_error(GraphQLError(
+                    f"An operation may run at most {max_mutations} of {', '.join(IMAGE_MUTATIONS)}; "
+                    f"this one runs {count}. Split it into several requests", node))
+
+    return ImageMutationLimitRule
 
 
 class _DepthMeasure:

@@ -15,10 +15,11 @@ from core.errors import Unauthenticated
 from core.ports import Authenticator
 from core.services import ImageService
 from graphql_api.context import GraphQLContext
+from graphql_api.cost import CostBudget
 from graphql_api.errors import BAD_USER_INPUT, INTERNAL_MESSAGE, INTERNAL_SERVER_ERROR, UNAUTHENTICATED, ErrorLog, \
     error_body, format_error
 from graphql_api.multipart import MultipartRequest, RequestRejected, UploadLimits
-from graphql_api.validation import DocumentCache, depth_limit_rule
+from graphql_api.validation import DocumentCache, depth_limit_rule, image_mutation_limit_rule
 
 log = logging.getLogger("graphql_api")
 
@@ -53,7 +54,7 @@ class GraphQLView:
         self._authenticator = authenticator
         self._limits = limits
         self._documents = DocumentCache()
-        self._rules = [depth_limit_rule()]
+        self._rules = [depth_limit_rule(), image_mutation_limit_rule(limits.max_files)]
         self._error_log = ErrorLog()
         self._explorer = ExplorerGraphiQL(title="Realty Image Gateway - GraphQL", default_query=EXPLORER_QUERY)
 
@@ -94,7 +95,7 @@ class GraphQLView:
         limit = min(self._limits.max_request_bytes, MAX_JSON_BYTES)
         request.max_content_length = limit
         try:
-            raw = request.get_data(cache=False)
+            raw = _read_at_most(request.stream, limit)
         except RequestEntityTooLarge:
             raise RequestRejected(413, f"A JSON request may be at most {limit} bytes; "
                                        "files go in multipart requests") from None
@@ -102,7 +103,8 @@ class GraphQLView:
             raise RequestRejected(400, exc.description or "The body could not be read") from None
         try:
             data = json.loads(raw, strict=False)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
+            # RecursionError: arrays or objects nested thousands deep.
             raise RequestRejected(400, f"The body is not valid JSON ({exc})") from None
         if isinstance(data, list):
             raise RequestRejected(400, "Batched operations (a JSON array) are not supported; send one operation")
@@ -119,9 +121,13 @@ class GraphQLView:
             debug=False,
             logger=self._error_log,
             error_formatter=format_error,
+            middleware=[CostBudget()],  # one per request: it counts what this request resolves
         )
-        # A request that could not be executed at all (unparsable, invalid, bad variables) has no data.
-        return _json(result, 200 if result.get("data") is not None else 400)
+        # A request that could not be executed at all (unparsable, invalid, bad variables) is a 400. Only
+        # its errors lack a `path`: a field error may null all of `data` (a non-null root field failed),
+        # yet the operation ran, and that is a 200 like any other field error.
+        executed = result.get("data") is not None or any("path" in e for e in result.get("errors", ()))
+        return _json(result, 200 if executed else 400)
 
 
 def _token() -> str | None:
@@ -137,6 +143,28 @@ def _token() -> str | None:
     return api_token or None
 
 
+def _read_at_most(stream, limit: int) -> bytes:
+    """The whole body, or RequestEntityTooLarge once it passes `limit` bytes.
+
+    A chunked body has no Content-Length to check up front, and werkzeug's `get_data()` silently stops
+    at `max_content_length`: the truncated JSON would be reported as malformed rather than too large.
+    Reading on past the limit makes werkzeug's limited stream raise instead.
+    """
+    body = bytearray()
+    while chunk := stream.read(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise RequestEntityTooLarge()
+    return bytes(body)
+
+
 def _json(body: Any, status: int) -> Response:
     # Not flask.jsonify: it may sort keys, and a GraphQL response keeps the order of the selection.
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+    text = json.dumps(body, ensure_ascii=False)
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        # An error message may quote the request (e.g. an unknown operationName), and JSON lets a client
+        # send an unpaired surrogate, which UTF-8 cannot encode: escape everything non-ASCII instead.
+        data = json.dumps(body).encode("ascii")
+    return Response(data, status=status, mimetype="application/json")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ntpath
 import posixpath
+import re
 from typing import Any, Sequence
 from uuid import UUID
 
@@ -19,7 +20,15 @@ from graphql_api import ids
 from graphql_api.errors import not_exist
 
 MAX_NAME_LENGTH = 255
+MAX_DESCRIPTION_LENGTH = 4000
+"""REST's bound too: an image's description must be writable and readable the same way through both APIs."""
 MAX_IDS_PER_LIST = MAX_IMAGES_PER_REALTY
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+"""JSON can escape them, but PostgreSQL text refuses NUL and no UTF-8 database stores a lone surrogate."""
+_NOT_IN_FILE_NAMES = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+"""Control characters (NUL, escape sequences) and lone surrogates: dropped from a client's file name,
+which ends up in `filename` and `source`."""
 
 mutation = MutationType()
 
@@ -54,9 +63,10 @@ def resolve_create_room(_root, info, input: dict[str, Any]):
 def resolve_create_property_image(_root, info, input: dict[str, Any]):
     ctx = info.context
     ref = _realty_ref(input["propertyId"], "propertyId")
+    description = _description(input.get("description"))
     data, filename = _read_upload(input["file"], ctx.max_file_bytes)
     upload = DirectUpload(data=data, filename=filename, category=input["category"], hero=bool(input.get("hero")),
-                          description=input.get("description"), kind=ImageKind.PROPERTY)
+                          description=description, kind=ImageKind.PROPERTY)
     try:
         image = ctx.service.upload_image(ctx.caller, ref, upload)
     except NotFound:
@@ -72,9 +82,10 @@ def resolve_create_room_image(_root, info, input: dict[str, Any]):
     room = ctx.loaders.room(number) if number is not None else None
     if room is None:
         raise not_exist("roomId")
+    description = _description(input.get("description"))
     data, filename = _read_upload(input["file"], ctx.max_file_bytes)
     upload = DirectUpload(data=data, filename=filename, category=ImageCategory.ROOM, hero=bool(input.get("hero")),
-                          description=input.get("description"), kind=ImageKind.ROOM, room_id=room.id)
+                          description=description, kind=ImageKind.ROOM, room_id=room.id)
     try:
         image = ctx.service.upload_image(ctx.caller, room.realty_uuid, upload)
     except NotFound:
@@ -87,9 +98,9 @@ def resolve_create_room_image(_root, info, input: dict[str, Any]):
 def resolve_create_floor_plan_image(_root, info, input: dict[str, Any]):
     ctx = info.context
     ref = _realty_ref(input["propertyId"], "propertyId")
+    description = _description(input.get("description"))
     data, filename = _read_upload(input["file"], ctx.max_file_bytes)
-    upload = DirectUpload(data=data, filename=filename, description=input.get("description"),
-                          kind=ImageKind.FLOOR_PLAN)
+    upload = DirectUpload(data=data, filename=filename, description=description, kind=ImageKind.FLOOR_PLAN)
     try:
         image = ctx.service.upload_image(ctx.caller, ref, upload)
     except NotFound:
@@ -106,7 +117,7 @@ def resolve_update_image(_root, info, input: dict[str, Any]):
     ref = _image_ref(input["id"], "id")
     change = ImageChange(
         ref=ref,
-        description=input.get("description"),
+        description=_description(input.get("description")),
         category=input.get("category"),
         hero=input.get("hero"),
         clear_description="description" in input and input["description"] is None,
@@ -230,12 +241,28 @@ def _image_refs(values: Sequence[str], realty: Realty, field: str) -> list[Image
 def _text(value: str | None, field: str, required: bool = False) -> str | None:
     if value is None:
         return None
+    _check_storable(value, field)
     text = value.strip()
     if required and not text:
         raise InvalidInput(f"input.{field} must not be empty")
     if len(text) > MAX_NAME_LENGTH:
         raise InvalidInput(f"input.{field} may be at most {MAX_NAME_LENGTH} characters long")
     return text or None
+
+
+def _description(value: str | None) -> str | None:
+    """A description as given (not stripped, as over REST), within REST's bounds."""
+    if value is None:
+        return None
+    _check_storable(value, "description")
+    if len(value) > MAX_DESCRIPTION_LENGTH:
+        raise InvalidInput(f"input.description may be at most {MAX_DESCRIPTION_LENGTH} characters long")
+    return value
+
+
+def _check_storable(value: str, field: str) -> None:
+    if _UNSTORABLE.search(value):
+        raise InvalidInput(f"input.{field} must not contain a NUL character or an unpaired surrogate")
 
 
 def _read_upload(upload, max_bytes: int) -> tuple[bytes, str | None]:
@@ -245,5 +272,5 @@ def _read_upload(upload, max_bytes: int) -> tuple[bytes, str | None]:
     data = stream.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise UploadRejected(f"The file is larger than the limit of {max_bytes} bytes")
-    name = ntpath.basename(posixpath.basename(upload.filename or "")).strip()
+    name = _NOT_IN_FILE_NAMES.sub("", ntpath.basename(posixpath.basename(upload.filename or ""))).strip()
     return data, name[:MAX_NAME_LENGTH] or None

@@ -1,0 +1,414 @@
+"""A hostile caller against POST /graphql: inputs an honest client never sends, each of which once
+answered with an internal error, a misleading status or unbounded work. Every test here goes through
+the real app (Flask test client, or real HTTP where the transport matters); nothing of ours is mocked.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import uuid
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from graphql_api.view import EXPLORER_QUERY
+from tests.graphql_support import (
+    SEED_MAP, bearer, create_property, create_room, data_of, global_id, post_graphql, post_multipart,
+    property_images, single_error, upload_operations, upload_property_image, upload_room_image,
+)
+from tests.images import make_jpeg
+
+
+@pytest.fixture
+def token(make_token):
+    return make_token(org="org-a")
+
+
+@pytest.fixture
+def estate(client, token):
+    """A property with a room, a property image and a room image."""
+    prop = create_property(client, token, "Hostile Heights")
+    room = create_room(client, token, prop["id"], "Attic")
+    image = upload_property_image(client, token, prop["id"], make_jpeg(16, 12))
+    room_image = upload_room_image(client, token, room["id"], make_jpeg(16, 12))
+    return {"property": prop, "room": room, "image": image, "room_image": room_image}
+
+
+def _app_with(settings, **changes):
+    from wsgi import create_app
+
+    app = create_app(dataclasses.replace(settings, **changes))
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def serve():
+    """serve(app) -> the base URL of a real HTTP server (werkzeug's, as `flask run` uses) for `app`."""
+    servers = []
+
+    def start(app) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server, thread in servers:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+# --- global ids beyond any database integer ----------------------------------------------------------
+# A well-formed global id may carry any JSON integer. SQLite cannot even bind one above 2**63 - 1: the
+# driver raised OverflowError, answered as INTERNAL_SERVER_ERROR instead of "no such id".
+
+HUGE_NUMBERS = [2 ** 63, 10 ** 30]
+
+
+@pytest.mark.parametrize("number", HUGE_NUMBERS)
+@pytest.mark.parametrize("field, type_name", [
+    ("property", "Property"), ("room", "UnitType"), ("image", "Image"), ("node", "Property"), ("node", "Image"),
+])
+def test_queries_answer_null_for_ids_beyond_any_database_integer(client, token, field, type_name, number):
+    response = post_graphql(client, token, f"query($id: ID!) {{ {field}(id: $id) {{ id }} }}",
+                            {"id": global_id(type_name, number)})
+    assert data_of(response) == {field: None}
+
+
+@pytest.mark.parametrize("number", HUGE_NUMBERS)
+def test_properties_answers_null_for_ids_beyond_any_database_integer(client, token, estate, number):
+    response = post_graphql(client, token, "query($ids: [ID!]!) { properties(ids: $ids) { id } }",
+                            {"ids": [global_id("Property", number), estate["property"]["id"]]})
+    assert data_of(response) == {"properties": [None, {"id": estate["property"]["id"]}]}
+
+
+@pytest.mark.parametrize("number", HUGE_NUMBERS)
+@pytest.mark.parametrize("query, input_, field", [
+    ("mutation($input: DeleteImageInput!) { deleteImage(input: $input) { success } }",
+     {"id": "Image"}, "id"),
+    ("mutation($input: UpdateImageInput!) { updateImage(input: $input) { image { id } } }",
+     {"id": "Image"}, "id"),
+    ("mutation($input: CreateRoomInput!) { createRoom(input: $input) { room { id } } }",
+     {"propertyId": "Property", "name": "Cellar"}, "propertyId"),
+    ("mutation($input: PublishImagesInput!) { publishImages(input: $input) { property { id } } }",
+     {"propertyId": "Property"}, "propertyId"),
+], ids=["deleteImage", "updateImage", "createRoom", "publishImages"])
+def test_mutations_answer_not_exist_for_ids_beyond_any_database_integer(client, token, query, input_, field, number):
+    variables = {"input": {k: global_id(v, number) if k == field else v for k, v in input_.items()}}
+    error = single_error(post_graphql(client, token, query, variables))
+    assert error["message"] == f"input.{field} is not exist"
+    assert error["extensions"] == {"code": "NOT_FOUND"}
+
+
+def test_uploads_answer_not_exist_for_ids_beyond_any_database_integer(client, token):
+    for mutation, input_type, field, type_name, extra in (
+            ("createPropertyImage", "CreatePropertyImageInput", "propertyId", "Property", {"category": "GENERAL"}),
+            ("createRoomImage", "CreateRoomImageInput", "roomId", "UnitType", {})):
+        operations = upload_operations(mutation, input_type, {field: global_id(type_name, 2 ** 63), **extra})
+        error = single_error(post_multipart(client, token, operations, SEED_MAP, {"0": (make_jpeg(), "a.jpg")}))
+        assert error["message"] == f"input.{field} is not exist"
+        assert error["extensions"] == {"code": "NOT_FOUND"}
+
+
+# --- HTTP status of executed requests ------------------------------------------------------------------
+
+
+def test_an_executed_request_is_200_even_when_an_error_nulls_all_data(client, token, estate):
+    """`properties` is non-null, so its error nulls `data`; the request was still executed (the error has a
+    path), which is 200 like every other field error, not 400 like a request that could not run."""
+    response = post_graphql(client, token, "query($ids: [ID!]!) { properties(ids: $ids) { id } }",
+                            {"ids": [estate["property"]["id"]] * 101})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["data"] is None
+    error = single_error(response)
+    assert error["path"] == ["properties"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+
+
+# --- bodies that break parsers ------------------------------------------------------------------------
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def test_deeply_nested_json_body_is_400_not_500(client, token):
+    body = '{"query": "{ __typename }", "variables": {"a": ' + DEEP + "}}"
+    response = client.post("/graphql", data=body, content_type="application/json", headers=bearer(token))
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert single_error(response)["extensions"] == {"code": "BAD_USER_INPUT"}
+
+
+@pytest.mark.parametrize("operations, files_map", [
+    ('{"query": "{ __typename }", "variables": {"a": ' + DEEP + "}}", "{}"),
+    ('{"query": "{ __typename }"}', DEEP),
+], ids=["operations", "map"])
+def test_deeply_nested_multipart_json_is_400_not_500(client, token, operations, files_map):
+    response = post_multipart(client, token, operations, files_map)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    error = single_error(response)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert "multipart" in error["message"]
+
+
+def test_an_unpaired_surrogate_echoed_in_an_error_does_not_break_the_response(client, token):
+    """JSON may escape a lone surrogate (`\\ud800`); graphql-core quotes the operation name in its error,
+    and the response must still be encodable."""
+    body = '{"query": "query A { __typename }", "operationName": "\\ud800"}'
+    response = client.post("/graphql", data=body, content_type="application/json", headers=bearer(token))
+    assert response.status_code == 400, response.get_data(as_text=True)
+    error = single_error(response)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert "Unknown operation named" in error["message"]
+
+
+def test_a_chunked_json_body_over_the_limit_is_413_not_a_json_error(settings, make_token, serve):
+    """Without Content-Length the limit is only met while reading; a body cut at the limit is not "invalid
+    JSON", it is too large."""
+    app = _app_with(settings, max_request_bytes=20_000)
+    try:
+        url, headers = serve(app) + "/graphql", {**bearer(make_token()), "Content-Type": "application/json"}
+
+        def chunked(body: bytes):
+            for start in range(0, len(body), 4096):
+                yield body[start:start + 4096]
+
+        small = json.dumps({"query": "{ __typename }", "variables": {"pad": "x" * 5_000}}).encode()
+        response = requests.post(url, data=chunked(small), headers=headers, timeout=30)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"data": {"__typename": "Query"}}
+
+        large = json.dumps({"query": "{ __typename }", "variables": {"pad": "x" * 40_000}}).encode()
+        response = requests.post(url, data=chunked(large), headers=headers, timeout=30)
+        assert response.status_code == 413, response.text
+        assert response.json()["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT"}
+    finally:
+        app.extensions["realty"]["database"].close()
+
+
+# --- strings the database cannot store ------------------------------------------------------------------
+# PostgreSQL text refuses NUL; no UTF-8 database takes an unpaired surrogate (JSON can escape both).
+# REST refuses them with 400; over GraphQL they reached the database and came back as internal errors.
+
+UNSTORABLE = ["a\u0000b", "a\ud800b"]
+
+
+def _raw_post(client, token, query: str, variables: dict):
+    # json.dumps escapes a lone surrogate as `\ud800`, exactly what a hostile client would send.
+    body = json.dumps({"query": query, "variables": variables})
+    return client.post("/graphql", data=body, content_type="application/json", headers=bearer(token))
+
+
+@pytest.mark.parametrize("text", UNSTORABLE, ids=["nul", "surrogate"])
+def test_unstorable_text_is_bad_user_input(client, token, estate, text):
+    cases = [
+        ("mutation($input: CreatePropertyInput!) { createProperty(input: $input) { property { id } } }",
+         {"name": text}, "name"),
+        ("mutation($input: CreatePropertyInput!) { createProperty(input: $input) { property { id } } }",
+         {"name": "Fine", "externalId": text}, "externalId"),
+        ("mutation($input: CreateRoomInput!) { createRoom(input: $input) { room { id } } }",
+         {"propertyId": estate["property"]["id"], "name": text}, "name"),
+        ("mutation($input: UpdateImageInput!) { updateImage(input: $input) { image { id } } }",
+         {"id": estate["image"]["id"], "description": text}, "description"),
+    ]
+    for query, input_, field in cases:
+        error = single_error(_raw_post(client, token, query, {"input": input_}))
+        assert error["extensions"] == {"code": "BAD_USER_INPUT"}, (field, error)
+        assert f"input.{field}" in error["message"]
+    operations = json.dumps({
+        "query": "mutation($input: CreatePropertyImageInput!) { createPropertyImage(input: $input) { image { id } } }",
+        "variables": {"input": {"propertyId": estate["property"]["id"], "category": "GENERAL",
+                                "description": text, "file": None}}})
+    error = single_error(post_multipart(client, token, operations, SEED_MAP, {"0": (make_jpeg(), "a.jpg")}))
+    assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert "input.description" in error["message"]
+    assert len(property_images(client, token, estate["property"]["id"])) == 2
+
+
+def test_control_characters_are_dropped_from_an_uploaded_file_name(client, token, estate):
+    """The file name comes from a Content-Disposition header; NUL would break PostgreSQL, and escape
+    sequences have no place in `filename` and `source`."""
+    prop = estate["property"]
+    operations = upload_operations("createPropertyImage", "CreatePropertyImageInput",
+                                   {"propertyId": prop["id"], "category": "GENERAL"},
+                                   selection="image { originalFileName filename source }")
+    response = post_multipart(client, token, operations, SEED_MAP, {"0": (make_jpeg(), "Ga\u0000r\u001b[31mden.jpg")})
+    image = data_of(response)["createPropertyImage"]["image"]
+    assert image["originalFileName"] == "Gar[31mden.jpg"
+    assert image["filename"].endswith("-Gar[31mden")
+    assert image["source"].endswith(".jpg")
+
+
+# --- descriptions have the REST bound ----------------------------------------------------------------------
+
+
+def test_descriptions_are_bounded_as_over_rest(client, token, estate):
+    update = "mutation($input: UpdateImageInput!) { updateImage(input: $input) { image { description } } }"
+    longest = "d" * 4000
+    data = data_of(post_graphql(client, token, update, {"input": {"id": estate["image"]["id"], "description": longest}}))
+    assert data["updateImage"]["image"]["description"] == longest
+    error = single_error(post_graphql(client, token, update,
+                                      {"input": {"id": estate["image"]["id"], "description": longest + "d"}}))
+    assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert "input.description" in error["message"] and "4000" in error["message"]
+
+    for mutation, input_type, input_ in (
+            ("createPropertyImage", "CreatePropertyImageInput",
+             {"propertyId": estate["property"]["id"], "category": "GENERAL"}),
+            ("createRoomImage", "CreateRoomImageInput", {"roomId": estate["room"]["id"]}),
+            ("createFloorPlanImage", "CreateFloorPlanImageInput", {"propertyId": estate["property"]["id"]})):
+        operations = upload_operations(mutation, input_type, {**input_, "description": longest + "d"})
+        error = single_error(post_multipart(client, token, operations, SEED_MAP, {"0": (make_jpeg(), "a.jpg")}))
+        assert error["extensions"] == {"code": "BAD_USER_INPUT"}, mutation
+    assert len(property_images(client, token, estate["property"]["id"])) == 2
+
+
+# --- the cost of a query is bounded, not only its depth -------------------------------------------------------
+# Lists multiply: `property { images { property { images { property { images { url } } } } } }` is only 7
+# deep, yet over a 200-image property it signs 8 million URLs. Aliases multiply the same way.
+
+@pytest.fixture
+def crowded(client, token):
+    """A property with 30 images: enough for nested lists and aliases to multiply past the budget."""
+    prop = create_property(client, token, "Crowded Court")
+    content = make_jpeg(8, 6)
+    for _ in range(30):
+        upload_property_image(client, token, prop["id"], content)
+    return prop
+
+
+def _nested_images(levels: int, leaf: str) -> str:
+    """`property { images { property { images { ... { leaf } } } } }` with `levels` image lists."""
+    body = f"images {{ {leaf} }}"
+    for _ in range(levels - 1):
+        body = f"images {{ property {{ {body} }} }}"
+    return "query($id: ID!) { property(id: $id) { " + body + " } }"
+
+
+def _over_budget(response) -> dict:
+    """The request ran, but the lists it could not afford were cut off with a BAD_USER_INPUT error."""
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["errors"], body
+    assert all(e["extensions"] == {"code": "BAD_USER_INPUT"} and "cost" in e["message"].lower()
+               for e in body["errors"]), body["errors"][:3]
+    assert len(body["errors"]) <= 100, "a list over budget is cut off, not walked item by item"
+    return body["data"]
+
+
+def test_multiplying_lists_are_cut_off_by_the_cost_budget(client, token, crowded, estate):
+    variables = {"id": crowded["id"]}
+    assert len(data_of(post_graphql(client, token, _nested_images(1, "url"), variables))["property"]["images"]) == 30
+    data = _over_budget(post_graphql(client, token, _nested_images(3, "url"), variables))
+    assert data == {"property": None}
+    # What is charged is what the data holds: the same query over two images is cheap.
+    small = data_of(post_graphql(client, token, _nested_images(3, "url"), {"id": estate["property"]["id"]}))
+    assert len(small["property"]["images"]) == 2
+
+
+def test_aliases_multiply_the_cost_too(client, token, crowded):
+    fields = " ".join(f"p{n}: property(id: $id) {{ images {{ url renditions {{ url }} }} }}" for n in range(100))
+    data = _over_budget(post_graphql(client, token, "query($id: ID!) { " + fields + " }", {"id": crowded["id"]}))
+    assert data["p0"] is not None and data["p99"] is None
+
+
+def test_fragments_cannot_hide_the_cost(client, token, crowded):
+    query = """query($id: ID!) { property(id: $id) { ...P } }
+      fragment P on Property { images { property { ...Q } } }
+      fragment Q on Property { images { property { images { url } } } }"""
+    assert _over_budget(post_graphql(client, token, query, {"id": crowded["id"]})) == {"property": None}
+
+
+def test_list_payloads_of_mutations_count_too(client, token, crowded):
+    query = """mutation($input: CopyImagesInput!) {
+      copyImages(input: $input) { images { property { images { property { images { url } } } } } } }"""
+    data = _over_budget(post_graphql(client, token, query, {"input": {"sourcePropertyId": crowded["id"],
+                                                                      "targetPropertyId": str(uuid.uuid4())}}))
+    assert data == {"copyImages": {"images": None}}
+
+
+def test_the_fullest_property_stays_within_the_cost_budget(client, token):
+    """Every field of a 200-image property (the most there can be), rooms, renditions and URLs included."""
+    from tests.test_graphql_queries import FULL_PROPERTY
+
+    prop = create_property(client, token, "Full House")
+    room = create_room(client, token, prop["id"])
+    content = make_jpeg(8, 6)
+    for n in range(200):
+        if n % 10:
+            upload_property_image(client, token, prop["id"], content)
+        else:
+            upload_room_image(client, token, room["id"], content)
+    data = data_of(post_graphql(client, token, FULL_PROPERTY, {"id": prop["id"]}))
+    assert len(data["property"]["images"]) == 200
+    assert len(data["property"]["rooms"][0]["images"]) == 20
+
+
+def test_what_clients_really_ask_stays_within_the_cost(client, token, crowded, estate):
+    data = data_of(post_graphql(client, token, EXPLORER_QUERY, {"id": crowded["id"]}))
+    assert len(data["property"]["images"]) == 30
+    rooms_with_images = """query($id: ID!) { property(id: $id) {
+        rooms { id name images { id realtyImageId url type category hero active status filename source } }
+        images { id url renditions { name url width height } property { id } room { id name } } } }"""
+    data = data_of(post_graphql(client, token, rooms_with_images, {"id": estate["property"]["id"]}))
+    assert [len(r["images"]) for r in data["property"]["rooms"]] == [1]
+    several = "query($ids: [ID!]!) { properties(ids: $ids) { id name imageCount hero { id url } images { id url } } }"
+    data = data_of(post_graphql(client, token, several, {"ids": [crowded["id"]] * 100}))
+    assert len(data["properties"]) == 100
+
+
+# --- one file part, many uploads ----------------------------------------------------------------------------
+# The multipart spec lets one file part fill many variables, and one variable may feed any number of aliases:
+# one small file decoded, rendered and stored hundreds of times by one request.
+
+def _aliased(mutation: str, input_type: str, count: int) -> str:
+    fields = " ".join(f"a{n}: {mutation}(input: $input) {{ __typename }}" for n in range(count))
+    return f"mutation($input: {input_type}!) {{ {fields} }}"
+
+
+def test_one_request_runs_at_most_as_many_uploads_as_it_may_carry_files(client, token, estate, settings):
+    prop = estate["property"]
+    limit = settings.max_files_per_request
+    variables = {"input": {"propertyId": prop["id"], "category": "GENERAL", "file": None}}
+    operations = json.dumps({"query": _aliased("createPropertyImage", "CreatePropertyImageInput", limit + 1),
+                             "variables": variables})
+    response = post_multipart(client, token, operations, '{"0": ["variables.input.file"]}',
+                              {"0": (make_jpeg(), "once.jpg")})
+    assert response.status_code == 400, response.get_data(as_text=True)
+    error = single_error(response)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert f"at most {limit}" in error["message"]
+    assert len(property_images(client, token, prop["id"])) == 2
+
+    operations = json.dumps({"query": _aliased("createPropertyImage", "CreatePropertyImageInput", limit),
+                             "variables": variables})
+    data_of(post_multipart(client, token, operations, '{"0": ["variables.input.file"]}',
+                           {"0": (make_jpeg(), "once.jpg")}))
+    assert len(property_images(client, token, prop["id"])) == 2 + limit
+
+
+def test_one_request_runs_a_bounded_number_of_copies(client, token, estate, settings):
+    query = _aliased("copyImages", "CopyImagesInput", settings.max_files_per_request + 1)
+    target = str(uuid.uuid4())
+    response = post_graphql(client, token, query, {"input": {"sourcePropertyId": estate["property"]["id"],
+                                                             "targetPropertyId": target}})
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert single_error(response)["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert data_of(post_graphql(client, token, "query($id: ID!) { property(id: $id) { id } }",
+                                {"id": target})) == {"property": None}
+
+
+# --- GET never executes ---------------------------------------------------------------------------------------
+
+
+def test_a_mutation_sent_with_get_is_not_executed(client, token):
+    query = 'mutation { createProperty(input: {name: "Via GET"}) { property { id } } }'
+    response = client.get("/graphql", query_string={"query": query}, headers=bearer(token))
+    assert response.mimetype == "text/html"
+    assert "Via GET" not in response.get_data(as_text=True)
+    found = data_of(post_graphql(client, token, "query($id: ID!) { property(id: $id) { id } }",
+                                 {"id": global_id("Property", 1)}))
+    assert found == {"property": None}
