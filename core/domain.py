@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Iterable, Sequence
@@ -15,6 +16,22 @@ from uuid import UUID
 from core.errors import FieldError, InvalidInput, InvalidState, NotFound
 
 MAX_IMAGES_PER_REALTY = 200
+MAX_ROOMS_PER_REALTY = 200
+MAX_DESCRIPTION_LENGTH = 4000
+MAX_NAME_LENGTH = 255
+"""Names of properties, rooms and uploaded files."""
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def is_storable(text: str) -> bool:
+    """Whether every database we run on keeps `text` as it is.
+
+    JSON can escape both NUL, which PostgreSQL text refuses, and unpaired surrogates, which no UTF-8
+    store takes; each API refuses such text where it reads its input, naming the field.
+    """
+    return _UNSTORABLE.search(text) is None
+
 
 ACCEPTED_UPLOAD_TYPES = ("image/jpeg", "image/png", "image/webp")
 """Content types a REST upload grant may be issued for."""

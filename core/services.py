@@ -9,7 +9,7 @@ from typing import Sequence
 from uuid import UUID
 
 from core.domain import (
-    ACCEPTED_UPLOAD_TYPES, EXTENSIONS, MAX_IMAGES_PER_REALTY, Image, ImageCategory, ImageChange, ImageKind,
+    ACCEPTED_UPLOAD_TYPES, EXTENSIONS, MAX_IMAGES_PER_REALTY, MAX_ROOMS_PER_REALTY, Image, ImageCategory, ImageChange, ImageKind,
     ImageRef, ModerationStatus, Realty, Rendition, Room, UploadGrant, copy_of,
 )
 from core.errors import (
@@ -155,7 +155,9 @@ class ImageService:
 
     def upload_image(self, caller: Caller, realty_ref: UUID | int, upload: DirectUpload) -> Image:
         """Attach an image whose bytes came with the request (GraphQL)."""
-        realty_uuid = self.realty(caller, realty_ref).uuid
+        realty = self.realty(caller, realty_ref)
+        realty.check_room_for(1, target="file")  # fail fast, before decoding; re-checked under the lock
+        realty_uuid = realty.uuid
         if upload.room_id is not None:
             room = self.room(caller, upload.room_id)
             if room.realty_uuid != realty_uuid:
@@ -228,9 +230,12 @@ class ImageService:
         return realty
 
     def create_room(self, caller: Caller, realty_ref: UUID | int, name: str) -> Room:
-        realty = self.realty(caller, realty_ref)
-        room = Room(realty_uuid=realty.uuid, org=caller.org, name=name, created_at=self._clock.now())
         with self._uow() as uow:
+            realty = self._lock(uow, caller, realty_ref)  # serialises racing creators, so the cap holds
+            if len(uow.rooms.list_for(caller.org, [realty.uuid])) >= MAX_ROOMS_PER_REALTY:
+                raise InvalidInput(f"A property holds at most {MAX_ROOMS_PER_REALTY} rooms",
+                                   [FieldError("propertyId", "BAD_REQUEST_BODY", "too many rooms")])
+            room = Room(realty_uuid=realty.uuid, org=caller.org, name=name, created_at=self._clock.now())
             uow.rooms.add(room)
             uow.commit()
         return room

@@ -12,15 +12,16 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, utils, validate
 
-from core.domain import ACCEPTED_UPLOAD_TYPES, MAX_IMAGES_PER_REALTY, ImageCategory, ImageChange
+from core.domain import (
+    ACCEPTED_UPLOAD_TYPES, MAX_DESCRIPTION_LENGTH, MAX_IMAGES_PER_REALTY, MAX_NAME_LENGTH, ImageCategory, ImageChange,
+    is_storable,
+)
 from core.services import UploadedImage
 
 REQUEST_ID_HEADER = "Request-ID"
 REQUEST_ID_DESCRIPTION = ("A unique id which identifies the HTTP request. The value of this header must be "
                           "created by the client.")
 REQUEST_ID_EXAMPLE = "9031d1c5-7d40-41dd-b2b8-7919a2fc4fe9"
-MAX_DESCRIPTION = 4000
-MAX_FILE_NAME = 255
 
 
 class StrictBoolean(fields.Boolean):
@@ -33,16 +34,14 @@ class StrictBoolean(fields.Boolean):
 
 
 class Text(fields.String):
-    """A string every database can store. JSON lets a client send `\\u0000` (PostgreSQL text refuses NUL)
-    and unpaired surrogates such as `\\ud800` (no UTF-8 encoder accepts them): refused here as a 400
-    rather than failing as a 500 in the driver."""
+    """A string every database can store (`core.domain.is_storable`): refused here as a 400 naming the
+    field, rather than failing as a 500 in the driver."""
 
     default_error_messages = {"unstorable": "Must not contain a NUL character or an unpaired surrogate."}
-    UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
-        if self.UNSTORABLE.search(text):
+        if not is_storable(text):
             raise self.make_error("unstorable")
         return text
 
@@ -118,9 +117,9 @@ class GrantQuery(ma.Schema):
 
 class UploadedImageSchema(ma.Schema):
     key = Text(required=True, metadata={"description": "The `key` field of the upload grant."})
-    description = Text(allow_none=True, validate=validate.Length(max=MAX_DESCRIPTION))
+    description = Text(allow_none=True, validate=validate.Length(max=MAX_DESCRIPTION_LENGTH))
     original_file_name = Text(data_key="originalFileName", allow_none=True,
-                              validate=validate.Length(max=MAX_FILE_NAME))
+                              validate=validate.Length(max=MAX_NAME_LENGTH))
     category = Category()
     hero = StrictBoolean()
 
@@ -138,7 +137,7 @@ class SaveImagesRequest(ma.Schema):
 
 class ImageUpdateSchema(ma.Schema):
     realty_image_id = CanonicalUUID(data_key="realtyImageId", required=True)
-    description = Text(allow_none=True, validate=validate.Length(max=MAX_DESCRIPTION), metadata={
+    description = Text(allow_none=True, validate=validate.Length(max=MAX_DESCRIPTION_LENGTH), metadata={
         "description": "Absent: left as it is; null: cleared."})
     category = Category(metadata={"description": "Absent: left as it is; null: cleared."})
     hero = StrictBoolean(metadata={"description": "Absent: left as it is."})

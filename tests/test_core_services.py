@@ -340,3 +340,22 @@ def test_readiness_reports_each_dependency(w):
     assert w.service.check_ready() == {"database": True, "storage": True}
     w.db.down = True
     assert w.service.check_ready() == {"database": False, "storage": True}
+
+
+def test_a_property_holds_at_most_200_rooms():
+    w = World()
+    prop = w.service.create_property(ORG_A, "Campus")
+    for n in range(200):
+        w.service.create_room(ORG_A, prop.id, f"Type {n}")
+    with pytest.raises(InvalidInput, match="at most 200 rooms"):
+        w.service.create_room(ORG_A, prop.id, "one too many")
+    assert len(w.service.rooms_of(ORG_A, [prop.uuid])) == 200
+
+
+def test_a_direct_upload_to_a_full_property_is_refused_before_the_file_is_examined():
+    w = World()
+    prop = w.service.create_property(ORG_A, "Full")
+    w.save(*[w.upload() for _ in range(200)], realty=prop.uuid)
+    with pytest.raises(InvalidInput, match="at most 200 images"):
+        w.service.upload_image(ORG_A, prop.id, DirectUpload(b"not an image at all", "a.jpg"))
+    assert len(w.images(realty=prop.uuid)) == 200

@@ -13,19 +13,17 @@ from uuid import UUID
 
 from ariadne import MutationType
 
-from core.domain import MAX_IMAGES_PER_REALTY, ImageCategory, ImageChange, ImageKind, ImageRef, Realty
+from core.domain import (
+    MAX_DESCRIPTION_LENGTH, MAX_IMAGES_PER_REALTY, MAX_NAME_LENGTH, ImageCategory, ImageChange, ImageKind, ImageRef,
+    Realty, is_storable,
+)
 from core.errors import InvalidInput, NotFound, UploadRejected
 from core.services import DirectUpload
 from graphql_api import ids
 from graphql_api.errors import not_exist
 
-MAX_NAME_LENGTH = 255
-MAX_DESCRIPTION_LENGTH = 4000
-"""REST's bound too: an image's description must be writable and readable the same way through both APIs."""
 MAX_IDS_PER_LIST = MAX_IMAGES_PER_REALTY
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-"""JSON can escape them, but PostgreSQL text refuses NUL and no UTF-8 database stores a lone surrogate."""
 _NOT_IN_FILE_NAMES = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 """Control characters (NUL, escape sequences) and lone surrogates: dropped from a client's file name,
 which ends up in `filename` and `source`."""
@@ -261,7 +259,7 @@ def _description(value: str | None) -> str | None:
 
 
 def _check_storable(value: str, field: str) -> None:
-    if _UNSTORABLE.search(value):
+    if not is_storable(value):
         raise InvalidInput(f"input.{field} must not contain a NUL character or an unpaired surrogate")
 
 
