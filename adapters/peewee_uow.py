@@ -61,12 +61,12 @@ def translate_errors() -> Iterator[None]:
     except peewee.OperationalError as exc:
         if getattr(_driver_error(exc), "pgcode", None) in _PG_RETRYABLE:
             raise Conflict("a concurrent change won; retry") from exc
-        raise Unavailable(f"the database is unavailable: {exc}") from exc
+        raise Unavailable("the database is unavailable") from exc
     except peewee.InterfaceError as exc:
         # peewee raises InterfaceError itself for misuse (a message string); only wrapped driver errors,
         # such as a connection closed by the server, are outages.
         if isinstance(_driver_error(exc), Exception):
-            raise Unavailable(f"the database is unavailable: {exc}") from exc
+            raise Unavailable("the database is unavailable") from exc
         raise
 
 
