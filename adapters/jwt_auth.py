@@ -22,6 +22,9 @@ class JwtAuthenticator(Authenticator):
             raise Unauthenticated("The token has expired") from None
         except jwt.InvalidTokenError:
             raise Unauthenticated("The token is malformed or wrongly signed") from None
+        if isinstance(claims["exp"], bool) or not isinstance(claims["exp"], (int, float)):
+            # PyJWT reads a numeric string as a date; RFC 7519 says exp is a number.
+            raise Unauthenticated("The token's exp must be a number")
         sub, org = claims.get("sub"), claims.get("org", claims.get("sub"))
         if not isinstance(sub, str) or not sub or not isinstance(org, str) or not org:
             raise Unauthenticated("The token's sub and org must be non-empty strings")

@@ -2,6 +2,7 @@
 path ids, validation (400, never 422), routing, and the JSON envelope on every failure."""
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -54,6 +55,7 @@ def test_every_operation_needs_a_bearer_token(client, op):
     pytest.param("Bearer {expired}", id="expired"),
     pytest.param("Bearer {wrong_secret}", id="wrong-signature"),
     pytest.param("Bearer {no_exp}", id="no-exp"),
+    pytest.param("Bearer {string_exp}", id="exp-not-a-number"),
 ])
 def test_bad_credentials_are_401(client, make_token, authorization):
     import jwt
@@ -63,6 +65,9 @@ def test_bad_credentials_are_401(client, make_token, authorization):
         "expired": make_token(ttl=-60),
         "wrong_secret": make_token(secret="another-secret-of-sufficient-length!"),
         "no_exp": jwt.encode({"sub": "agent-1", "org": "org-a"}, JWT_SECRET, algorithm="HS256"),
+        # RFC 7519: exp is a NumericDate; a string is a malformed token even if it spells a number.
+        "string_exp": jwt.encode({"sub": "agent-1", "org": "org-a", "exp": str(int(time.time()) + 3600)},
+                                 JWT_SECRET, algorithm="HS256"),
     }
     rid = request_id()
 
