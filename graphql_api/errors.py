@@ -117,10 +117,13 @@ class ErrorLog(logging.LoggerAdapter):
         exc = kwargs.get("exc_info")
         if isinstance(exc, GraphQLError):
             code, _, unexpected = classify(exc)
+            original = _original(exc) or exc
             if unexpected:
-                original = _original(exc) or exc
                 self.logger.error("GraphQL request failed at %s: %r", exc.path, original,
                                   exc_info=(type(original), original, original.__traceback__))
+            elif isinstance(original, Unavailable):
+                # An outage: operators need the driver's words, which the client was not given.
+                self.logger.warning("GraphQL outage at %s: %s", exc.path, original.message, exc_info=original)
             else:
                 self.logger.info("GraphQL error %s: %s", code, exc.message)
             return

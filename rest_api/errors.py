@@ -83,9 +83,9 @@ def core_error_response(error: GatewayError) -> ErrorResponse:
     headers = [("WWW-Authenticate", "Bearer")] if status == 401 else []
     message = error.message
     if isinstance(error, Unavailable):
-        # The adapter's words name hosts, ports, paths or database names: for operators, not callers.
+        # The driver's words (in the cause) name hosts, ports, paths or databases: for operators, not callers.
         log.warning("503 on %s %s (Request-ID %s): %s", request.method, request.path,
-                    request.headers.get(REQUEST_ID_HEADER), error.message)
+                    request.headers.get(REQUEST_ID_HEADER), error.message, exc_info=error)
         message = "A backing service is unavailable; retry later"
     return error_body(code, message, errors=errors), status, headers
 

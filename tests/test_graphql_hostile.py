@@ -412,3 +412,30 @@ def test_a_mutation_sent_with_get_is_not_executed(client, token):
     found = data_of(post_graphql(client, token, "query($id: ID!) { property(id: $id) { id } }",
                                  {"id": global_id("Property", 1)}))
     assert found == {"property": None}
+
+
+def test_database_outage_is_a_generic_error_with_the_details_in_the_log(settings, tmp_path, make_token, caplog):
+    """A real outage (the SQLite file replaced by a directory): the client learns nothing of paths or
+    drivers; the operator's log has the driver's words."""
+    import os
+
+    from wsgi import create_app
+
+    db_dir = tmp_path / "outage"
+    app = create_app(dataclasses.replace(settings, database_url=f"sqlite:///{db_dir}/realty.db"))
+    app.config["TESTING"] = True
+    client, token = app.test_client(), make_token()
+    try:
+        prop = create_property(client, token, "Soon gone")
+        app.extensions["realty"]["database"].close()
+        for name in os.listdir(db_dir):
+            os.remove(db_dir / name)
+        os.mkdir(db_dir / "realty.db")
+
+        response = post_graphql(client, token, "query($id: ID!) { property(id: $id) { name } }", {"id": prop["id"]})
+        error = single_error(response)
+        assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+        assert "unable to open database file" not in response.get_data(as_text=True)
+        assert "unable to open database file" in caplog.text
+    finally:
+        app.extensions["realty"]["database"].close()
