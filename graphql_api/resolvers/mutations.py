@@ -59,18 +59,8 @@ def resolve_create_room(_root, info, input: dict[str, Any]):
 
 @mutation.field("createPropertyImage")
 def resolve_create_property_image(_root, info, input: dict[str, Any]):
-    ctx = info.context
     ref = _realty_ref(input["propertyId"], "propertyId")
-    description = _description(input.get("description"))
-    data, filename = _read_upload(input["file"], ctx.max_file_bytes)
-    upload = DirectUpload(data=data, filename=filename, category=input["category"], hero=bool(input.get("hero")),
-                          description=description, kind=ImageKind.PROPERTY)
-    try:
-        image = ctx.service.upload_image(ctx.caller, ref, upload)
-    except NotFound:
-        raise not_exist("propertyId") from None
-    ctx.loaders.clear()
-    return {"image": image}
+    return _upload(info.context, ref, input, "propertyId", kind=ImageKind.PROPERTY, category=input["category"])
 
 
 @mutation.field("createRoomImage")
@@ -80,29 +70,26 @@ def resolve_create_room_image(_root, info, input: dict[str, Any]):
     room = ctx.loaders.room(number) if number is not None else None
     if room is None:
         raise not_exist("roomId")
-    description = _description(input.get("description"))
-    data, filename = _read_upload(input["file"], ctx.max_file_bytes)
-    upload = DirectUpload(data=data, filename=filename, category=ImageCategory.ROOM, hero=bool(input.get("hero")),
-                          description=description, kind=ImageKind.ROOM, room_id=room.id)
-    try:
-        image = ctx.service.upload_image(ctx.caller, room.realty_uuid, upload)
-    except NotFound:
-        raise not_exist("roomId") from None
-    ctx.loaders.clear()
-    return {"image": image}
+    return _upload(ctx, room.realty_uuid, input, "roomId", kind=ImageKind.ROOM, category=ImageCategory.ROOM,
+                   room_id=room.id)
 
 
 @mutation.field("createFloorPlanImage")
 def resolve_create_floor_plan_image(_root, info, input: dict[str, Any]):
-    ctx = info.context
     ref = _realty_ref(input["propertyId"], "propertyId")
+    return _upload(info.context, ref, input, "propertyId", kind=ImageKind.FLOOR_PLAN)
+
+
+def _upload(ctx, realty_ref: UUID | int, input: dict[str, Any], id_field: str, **placement: Any) -> dict[str, Any]:
+    """The shared tail of the create*Image mutations: read the file part and hand it to the core."""
     description = _description(input.get("description"))
     data, filename = _read_upload(input["file"], ctx.max_file_bytes)
-    upload = DirectUpload(data=data, filename=filename, description=description, kind=ImageKind.FLOOR_PLAN)
+    upload = DirectUpload(data=data, filename=filename, hero=bool(input.get("hero")), description=description,
+                          **placement)
     try:
-        image = ctx.service.upload_image(ctx.caller, ref, upload)
+        image = ctx.service.upload_image(ctx.caller, realty_ref, upload)
     except NotFound:
-        raise not_exist("propertyId") from None
+        raise not_exist(id_field) from None
     ctx.loaders.clear()
     return {"image": image}
 
