@@ -1,7 +1,7 @@
 """The core's error hierarchy. Each facade translates these once, at its edge."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)

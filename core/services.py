@@ -13,7 +13,7 @@ from core.domain import (
     ImageRef, ModerationStatus, Realty, Rendition, Room, UploadGrant, copy_of,
 )
 from core.errors import (
-    FieldError, GatewayError, InvalidInput, NotFound, UnsupportedImageType, UnsupportedMediaType, UploadRejected,
+    FieldError, InvalidInput, NotFound, UnsupportedImageType, UnsupportedMediaType, UploadRejected,
 )
 from core.ports import (
     BlobStore, Caller, Clock, IdGenerator, ImageFacts, ImageInspector, RenditionSpec, UnitOfWorkFactory, UploadForm,

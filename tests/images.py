@@ -320,3 +320,118 @@ def jpeg_segments(data: bytes) -> list[tuple[int, bytes]]:
             break
         pos += 2 + length
     return segments
+
+
+# --- hostile inputs: a few bytes to send, a lot of work to decode ---------------------------------
+
+def make_scan_flood_jpeg(width: int = 1024, height: int = 1024, extra_scans: int = 3000) -> bytes:
+    """A valid progressive greyscale JPEG whose last scan (an AC refinement over every block) is
+    repeated `extra_scans` times: ~20 bytes per scan, but libjpeg walks every block for each one."""
+    data = _encode(Image.new("L", (width, height), 128), "JPEG", progressive=True, quality=90)
+    start, end = data.rindex(b"\xff\xda"), len(data) - 2  # the last SOS (entropy data never holds FFDA); EOI
+    return data[:end] + data[start:end] * extra_scans + data[end:]
+
+
+def make_marker_flood_jpeg(markers: int = 1_000_000) -> bytes:
+    """A 16×16 JPEG with `markers` empty comment segments (4 bytes each) right after SOI."""
+    data = make_jpeg(16, 16)
+    return data[:2] + b"\xff\xfe\x00\x02" * markers + data[2:]
+
+
+def make_fill_flood_jpeg(fill: int = 4_000_000) -> bytes:
+    """A 16×16 JPEG with `fill` 0xFF fill bytes before its first segment (the standard allows any number)."""
+    data = make_jpeg(16, 16)
+    return data[:2] + b"\xff" * fill + data[2:]
+
+
+def make_chunk_flood_png(chunks: int = 300_000) -> bytes:
+    """A 16×16 PNG with `chunks` empty private ancillary chunks (12 bytes each) before its image data."""
+    data = make_png(16, 16)
+    ihdr_end = 8 + 25
+    return data[:ihdr_end] + _png_chunk(b"prVt", b"") * chunks + data[ihdr_end:]
+
+
+_RLE_PALETTE = [RED, GREEN, BLUE, WHITE]  # palette indices 0..3
+
+
+def make_rle_bmp(width: int = 64, height: int = 48, bits: int = 8) -> bytes:
+    """The quadrants as an RLE8 (`bits` 8) or RLE4 (`bits` 4) compressed BMP, as old Windows tools wrote:
+    encoded runs of at most 255 pixels, an end-of-line after every row, an end-of-bitmap at the end."""
+    half_w, half_h = max(1, width // 2), max(1, height // 2)
+    stream = bytearray()
+    for y in reversed(range(height)):  # BMP rows are stored bottom-up
+        left, right = (0, 1) if y < half_h else (2, 3)
+        for index, count in ((left, min(half_w, width)), (right, width - half_w)):
+            value = index if bits == 8 else index << 4 | index
+            while count > 0:
+                run = min(count, 255)
+                stream += bytes((run, value))
+                count -= run
+        stream += b"\x00\x00"  # end of line
+    stream += b"\x00\x01"  # end of bitmap
+    return _rle_bmp_file(width, height, bits, bytes(stream))
+
+
+def make_rle_bmp_padding_bomb(width: int = 4_000_000, height: int = 10) -> bytes:
+    """An RLE8 BMP a few hundred bytes long whose rows are one pixel and an end-of-line each: the
+    decoder pads every row to `width` pixels, one at a time (Pillow's RLE decoder is pure Python)."""
+    stream = b"\x01\x00\x00\x00" * height + b"\x00\x01"
+    return _rle_bmp_file(width, height, 8, stream)
+
+
+def make_rle_bmp_eol_flood(width: int = 64, height: int = 48, eols: int = 2_000_000) -> bytes:
+    """`make_rle_bmp` with `eols` end-of-line codes (which draw nothing) before its real data."""
+    data = make_rle_bmp(width, height)
+    offset = struct.unpack_from("<I", data, 10)[0]
+    return data[:offset] + b"\x00\x00" * eols + data[offset:]
+
+
+def _rle_bmp_file(width: int, height: int, bits: int, stream: bytes) -> bytes:
+    colours = 256 if bits == 8 else 16
+    palette = b"".join(bytes((b, g, r, 0)) for r, g, b in _RLE_PALETTE)
+    palette += b"\x00" * (4 * colours - len(palette))
+    compression = 1 if bits == 8 else 2  # BI_RLE8, BI_RLE4
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, bits, compression, len(stream), 2835, 2835, colours, 0)
+    offset = 14 + len(info) + len(palette)
+    return b"BM" + struct.pack("<IHHI", offset + len(stream), 0, 0, offset) + info + palette + stream
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+_ADAM7_PASSES = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def make_interlaced_png(width: int = 64, height: int = 48, passes: int = 7) -> bytes:
+    """The quadrants as an 8-bit RGB Adam7-interlaced PNG (Pillow only writes non-interlaced ones).
+
+    With `passes` < 7 the compressed data is a complete zlib stream holding only the first passes:
+    a file that is whole, but whose image data ends early.
+    """
+    raw, out = quadrants(width, height).tobytes(), bytearray()
+    for x0, y0, dx, dy in _ADAM7_PASSES[:passes]:
+        xs = range(x0, width, dx)
+        for y in range(y0, height, dy) if xs else ():
+            out += b"\x00" + b"".join(raw[(y * width + x) * 3:(y * width + x) * 3 + 3] for x in xs)
+    return _png_file(struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 1), zlib.compress(bytes(out)))
+
+
+def make_png_ending_early(width: int = 64, height: int = 48, rows: int = 24) -> bytes:
+    """An RGB PNG whose zlib stream is complete but holds only the first `rows` rows."""
+    raw = quadrants(width, height).tobytes()
+    data = b"".join(b"\x00" + raw[y * width * 3:(y + 1) * width * 3] for y in range(rows))
+    return _png_file(struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0), zlib.compress(data))
+
+
+def make_png_with_huge_exif(width: int = 64, height: int = 48, orientation: int = 6, tags: int = 65_535,
+                            blob: int = 8_000_000) -> bytes:
+    """A PNG whose eXIf chunk holds orientation `orientation` and then `tags` - 1 more IFD0 entries,
+    each claiming the same `blob`-byte value (all of them together far more than the file holds)."""
+    entries = [struct.pack("<HHIHH", ORIENTATION, 3, 1, orientation, 0)]
+    value_at = 8 + 2 + 12 * tags + 4
+    others = [tag for tag in range(1, 0x10000) if tag != ORIENTATION][:tags - 1]
+    entries += [struct.pack("<HHII", tag, 7, blob, value_at) for tag in others]  # type UNDEFINED
+    exif = b"II*\x00" + struct.pack("<IH", 8, tags) + b"".join(entries) + b"\x00" * 4 + b"\x00" * blob
+    data = _encode(stored_pixels(quadrants(width, height), orientation), "PNG")
+    return data[:-12] + _png_chunk(b"eXIf", exif) + data[-12:]
