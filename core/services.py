@@ -132,10 +132,13 @@ class ImageService:
                     errors.append(verified)
                 elif not errors:
                     data, facts = verified
-                    images.append(self._store(
-                        data, facts, stored, description=item.description,
-                        original_file_name=item.original_file_name, category=item.category, hero=item.hero,
-                        realty_uuid=realty_uuid))
+                    try:
+                        images.append(self._store(
+                            data, facts, stored, description=item.description,
+                            original_file_name=item.original_file_name, category=item.category, hero=item.hero,
+                            realty_uuid=realty_uuid))
+                    except UploadRejected as exc:  # rendering refused what inspection let through
+                        errors.append(_upload_error(item.key, exc))
             if errors:
                 raise UploadRejected(f"{len(errors)} of the uploaded images cannot be saved; none was saved", errors)
             with self._uow() as uow:
@@ -381,8 +384,7 @@ class ImageService:
         try:
             facts = self._verify(data, allowed=(grant.content_type,))
         except UploadRejected as exc:
-            code = "INVALID_TYPE" if isinstance(exc, UnsupportedImageType) else "BAD_REQUEST_BODY"
-            return FieldError(grant.key, code, exc.message)
+            return _upload_error(grant.key, exc)
         return data, facts
 
     def _verify(self, data: bytes, allowed: Sequence[str]) -> ImageFacts:
@@ -449,6 +451,11 @@ def _grant_problem(caller: Caller, grant: UploadGrant | None, key: str, now) -> 
     if grant.expires_at <= now:
         return FieldError(key, "BAD_REQUEST_BODY", "the upload grant has expired")
     return None
+
+
+def _upload_error(key: str, exc: UploadRejected) -> FieldError:
+    return FieldError(key, "INVALID_TYPE" if isinstance(exc, UnsupportedImageType) else "BAD_REQUEST_BODY",
+                      exc.message)
 
 
 def _rekey(key: str, old_uuid: UUID, new_uuid: UUID) -> str:

@@ -235,6 +235,9 @@ class FakeInspector(ImageInspector):
 
     def render(self, data, specs: Sequence[RenditionSpec]):
         facts = self.inspect(data, 10**12)
+        if data.endswith(b":unrenderable"):
+            # What a real decoder may do: accept a file on inspection, then fail to make pictures of it.
+            raise UploadRejected("the image cannot be rendered")
         out = []
         for spec in specs:
             scale = min(1.0, spec.max_side / max(facts.width, facts.height))

@@ -359,3 +359,13 @@ def test_a_direct_upload_to_a_full_property_is_refused_before_the_file_is_examin
     with pytest.raises(InvalidInput, match="at most 200 images"):
         w.service.upload_image(ORG_A, prop.id, DirectUpload(b"not an image at all", "a.jpg"))
     assert len(w.images(realty=prop.uuid)) == 200
+
+
+def test_an_image_that_cannot_be_rendered_fails_the_batch_naming_its_key(w):
+    good = w.upload()
+    bad = w.upload(data=fake_image("image/png", salt="unrenderable"))
+    with pytest.raises(UploadRejected) as refused:
+        w.save(good, bad)
+    assert [e.target for e in refused.value.errors] == [bad]
+    assert w.service.find_realty(ORG_A, REALTY) is None
+    assert not [k for k in w.blobs.objects if k.startswith("images/")], "no blob of the failed batch is left"
