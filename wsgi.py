@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     database.create_tables()
     blobs = _blob_store(app, settings, secret)
     service = ImageService(
-        database, blobs, PillowInspector(), SystemClock(), RandomIds(),
+        database, blobs, PillowInspector(render_max_pixels=settings.max_image_pixels), SystemClock(), RandomIds(),
         Limits(max_upload_bytes=settings.max_upload_bytes, max_image_pixels=settings.max_image_pixels,
                grant_ttl=timedelta(seconds=settings.grant_ttl_seconds),
                url_ttl=timedelta(seconds=settings.url_ttl_seconds)),

@@ -495,9 +495,6 @@ def test_graphql_animated_webp_named_jpg_keeps_its_bytes_and_delete_removes_ever
         assert client.get(local_path(url)).status_code == 404
 
 
-@pytest.mark.xfail(strict=True, reason="wsgi.create_app builds PillowInspector() with its default render limit "
-                                       "(100 MP) whatever MAX_IMAGE_PIXELS says; needs "
-                                       "PillowInspector(render_max_pixels=settings.max_image_pixels) in wsgi.py")
 def test_a_raised_pixel_limit_applies_to_renditions_too(settings, make_token):
     import dataclasses
 
