@@ -101,6 +101,10 @@ def create_local_storage_blueprint(store: LocalBlobStore, max_upload_bytes: int 
             return _error(LocalStorageError("NoSuchKey", "The specified key does not exist."))
         # Revalidate every time, so a delete takes effect at once; the ETag keeps revalidation cheap.
         response.headers["Cache-Control"] = "private, max-age=0"
+        # The bytes are the uploader's (a JPEG may carry HTML after its end): never sniffed into a page,
+        # never run with the gateway's origin.
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = "sandbox"
         return response
 
     return bp

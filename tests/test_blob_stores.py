@@ -534,6 +534,17 @@ def test_local_download_refuses_bad_or_expired_signatures(local_store, client, c
     assert expired.content_type.startswith("application/xml")
 
 
+def test_local_downloads_are_never_run_as_pages(local_store, client):
+    """A stored original is whatever bytes the uploader chose (a JPEG with HTML appended, say): a browser
+    must neither sniff it into a page nor run it on the gateway's origin."""
+    local_store.put("images/p/original.jpg", b"\xff\xd8\xff<html><script>alert(1)</script>", "image/jpeg")
+    url = urlsplit(local_store.download_url("images/p/original.jpg", 60))
+    response = client.get(f"{url.path}?{url.query}")
+    assert response.status_code == 200
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Security-Policy"] == "sandbox"
+
+
 def test_local_download_of_a_missing_object_is_404(local_store, client):
     url = urlsplit(local_store.download_url("images/none/original.png", 60))
     response = client.get(f"{url.path}?{url.query}")
