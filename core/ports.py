@@ -167,6 +167,14 @@ class BlobStore(abc.ABC):
     def ping(self) -> None:
         """Raise when storage does not answer."""
 
+    def logical_key(self, form_key: str) -> str:
+        """The key the gateway uses for the object a client names by its upload form's `key`.
+
+        The two differ only where a store keeps its objects under a prefix; ValueError when
+        `form_key` is not one of this store's keys.
+        """
+        return form_key
+
 
 # --- images ----------------------------------------------------------------------------------
 

@@ -108,11 +108,12 @@ class ImageService:
         if not 1 <= len(items) <= MAX_IMAGES_PER_REALTY:
             raise InvalidInput(f"uploadedImages must hold 1 to {MAX_IMAGES_PER_REALTY} items",
                                [FieldError("uploadedImages", "BAD_REQUEST_BODY", "wrong number of items")])
-        keys = [item.key for item in items]
-        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        client_keys = [item.key for item in items]
+        duplicates = sorted({k for k in client_keys if client_keys.count(k) > 1})
         if duplicates:
             raise UploadRejected("A key is listed more than once",
                                  [FieldError(k, "BAD_REQUEST_BODY", "listed more than once") for k in duplicates])
+        keys = [self._logical_key(k) for k in client_keys]
         now = self._clock.now()
         with self._uow(write=False) as uow:
             grants = uow.grants.get_many(keys)
@@ -124,10 +125,10 @@ class ImageService:
         stored = _Stored()
         images: list[Image] = []
         try:
-            for item in items:
+            for item, key in zip(items, keys):
                 # Verify every item so the caller learns all problems at once; store only while none was found.
-                problem = _grant_problem(caller, grants.get(item.key), item.key, now)
-                verified = problem or self._read_upload(grants[item.key])
+                verified = (_grant_problem(caller, grants.get(key), item.key, now)
+                            or self._read_upload(grants[key], item.key))
                 if isinstance(verified, FieldError):
                     errors.append(verified)
                 elif not errors:
@@ -146,7 +147,7 @@ class ImageService:
                 realty.append(images)
                 if uow.grants.claim(caller.org, keys, now) != len(keys):
                     raise UploadRejected("An upload was saved by another request meanwhile; none was saved",
-                                         [FieldError(k, "BAD_REQUEST_BODY", "already saved") for k in keys])
+                                         [FieldError(k, "BAD_REQUEST_BODY", "already saved") for k in client_keys])
                 uow.realties.save_images(realty)
                 uow.tombstones.add(keys, now)
                 uow.commit()
@@ -373,18 +374,25 @@ class ImageService:
             raise NotFound(f"Image {ref} not found")
         return realty_uuid
 
-    def _read_upload(self, grant: UploadGrant) -> tuple[bytes, ImageFacts] | FieldError:
+    def _logical_key(self, client_key: str) -> str:
+        try:
+            return self._blobs.logical_key(client_key)
+        except ValueError:
+            return client_key  # no grant has it: reported as not granted
+
+    def _read_upload(self, grant: UploadGrant, target: str) -> tuple[bytes, ImageFacts] | FieldError:
+        """The verified bytes of a granted upload, or why not (`target`: the key as the client named it)."""
         size = self._blobs.size(grant.key)
         if size is None:
-            return FieldError(grant.key, "VALUE_REQUIRED", "nothing was uploaded with this key")
+            return FieldError(target, "VALUE_REQUIRED", "nothing was uploaded with this key")
         if size > self.limits.max_upload_bytes:
-            return FieldError(grant.key, "BAD_REQUEST_BODY",
+            return FieldError(target, "BAD_REQUEST_BODY",
                               f"{size} bytes exceeds the limit of {self.limits.max_upload_bytes}")
         data = self._blobs.read(grant.key)
         try:
             facts = self._verify(data, allowed=(grant.content_type,))
         except UploadRejected as exc:
-            return _upload_error(grant.key, exc)
+            return _upload_error(target, exc)
         return data, facts
 
     def _verify(self, data: bytes, allowed: Sequence[str]) -> ImageFacts:

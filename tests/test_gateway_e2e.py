@@ -24,18 +24,19 @@ from tests.images import make_jpeg, make_png
 TIMEOUT = 30
 
 
-@pytest.fixture(params=["moto-s3", "local-disk"])
+@pytest.fixture(params=["moto-s3", "moto-s3-prefix", "local-disk"])
 def gateway(request, settings, aws_credentials, monkeypatch) -> Iterator[str]:
     """The base URL of a running gateway on the given storage."""
     from wsgi import create_app
 
     moto = None
-    if request.param == "moto-s3":
+    if request.param.startswith("moto-s3"):
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
         host, port = moto.get_host_and_port()
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
-        settings = dataclasses.replace(settings, storage_url=f"s3://e2e-{uuid.uuid4().hex[:12]}")
+        prefix = "/tenants/a" if request.param.endswith("prefix") else ""
+        settings = dataclasses.replace(settings, storage_url=f"s3://e2e-{uuid.uuid4().hex[:12]}{prefix}")
     app = create_app(settings)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
