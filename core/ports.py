@@ -153,7 +153,7 @@ class BlobStore(abc.ABC):
 
     @abc.abstractmethod
     def copy(self, source: str, target: str) -> None:
-        """Server-side copy."""
+        """Server-side copy; FileNotFoundError when the source does not exist."""
 
     @abc.abstractmethod
     def delete(self, keys: Sequence[str]) -> None:

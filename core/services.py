@@ -13,7 +13,7 @@ from core.domain import (
     ImageRef, ModerationStatus, Realty, Rendition, Room, UploadGrant, copy_of,
 )
 from core.errors import (
-    FieldError, InvalidInput, NotFound, UnsupportedImageType, UnsupportedMediaType, UploadRejected,
+    Conflict, FieldError, InvalidInput, NotFound, UnsupportedImageType, UnsupportedMediaType, UploadRejected,
 )
 from core.ports import (
     BlobStore, Caller, Clock, IdGenerator, ImageFacts, ImageInspector, RenditionSpec, UnitOfWorkFactory, UploadForm,
@@ -308,7 +308,11 @@ class ImageService:
                 new_uuid = self._ids.new()
                 keys = {old: _rekey(old, image.uuid, new_uuid) for old in image.blob_keys}
                 for old, new in keys.items():
-                    self._blobs.copy(old, new)
+                    try:
+                        self._blobs.copy(old, new)
+                    except FileNotFoundError:
+                        # The source was read without a lock: a concurrent delete purged this image meanwhile.
+                        raise Conflict("The source realty changed while it was being copied; retry") from None
                     stored.keys.append(new)
                 copies.append(copy_of(image, new_uuid, target_uuid, keys, now))
             with self._uow() as uow:

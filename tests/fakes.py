@@ -198,6 +198,8 @@ class InMemoryBlobStore(BlobStore):
         self.objects[key] = data if isinstance(data, bytes) else data.read()
 
     def copy(self, source, target):
+        if source not in self.objects:
+            raise FileNotFoundError(source)
         self.objects[target] = self.objects[source]
 
     def delete(self, keys):

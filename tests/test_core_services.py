@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from core.domain import ImageCategory, ImageChange, ImageKind, ImageType, ModerationStatus
-from core.errors import InvalidInput, InvalidState, NotFound, UnsupportedImageType, UnsupportedMediaType, UploadRejected
+from core.errors import Conflict, InvalidInput, InvalidState, NotFound, UnsupportedImageType, UnsupportedMediaType, UploadRejected
 from core.ports import Caller
 from core.services import DirectUpload, ImageService, Limits, UploadedImage
 from tests.fakes import FakeClock, FakeInspector, InMemoryBlobStore, InMemoryDatabase, SequentialIds, fake_image
@@ -369,3 +369,14 @@ def test_an_image_that_cannot_be_rendered_fails_the_batch_naming_its_key(w):
     assert [e.target for e in refused.value.errors] == [bad]
     assert w.service.find_realty(ORG_A, REALTY) is None
     assert not [k for k in w.blobs.objects if k.startswith("images/")], "no blob of the failed batch is left"
+
+
+def test_a_copy_racing_a_delete_of_the_source_is_a_retryable_conflict(w):
+    """The source is read without a lock: an image deleted (and its blobs purged) meanwhile is a conflict."""
+    first, second = w.save(w.upload(), w.upload())
+    del w.blobs.objects[second.storage_key]  # what a concurrent delete's purge leaves behind
+    with pytest.raises(Conflict):
+        w.service.copy_images(ORG_A, OTHER, REALTY)
+    assert w.service.find_realty(ORG_A, OTHER) is None
+    assert not [k for k in w.blobs.objects if k.startswith("images/") and first.storage_key.split("/")[1] not in k
+                and second.storage_key.split("/")[1] not in k], "the copies made so far are removed"
