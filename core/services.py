@@ -332,7 +332,8 @@ class ImageService:
 
     def collect_garbage(self, batch: int = 500) -> dict[str, int]:
         """Delete uploads never saved within the retention time, and blobs left over by failed deletes."""
-        cutoff = self._clock.now() - self.limits.upload_retention
+        # Never before the grant has expired: until then its holder may still save the upload.
+        cutoff = self._clock.now() - max(self.limits.upload_retention, self.limits.grant_ttl)
         with self._uow(write=False) as uow:
             stale = uow.grants.stale(cutoff, batch)
         keys = [g.key for g in stale]

@@ -246,6 +246,16 @@ def test_gc_removes_uploads_never_saved_after_retention(w):
     assert old not in w.blobs.objects and young in w.blobs.objects
 
 
+def test_gc_leaves_uploads_whose_grant_is_still_valid():
+    from datetime import timedelta
+
+    w = World(Limits(grant_ttl=timedelta(hours=48)))
+    key = w.upload()
+    w.clock.advance(hours=30)
+    assert w.service.collect_garbage()["expired_uploads"] == 0
+    assert len(w.save(key)) == 1
+
+
 def test_copy_gives_new_ids_own_blobs_appended_in_source_order(w):
     a, b = w.save(w.upload(), w.upload(), hero=False)
     w.service.set_published(ORG_A, REALTY, [a.uuid], True)
