@@ -205,14 +205,14 @@ class Realty:
                 [FieldError(target, "BAD_REQUEST_BODY", f"at most {MAX_IMAGES_PER_REALTY} images per realty")],
             )
 
-    def append(self, new_images: Sequence[Image]) -> None:
+    def append(self, new_images: Sequence[Image], now: datetime) -> None:
         """Add images after the existing ones, in the given order."""
         self.check_room_for(len(new_images))
         heroes = [i for i in new_images if i.hero]
         if len(heroes) > 1:
             raise InvalidInput("At most one image can be the hero", [FieldError("hero", "BAD_REQUEST_BODY", "more than one hero")])
         if heroes:
-            self._clear_hero()
+            self._clear_hero(now)
         for image in new_images:
             image.realty_uuid = self.uuid
             self.images.append(image)
@@ -269,12 +269,11 @@ class Realty:
     def hero(self) -> Image | None:
         return next((i for i in self.images if i.hero), None)
 
-    def _clear_hero(self, now: datetime | None = None) -> None:
+    def _clear_hero(self, now: datetime) -> None:
         for image in self.images:
             if image.hero:
                 image.hero = False
-                if now:
-                    image.modified_at = now
+                image.modified_at = now
 
     def _renumber(self) -> None:
         # Positions are always contiguous from 0 and equal to list order.

@@ -144,7 +144,7 @@ class ImageService:
                 raise UploadRejected(f"{len(errors)} of the uploaded images cannot be saved; none was saved", errors)
             with self._uow() as uow:
                 realty = self._lock(uow, caller, realty_uuid, create=True)
-                realty.append(images)
+                realty.append(images, now)
                 if uow.grants.claim(caller.org, keys, now) != len(keys):
                     raise UploadRejected("An upload was saved by another request meanwhile; none was saved",
                                          [FieldError(k, "BAD_REQUEST_BODY", "already saved") for k in client_keys])
@@ -175,7 +175,7 @@ class ImageService:
                 room_id=upload.room_id)
             with self._uow() as uow:
                 realty = self._lock(uow, caller, realty_uuid, create=False)
-                realty.append([image])
+                realty.append([image], image.created_at)
                 uow.realties.save_images(realty)
                 uow.commit()
         except BaseException:
@@ -320,7 +320,7 @@ class ImageService:
                 if target.hero is not None:
                     for copy in copies:
                         copy.hero = False
-                target.append(copies)
+                target.append(copies, now)
                 uow.realties.save_images(target)
                 uow.commit()
         except BaseException:

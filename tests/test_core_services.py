@@ -390,3 +390,12 @@ def test_a_copy_racing_a_delete_of_the_source_is_a_retryable_conflict(w):
     assert w.service.find_realty(ORG_A, OTHER) is None
     assert not [k for k in w.blobs.objects if k.startswith("images/") and first.storage_key.split("/")[1] not in k
                 and second.storage_key.split("/")[1] not in k], "the copies made so far are removed"
+
+
+def test_an_image_losing_the_hero_to_a_new_upload_is_modified(w):
+    [first] = w.save(w.upload(), hero=True)
+    w.clock.advance(minutes=5)
+    w.save(w.upload(), hero=True)
+    [old_hero, new_hero] = w.images()
+    assert (old_hero.hero, new_hero.hero) == (False, True)
+    assert old_hero.modified_at == w.clock.now() > first.modified_at

@@ -48,7 +48,7 @@ def create_realty(factory: PeeweeUnitOfWorkFactory, org: str = ORG_A, images: in
     realty_uuid = uuid.uuid4()
     with factory() as uow:
         realty = uow.realties.lock(org, realty_uuid, create=True)
-        realty.append([new_image(realty_uuid, n) for n in range(images)])
+        realty.append([new_image(realty_uuid, n) for n in range(images)], T0)
         uow.realties.save_images(realty)
         uow.commit()
     return realty
@@ -177,7 +177,7 @@ def test_round_trip_of_a_realty_with_images(factory):
     ]
     with factory() as uow:
         locked = uow.realties.lock(ORG_A, realty_uuid, create=False)
-        locked.append(images)
+        locked.append(images, T0)
         uow.realties.save_images(locked)
         uow.commit()
     assert all(i.id for i in images)
@@ -270,7 +270,7 @@ def test_save_images_inserts_updates_deletes_and_reorders(factory):
                                   hero=True)], later, reorder=False)
         locked.set_published([a], True, later)
         fresh = new_image(realty.uuid, 9)
-        locked.append([fresh])
+        locked.append([fresh], T0)
         uow.realties.save_images(locked)
         uow.commit()
 
@@ -342,7 +342,7 @@ def test_leaving_without_commit_rolls_back(factory):
     realty_uuid = uuid.uuid4()
     with factory() as uow:
         realty = uow.realties.lock(ORG_A, realty_uuid, create=True)
-        realty.append([new_image(realty_uuid)])
+        realty.append([new_image(realty_uuid)], T0)
         uow.realties.save_images(realty)
         uow.grants.add(UploadGrant("uploads/x", ORG_A, "image/png", T0, T0 + timedelta(hours=1)))
         uow.tombstones.add(["a"], T0)
@@ -391,7 +391,7 @@ def test_a_read_unit_of_work_sees_one_snapshot(factory):
         def write() -> None:
             with factory() as uow:
                 locked = uow.realties.lock(ORG_A, realty.uuid, create=False)
-                locked.append([new_image(realty.uuid, 1)])
+                locked.append([new_image(realty.uuid, 1)], T0)
                 uow.realties.save_images(locked)
                 uow.commit()
             done.set()
@@ -518,7 +518,7 @@ def test_racing_appends_to_a_new_realty_respect_order_and_cap(factory, racers, p
     def append(i: int) -> None:
         with factory() as uow:
             realty = uow.realties.lock(ORG_A, realty_uuid, create=True)
-            realty.append([new_image(realty_uuid, 1000 * i + n) for n in range(per_racer)])  # checks the cap
+            realty.append([new_image(realty_uuid, 1000 * i + n) for n in range(per_racer)], T0)  # checks the cap
             uow.realties.save_images(realty)
             uow.commit()
 
