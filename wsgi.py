@@ -12,7 +12,7 @@ import os
 import secrets
 import sys
 from datetime import timedelta
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import click
 from flask import Flask, has_request_context, jsonify, request
@@ -77,7 +77,11 @@ def _blob_store(app: Flask, settings: Settings, secret: str) -> BlobStore:
             raise SystemExit(f"STORAGE_URL {settings.storage_url!r} names no bucket")
         return S3BlobStore(bucket=url.netloc, prefix=url.path.strip("/"))
     if url.scheme == "file":
-        root = url.path or os.path.abspath(os.path.join("var", "storage"))
+        if url.netloc not in ("", "localhost") or not url.path:
+            # file://var/storage would silently mean /storage: say what an absolute URL looks like.
+            raise SystemExit(f"STORAGE_URL {settings.storage_url!r} must name an absolute directory, "
+                             "as in file:///srv/realty/storage")
+        root = unquote(url.path)
         # The local store signs its forms and URLs with a key derived from, but not equal to, the JWT secret.
         signing_key = hmac.new(secret.encode(), b"local-blob-store", hashlib.sha256).digest()
         store = LocalBlobStore(root, signing_key, base_url=lambda: _base_url(settings))

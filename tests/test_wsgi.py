@@ -1,0 +1,95 @@
+"""The composition root: configuration, health routes and the `flask --app wsgi` commands."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config import Settings
+from tests.conftest import JWT_SECRET
+
+WSGI = Path(__file__).resolve().parent.parent / "wsgi.py"
+
+
+def test_healthz_needs_no_credential(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_readyz_answers_503_when_storage_is_gone(app, client, settings):
+    assert client.get("/readyz").status_code == 200
+    shutil.rmtree(settings.storage_url.removeprefix("file://"))
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {"database": True, "storage": False}
+
+
+def test_cli_token_init_db_and_gc(app, client):
+    runner = app.test_cli_runner()
+    token = runner.invoke(args=["token", "--org", "org-x", "--sub", "agent-x"])
+    assert token.exit_code == 0, token.output
+    response = client.get("/uploadGrants?type=image/png", headers={
+        "Authorization": f"Bearer {token.output.strip()}", "Request-ID": "9031d1c5-7d40-41dd-b2b8-7919a2fc4fe9"})
+    assert response.status_code == 200
+    for _ in range(2):  # idempotent
+        assert runner.invoke(args=["init-db"]).exit_code == 0
+    gc = runner.invoke(args=["gc"])
+    assert gc.exit_code == 0 and "expired_uploads" in gc.output
+
+
+def test_cli_token_refuses_without_a_secret(settings):
+    from wsgi import create_app
+
+    app = create_app(dataclasses.replace(settings, jwt_secret=None))
+    try:
+        result = app.test_cli_runner().invoke(args=["token", "--org", "o", "--sub", "s"])
+        assert result.exit_code != 0 and "AUTH_JWT_SECRET" in result.output
+    finally:
+        app.extensions["realty"]["database"].close()
+
+
+def test_settings_from_the_environment():
+    settings = Settings.from_env({"MAX_UPLOAD_BYTES": "1000", "PUBLIC_URL": "https://img.example.com/",
+                                  "AUTH_JWT_SECRET": "s"})
+    assert settings.max_upload_bytes == 1000
+    assert settings.public_url == "https://img.example.com"
+    assert settings.database_url == "sqlite:///var/realty.db"
+    assert settings.storage_url == "file://" + os.path.abspath("var/storage")
+    for bad in ("ten", "0", "-5"):
+        with pytest.raises(SystemExit, match="MAX_UPLOAD_BYTES"):
+            Settings.from_env({"MAX_UPLOAD_BYTES": bad})
+
+
+@pytest.mark.parametrize("url", ["file://var/storage", "ftp://host/dir", "s3://"])
+def test_unusable_storage_urls_are_refused_at_start(settings, url):
+    from wsgi import create_app
+
+    with pytest.raises(SystemExit, match="STORAGE_URL"):
+        create_app(dataclasses.replace(settings, storage_url=url))
+
+
+def test_a_storage_path_may_be_percent_encoded(settings, tmp_path):
+    from wsgi import create_app
+
+    app = create_app(dataclasses.replace(settings, storage_url=f"file://{tmp_path}/my%20images"))
+    try:
+        assert app.extensions["realty"]["blobs"].root == str(tmp_path / "my images")
+    finally:
+        app.extensions["realty"]["database"].close()
+
+
+def test_the_app_starts_from_any_directory(tmp_path, database_url):
+    """`flask --app /path/to/wsgi.py ...` from elsewhere: schema files and assets are found by module path."""
+    env = {**os.environ, "AUTH_JWT_SECRET": JWT_SECRET, "DATABASE_URL": database_url}
+    env.pop("STORAGE_URL", None)
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", str(WSGI), "token", "--org", "o", "--sub", "s"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count(".") == 2  # a JWT
+    assert (tmp_path / "var" / "storage").is_dir(), "the default storage is relative to the working directory"
