@@ -9,6 +9,10 @@ from core.errors import Unauthenticated
 from core.ports import Authenticator, Caller
 
 
+MAX_CLAIM_LENGTH = 255
+"""Longest sub and org: an org is stored with every realty, room and grant."""
+
+
 class JwtAuthenticator(Authenticator):
     def __init__(self, secret: str) -> None:
         self._secret = secret
@@ -26,8 +30,8 @@ class JwtAuthenticator(Authenticator):
             # PyJWT reads a numeric string as a date; RFC 7519 says exp is a number.
             raise Unauthenticated("The token's exp must be a number")
         sub, org = claims.get("sub"), claims.get("org", claims.get("sub"))
-        if not isinstance(sub, str) or not sub or not isinstance(org, str) or not org:
-            raise Unauthenticated("The token's sub and org must be non-empty strings")
+        if not all(isinstance(claim, str) and 0 < len(claim) <= MAX_CLAIM_LENGTH for claim in (sub, org)):
+            raise Unauthenticated(f"The token's sub and org must be strings of 1 to {MAX_CLAIM_LENGTH} characters")
         return Caller(sub=sub, org=org)
 
     def issue(self, sub: str, org: str | None, ttl_seconds: int) -> str:

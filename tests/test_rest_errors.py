@@ -56,6 +56,7 @@ def test_every_operation_needs_a_bearer_token(client, op):
     pytest.param("Bearer {wrong_secret}", id="wrong-signature"),
     pytest.param("Bearer {no_exp}", id="no-exp"),
     pytest.param("Bearer {string_exp}", id="exp-not-a-number"),
+    pytest.param("Bearer {long_org}", id="org-longer-than-any-stored-org"),
 ])
 def test_bad_credentials_are_401(client, make_token, authorization):
     import jwt
@@ -66,6 +67,7 @@ def test_bad_credentials_are_401(client, make_token, authorization):
         "wrong_secret": make_token(secret="another-secret-of-sufficient-length!"),
         "no_exp": jwt.encode({"sub": "agent-1", "org": "org-a"}, JWT_SECRET, algorithm="HS256"),
         # RFC 7519: exp is a NumericDate; a string is a malformed token even if it spells a number.
+        "long_org": make_token(org="o" * 256),
         "string_exp": jwt.encode({"sub": "agent-1", "org": "org-a", "exp": str(int(time.time()) + 3600)},
                                  JWT_SECRET, algorithm="HS256"),
     }
