@@ -1,66 +1,12 @@
-"""Global ids: base64 of compact JSON `{"type":"Property","id":N}` (CONTRACT §4).
-
-Output is padded standard base64, as in the GraphQL source's responses. Input may be padded,
-unpadded or over-padded (the source shows `...fX0=` for a 44-character id), and the URL-safe
-alphabet is accepted too. Anything that does not decode to the expected type is "no such id":
-callers treat it exactly like a missing object.
-"""
+"""GraphQL's ids: global ids (`core.global_ids`) and, where the REST API uses them, UUIDs."""
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import re
 from uuid import UUID
 
-PROPERTY = "Property"
-ROOM = "UnitType"
-IMAGE = "Image"
-TYPES = (PROPERTY, ROOM, IMAGE)
+from core.global_ids import IMAGE, PROPERTY, ROOM, TYPES, decode, decode_any, encode
 
-_MAX_ID_LENGTH = 200
-_MAX_NUMBER = 2 ** 63 - 1
-"""The largest integer any SQL database stores (BIGINT). A larger one names nothing, and SQLite cannot
-even bind it as a parameter: it must be "no such id" before it reaches the repository."""
-_BASE64 = re.compile(r"^[A-Za-z0-9+/_-]+$")
-
-
-def encode(type_name: str, number: int) -> str:
-    payload = json.dumps({"type": type_name, "id": number}, separators=(",", ":"))
-    return base64.b64encode(payload.encode()).decode("ascii")
-
-
-def decode_any(value: object) -> tuple[str, int] | None:
-    """(type, number) of a global id of a known type, or None."""
-    if not isinstance(value, str) or not value or len(value) > _MAX_ID_LENGTH:
-        return None
-    text = value.strip().rstrip("=")
-    if not _BASE64.match(text) or len(text) % 4 == 1:
-        return None
-    text = text.replace("-", "+").replace("_", "/")
-    try:
-        raw = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-        payload = json.loads(raw.decode("utf-8"))
-    except (binascii.Error, ValueError):
-        return None
-    if not isinstance(payload, dict):
-        return None
-    type_name, number = payload.get("type"), payload.get("id")
-    if isinstance(number, str) and number.isdigit() and number.isascii():
-        number = int(number)
-    if type_name not in TYPES or not isinstance(number, int) or isinstance(number, bool):
-        return None
-    if not 0 < number <= _MAX_NUMBER:
-        return None
-    return type_name, number
-
-
-def decode(value: object, type_name: str) -> int | None:
-    """The number of a global id of `type_name`, or None for anything else."""
-    decoded = decode_any(value)
-    if decoded is None or decoded[0] != type_name:
-        return None
-    return decoded[1]
+__all__ = ["IMAGE", "PROPERTY", "ROOM", "TYPES", "decode", "decode_any", "encode", "image_ref", "parse_uuid",
+           "realty_ref"]
 
 
 def parse_uuid(value: object) -> UUID | None:

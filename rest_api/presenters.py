@@ -1,23 +1,11 @@
 """Domain objects as the contract's response items (dumped and formatted by rest_api.schemas)."""
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any, Callable
 
+from core import global_ids
 from core.domain import Image
 from core.services import IssuedGrant
-
-
-def graphql_id(type_name: str, numeric_id: int | None) -> str | None:
-    """The GraphQL global id: base64 of compact `{"type":...,"id":...}` (CONTRACT §4).
-
-    Written here rather than imported: the facades never import each other.
-    """
-    if numeric_id is None:
-        return None
-    payload = json.dumps({"type": type_name, "id": numeric_id}, separators=(",", ":"))
-    return base64.b64encode(payload.encode()).decode("ascii")
 
 
 def image_item(image: Image, url: Callable[[str], str]) -> dict[str, Any]:
@@ -37,7 +25,7 @@ def image_item(image: Image, url: Callable[[str], str]) -> dict[str, Any]:
         "published": image.published,
         "creationTime": image.created_at,
         "modificationTime": image.modified_at,
-        "graphqlId": graphql_id("Image", image.id),
+        "graphqlId": global_ids.encode(global_ids.IMAGE, image.id),
         "renditions": {
             r.name: {"url": url(r.storage_key), "width": r.width, "height": r.height, "contentType": r.content_type}
             for r in image.renditions

@@ -109,11 +109,13 @@ def test_another_orgs_grant_cannot_be_saved(rest, other_org, realty):
 def test_an_expired_grant_cannot_be_saved(settings, make_token, realty):
     from wsgi import create_app
 
-    app = create_app(dataclasses.replace(settings, grant_ttl_seconds=1))
+    # Two seconds, so the upload itself is surely in time on a loaded machine (the POST policy's expiry
+    # is in whole seconds); then wait until the grant has surely expired.
+    app = create_app(dataclasses.replace(settings, grant_ttl_seconds=2))
     try:
         rest = RestCaller(app.test_client(), make_token())
         key = rest.upload(make_png())
-        time.sleep(1.2)
+        time.sleep(2.5)
 
         errors = assert_refused(rest.save(realty, [{"key": key}]), [key])
         assert errors[0]["errorCode"] == "BAD_REQUEST_BODY"
