@@ -22,6 +22,7 @@ MAX_NAME_LENGTH = 255
 """Names of properties, rooms and uploaded files."""
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_NOT_IN_FILE_NAMES = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def is_storable(text: str) -> bool:
@@ -31,6 +32,13 @@ def is_storable(text: str) -> bool:
     store takes; each API refuses such text where it reads its input, naming the field.
     """
     return _UNSTORABLE.search(text) is None
+
+
+def clean_file_name(name: str | None) -> str | None:
+    """A client's file name as it is kept: its last path component (either separator), without control
+    characters (they would end up in `filename` and `source`), at most MAX_NAME_LENGTH long."""
+    base = _NOT_IN_FILE_NAMES.sub("", re.split(r"[\\/]", name or "")[-1]).strip()
+    return base[:MAX_NAME_LENGTH] or None
 
 
 ACCEPTED_UPLOAD_TYPES = ("image/jpeg", "image/png", "image/webp")

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from core.domain import (
     ACCEPTED_UPLOAD_TYPES, EXTENSIONS, MAX_IMAGES_PER_REALTY, MAX_ROOMS_PER_REALTY, Image, ImageCategory, ImageChange, ImageKind,
-    ImageRef, ModerationStatus, Realty, Rendition, Room, UploadGrant, copy_of,
+    ImageRef, ModerationStatus, Realty, Rendition, Room, UploadGrant, clean_file_name, copy_of,
 )
 from core.errors import (
     Conflict, FieldError, InvalidInput, NotFound, UnsupportedImageType, UnsupportedMediaType, UploadRejected,
@@ -136,7 +136,7 @@ class ImageService:
                     try:
                         images.append(self._store(
                             data, facts, stored, description=item.description,
-                            original_file_name=item.original_file_name, category=item.category, hero=item.hero,
+                            original_file_name=clean_file_name(item.original_file_name), category=item.category, hero=item.hero,
                             realty_uuid=realty_uuid))
                     except UploadRejected as exc:  # rendering refused what inspection let through
                         errors.append(_upload_error(item.key, exc))
@@ -170,7 +170,8 @@ class ImageService:
         stored = _Stored()
         try:
             image = self._store(
-                upload.data, facts, stored, description=upload.description, original_file_name=upload.filename,
+                upload.data, facts, stored, description=upload.description,
+                original_file_name=clean_file_name(upload.filename),
                 category=upload.category, hero=upload.hero, realty_uuid=realty_uuid, kind=upload.kind,
                 room_id=upload.room_id)
             with self._uow() as uow:

@@ -399,3 +399,17 @@ def test_an_image_losing_the_hero_to_a_new_upload_is_modified(w):
     [old_hero, new_hero] = w.images()
     assert (old_hero.hero, new_hero.hero) == (False, True)
     assert old_hero.modified_at == w.clock.now() > first.modified_at
+
+
+@pytest.mark.parametrize("given, kept", [
+    ("../../etc/x\n.jpg", "x.jpg"),
+    ("C:\\Users\\agent\\Desktop\\Front door.JPG", "Front door.JPG"),
+    ("\x1b[31mred.png", "[31mred.png"),
+    ("photos/", None),
+    ("k" * 300 + ".png", "k" * 255),
+])
+def test_a_file_name_is_kept_as_a_plain_name_over_both_apis(w, given, kept):
+    [saved] = w.save(w.upload(), original_file_name=given)
+    prop = w.service.create_property(ORG_A, "P")
+    direct = w.service.upload_image(ORG_A, prop.id, DirectUpload(fake_image(), given))
+    assert saved.original_file_name == direct.original_file_name == kept

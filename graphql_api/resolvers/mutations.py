@@ -5,9 +5,6 @@ An id that is malformed, missing or another org's is the same error: `input.<fie
 """
 from __future__ import annotations
 
-import ntpath
-import posixpath
-import re
 from typing import Any, Sequence
 from uuid import UUID
 
@@ -23,10 +20,6 @@ from graphql_api import ids
 from graphql_api.errors import not_exist
 
 MAX_IDS_PER_LIST = MAX_IMAGES_PER_REALTY
-
-_NOT_IN_FILE_NAMES = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
-"""Control characters (NUL, escape sequences) and lone surrogates: dropped from a client's file name,
-which ends up in `filename` and `source`."""
 
 mutation = MutationType()
 
@@ -251,11 +244,10 @@ def _check_storable(value: str, field: str) -> None:
 
 
 def _read_upload(upload, max_bytes: int) -> tuple[bytes, str | None]:
-    """The bytes and the client's file name (its last path component) of an uploaded file part."""
+    """The bytes and the client's file name of an uploaded file part."""
     stream = upload.stream
     stream.seek(0)
     data = stream.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise UploadRejected(f"The file is larger than the limit of {max_bytes} bytes")
-    name = _NOT_IN_FILE_NAMES.sub("", ntpath.basename(posixpath.basename(upload.filename or ""))).strip()
-    return data, name[:MAX_NAME_LENGTH] or None
+    return data, upload.filename  # made a plain file name by the core
