@@ -56,5 +56,5 @@ class Settings:
             grant_ttl_seconds=number("UPLOAD_GRANT_TTL", defaults.grant_ttl_seconds),
             url_ttl_seconds=number("DOWNLOAD_URL_TTL", defaults.url_ttl_seconds),
             max_files_per_request=number("MAX_FILES_PER_REQUEST", defaults.max_files_per_request),
-            max_request_bytes=number("MAX_REQUEST_BYTES", 0) if environ.get("MAX_REQUEST_BYTES") else 0,
+            max_request_bytes=number("MAX_REQUEST_BYTES", 0),
         )

@@ -361,11 +361,6 @@ class LocalBlobStore(BlobStore):
         self._write_atomic(path, limited(), lambda: self._write_meta(post.key, post.content_type))
         return md5.hexdigest()
 
-    def accept_post(self, fields: Mapping[str, str], file_stream: BinaryIO) -> str:
-        """`authorize_post` then `receive` from a file object; returns the ETag."""
-        post = self.authorize_post(fields)
-        return self.receive(post, iter(lambda: file_stream.read(CHUNK), b""))
-
     # --- internals ----------------------------------------------------------------------------------
 
     @staticmethod

@@ -137,11 +137,6 @@ class PeeweeUnitOfWorkFactory(UnitOfWorkFactory):
             # Idle pooled connections would otherwise outlive a factory nobody closed (e.g. one app per test).
             weakref.finalize(self, self.database.close_all)
 
-    @property
-    def dialect(self) -> str:
-        """`postgresql` or `sqlite`."""
-        return "postgresql" if _is_postgres(self.database) else "sqlite"
-
     def __call__(self, write: bool = True) -> "PeeweeUnitOfWork":
         return PeeweeUnitOfWork(self.models, write)
 
@@ -297,13 +292,6 @@ class PeeweeUnitOfWork(UnitOfWork):
 
 
 # --- mapping ---------------------------------------------------------------------------------------
-
-_IMAGE_COLUMNS = (
-    "uuid", "realty", "room", "kind", "position", "storage_key", "content_type", "width", "height",
-    "file_size", "md5", "description", "original_file_name", "category", "hero", "status", "created_at",
-    "modified_at", "renditions",
-)
-
 
 def _image_row(image: Image, realty_id: int) -> dict[str, Any]:
     """The image as column values (before peewee's conversion), comparable with a loaded row."""

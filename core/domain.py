@@ -265,11 +265,6 @@ class Realty:
                 image.status = status
                 image.modified_at = now
 
-    def set_status(self, ref: ImageRef, status: ModerationStatus, now: datetime) -> None:
-        image = self.image(ref)
-        image.status = status
-        image.modified_at = now
-
     def _find(self, ref: ImageRef) -> Image | None:
         return next((i for i in self.images if ref == (i.uuid if isinstance(ref, UUID) else i.id)), None)
 

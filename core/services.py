@@ -9,8 +9,8 @@ from typing import Sequence
 from uuid import UUID
 
 from core.domain import (
-    ACCEPTED_UPLOAD_TYPES, EXTENSIONS, MAX_IMAGES_PER_REALTY, MAX_ROOMS_PER_REALTY, Image, ImageCategory, ImageChange, ImageKind,
-    ImageRef, ModerationStatus, Realty, Rendition, Room, UploadGrant, clean_file_name, copy_of,
+    ACCEPTED_UPLOAD_TYPES, EXTENSIONS, MAX_IMAGES_PER_REALTY, MAX_ROOMS_PER_REALTY, Image, ImageCategory, ImageChange,
+    ImageKind, ImageRef, Realty, Rendition, Room, UploadGrant, clean_file_name, copy_of,
 )
 from core.errors import (
     Conflict, FieldError, InvalidInput, NotFound, UnsupportedImageType, UnsupportedMediaType, UploadRejected,
@@ -267,14 +267,6 @@ class ImageService:
             uow.realties.save_images(realty)
             uow.commit()
         return realty
-
-    def set_status(self, caller: Caller, ref: ImageRef, status: ModerationStatus) -> Image:
-        with self._uow() as uow:
-            realty = self._lock(uow, caller, self._realty_of_image(caller, ref))
-            realty.set_status(ref, status, self._clock.now())
-            uow.realties.save_images(realty)
-            uow.commit()
-        return realty.image(ref)
 
     def delete_image(self, caller: Caller, ref: ImageRef, realty_ref: UUID | int | None = None) -> None:
         """Delete an unpublished image, its original and its renditions."""
