@@ -435,3 +435,36 @@ def make_png_with_huge_exif(width: int = 64, height: int = 48, orientation: int 
     exif = b"II*\x00" + struct.pack("<IH", 8, tags) + b"".join(entries) + b"\x00" * 4 + b"\x00" * blob
     data = _encode(stored_pixels(quadrants(width, height), orientation), "PNG")
     return data[:-12] + _png_chunk(b"eXIf", exif) + data[-12:]
+
+
+# --- assertions on what was made -------------------------------------------------------------
+
+def opened(data: bytes) -> Image.Image:
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img
+
+
+def close_to(actual, expected, tolerance: int = 40) -> bool:
+    """JPEG shifts colours a little; a wrong quadrant is off by ~255 in some channel."""
+    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected))
+
+
+def assert_quadrants(img: Image.Image) -> None:
+    """The displayed picture is the upright quadrant pattern of tests.images."""
+    for quadrant, xy in quadrant_centres(img.width, img.height).items():
+        colour = img.convert("RGB").getpixel(xy)
+        assert close_to(colour, QUADRANT_COLOURS[quadrant]), (quadrant, colour)
+
+
+def assert_no_metadata(data: bytes) -> None:
+    img = opened(data)
+    assert img.format == "JPEG"
+    assert "exif" not in img.info and len(img.getexif()) == 0
+    for key in ("xmp", "XML:com.adobe.xmp", "icc_profile", "comment", "photoshop", "adobe"):
+        assert key not in img.info, key
+    # Pillow does not report every segment; look at the raw markers too. JFIF (APP0) is allowed.
+    markers = {marker for marker, _ in jpeg_segments(data)}
+    assert not markers & ({0xFE} | set(range(0xE1, 0xF0))), sorted(hex(m) for m in markers)
+    for secret in (b"SecretCam", b"Jane Doe", b"GPS", b"xmpmeta"):
+        assert secret not in data

@@ -24,6 +24,7 @@ from core.errors import UnsupportedImageType, UploadRejected
 from core.ports import ImageFacts, RenditionSpec
 from core.services import RENDITIONS
 from tests import images
+from tests.images import assert_no_metadata, assert_quadrants, close_to, opened
 from tests.graphql_support import SEED_MAP, create_property, post_graphql, post_multipart, upload_operations
 from tests.rest_support import assert_error, local_path, rest  # noqa: F401 - fixture
 
@@ -35,31 +36,6 @@ QUICK = 1.5
 @pytest.fixture
 def inspector() -> PillowInspector:
     return PillowInspector()
-
-
-def opened(data: bytes) -> Image.Image:
-    img = Image.open(io.BytesIO(data))
-    img.load()
-    return img
-
-
-def close_to(actual, expected, tolerance: int = 40) -> bool:
-    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected))
-
-
-def assert_quadrants(img: Image.Image) -> None:
-    for quadrant, xy in images.quadrant_centres(img.width, img.height).items():
-        colour = img.convert("RGB").getpixel(xy)
-        assert close_to(colour, images.QUADRANT_COLOURS[quadrant]), (quadrant, colour)
-
-
-def assert_no_metadata(data: bytes) -> None:
-    img = opened(data)
-    assert img.format == "JPEG" and len(img.getexif()) == 0
-    for key in ("exif", "xmp", "icc_profile", "comment", "photoshop"):
-        assert key not in img.info, key
-    markers = {marker for marker, _ in images.jpeg_segments(data)}
-    assert not markers & ({0xFE} | set(range(0xE1, 0xF0))), sorted(hex(m) for m in markers)
 
 
 def refused(call, kind=UploadRejected) -> tuple[UploadRejected, float]:
