@@ -5,7 +5,8 @@ An id that is malformed, missing or another org's is the same error: `input.<fie
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 from uuid import UUID
 
 from ariadne import MutationType
@@ -40,10 +41,8 @@ def resolve_create_room(_root, info, input: dict[str, Any]):
     ctx = info.context
     ref = _realty_ref(input["propertyId"], "propertyId")
     name = _text(input["name"], "name", required=True)
-    try:
+    with _missing_as("propertyId"):
         room = ctx.service.create_room(ctx.caller, ref, name)
-    except NotFound:
-        raise not_exist("propertyId") from None
     ctx.loaders.clear()
     return {"room": room}
 
@@ -79,10 +78,8 @@ def _upload(ctx, realty_ref: UUID | int, input: dict[str, Any], id_field: str, *
     data, filename = _read_upload(input["file"], ctx.max_file_bytes)
     upload = DirectUpload(data=data, filename=filename, hero=bool(input.get("hero")), description=description,
                           **placement)
-    try:
+    with _missing_as(id_field):
         image = ctx.service.upload_image(ctx.caller, realty_ref, upload)
-    except NotFound:
-        raise not_exist(id_field) from None
     ctx.loaders.clear()
     return {"image": image}
 
@@ -101,10 +98,8 @@ def resolve_update_image(_root, info, input: dict[str, Any]):
         clear_description="description" in input and input["description"] is None,
         clear_category="category" in input and input["category"] is None,
     )
-    try:
+    with _missing_as("id"):
         image = ctx.service.update_image(ctx.caller, change)
-    except NotFound:
-        raise not_exist("id") from None
     ctx.loaders.clear()
     return {"image": image}
 
@@ -113,10 +108,8 @@ def resolve_update_image(_root, info, input: dict[str, Any]):
 def resolve_delete_image(_root, info, input: dict[str, Any]):
     ctx = info.context
     ref = _image_ref(input["id"], "id")
-    try:
+    with _missing_as("id"):
         ctx.service.delete_image(ctx.caller, ref)
-    except NotFound:
-        raise not_exist("id") from None
     ctx.loaders.clear()
     return {"success": True}
 
@@ -126,10 +119,8 @@ def resolve_reorder_images(_root, info, input: dict[str, Any]):
     ctx = info.context
     realty = _realty(ctx, input["propertyId"], "propertyId")
     refs = _image_refs(input["imageIds"], realty, "imageIds")
-    try:
+    with _missing_as("propertyId"):
         realty = ctx.service.update_images(ctx.caller, realty.uuid, [ImageChange(ref=r) for r in refs], reorder=True)
-    except NotFound:
-        raise not_exist("propertyId") from None
     return {"property": _fresh(ctx, realty)}
 
 
@@ -166,10 +157,8 @@ def _set_published(ctx, input: dict[str, Any], published: bool):
     realty = _realty(ctx, input["propertyId"], "propertyId")
     image_ids = input.get("imageIds")
     refs = None if image_ids is None else _image_refs(image_ids, realty, "imageIds")
-    try:
+    with _missing_as("propertyId"):
         realty = ctx.service.set_published(ctx.caller, realty.uuid, refs, published)
-    except NotFound:
-        raise not_exist("propertyId") from None
     return {"property": _fresh(ctx, realty)}
 
 
@@ -214,6 +203,15 @@ def _image_refs(values: Sequence[str], realty: Realty, field: str) -> list[Image
             raise not_exist(f"{field}[{index}]")
         refs.append(ref)
     return refs
+
+
+@contextmanager
+def _missing_as(field: str) -> Iterator[None]:
+    """The core's NotFound as the GraphQL source reports it: `input.<field> is not exist`."""
+    try:
+        yield
+    except NotFound:
+        raise not_exist(field) from None
 
 
 def _text(value: str | None, field: str, required: bool = False) -> str | None:
