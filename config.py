@@ -23,6 +23,16 @@ class Settings:
     max_request_bytes: int = 0
     """Largest GraphQL request body; 0 means 10 files' worth of MAX_UPLOAD_BYTES plus 1 MiB."""
     max_files_per_request: int = 10
+    redis_url: str | None = None
+    """Redis for the job queue; None: jobs run in the gateway process."""
+    render_threads: int = 1
+    """Render jobs at once in the gateway process when there is no REDIS_URL."""
+    save_threads: int = 8
+    """Uploads a save verifies and stores at once (I/O and decoding, both off the GIL)."""
+    processing_stale_seconds: int = 120
+    """A PENDING image whose job was queued longer ago than this, while no job waits, is queued again."""
+    worker_heartbeat_seconds: int = 60
+    """A worker silent for this long counts as dead: its unfinished jobs go back on the queue."""
 
     def __post_init__(self) -> None:
         if not self.storage_url:
@@ -57,4 +67,9 @@ class Settings:
             url_ttl_seconds=number("DOWNLOAD_URL_TTL", defaults.url_ttl_seconds),
             max_files_per_request=number("MAX_FILES_PER_REQUEST", defaults.max_files_per_request),
             max_request_bytes=number("MAX_REQUEST_BYTES", 0),
+            redis_url=environ.get("REDIS_URL") or None,
+            render_threads=number("RENDER_THREADS", defaults.render_threads),
+            save_threads=number("SAVE_THREADS", defaults.save_threads),
+            processing_stale_seconds=number("PROCESSING_STALE_AFTER", defaults.processing_stale_seconds),
+            worker_heartbeat_seconds=number("WORKER_HEARTBEAT_TIMEOUT", defaults.worker_heartbeat_seconds),
         )

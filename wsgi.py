@@ -11,14 +11,19 @@ import logging
 import os
 import secrets
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import unquote, urlparse
 
 import click
+import dramatiq
+import dramatiq.cli
 from flask import Flask, has_request_context, jsonify, request
 
 import graphql_api
 import rest_api
+from adapters.dramatiq_jobs import SWEEP_INTERVAL_SECONDS, DramatiqJobQueue, InProcessJobQueue, redis_queue
 from adapters.jwt_auth import JwtAuthenticator
 from adapters.local_blobs import LocalBlobStore
 from adapters.local_storage_http import create_local_storage_blueprint
@@ -28,6 +33,7 @@ from adapters.s3_blobs import S3BlobStore
 from adapters.system import RandomIds, SystemClock
 from config import Settings
 from core.ports import BlobStore
+from core.processing import ImageProcessor, ProcessingLimits
 from core.services import ImageService, Limits
 
 log = logging.getLogger("realty")
@@ -35,30 +41,76 @@ log = logging.getLogger("realty")
 DEV_TOKEN_TTL = 12 * 3600
 
 
+@dataclass
+class Gateway:
+    """Everything the gateway is made of, built from settings; the web app and the workers share it."""
+
+    settings: Settings
+    database: PeeweeUnitOfWorkFactory
+    blobs: BlobStore
+    authenticator: JwtAuthenticator
+    service: ImageService
+    processor: ImageProcessor
+    jobs: DramatiqJobQueue
+
+    def close(self) -> None:
+        if isinstance(self.jobs, InProcessJobQueue):
+            self.jobs.stop()
+        self.database.close()
+
+
+def build(settings: Settings, secret: str) -> Gateway:
+    """The adapters and the core's services, wired. Nothing here starts a thread or serves a request."""
+    database = PeeweeUnitOfWorkFactory(settings.database_url)
+    database.create_tables()
+    blobs = _blob_store(settings, secret)
+    inspector = PillowInspector(render_max_pixels=settings.max_image_pixels)
+    clock = SystemClock()
+    processor: ImageProcessor | None = None  # the queue calls it; it enqueues on the queue
+
+    def render(job):
+        processor.render(job)
+
+    def sweep() -> int:
+        return processor.requeue_stale()
+
+    # Sweep often enough that a stale image waits at most about 1.5 times the limit.
+    interval = min(SWEEP_INTERVAL_SECONDS, settings.processing_stale_seconds / 2)
+    jobs = (redis_queue(settings.redis_url, render, sweep, heartbeat_timeout_s=settings.worker_heartbeat_seconds,
+                        sweep_interval=interval) if settings.redis_url
+            else InProcessJobQueue(render, sweep, threads=settings.render_threads, sweep_interval=interval))
+    processor = ImageProcessor(database, blobs, inspector, clock, jobs, ProcessingLimits(
+        stale_after=timedelta(seconds=settings.processing_stale_seconds)))
+    service = ImageService(
+        database, blobs, inspector, clock, RandomIds(), jobs,
+        ThreadPoolExecutor(settings.save_threads, thread_name_prefix="save"),
+        Limits(max_upload_bytes=settings.max_upload_bytes, max_image_pixels=settings.max_image_pixels,
+               grant_ttl=timedelta(seconds=settings.grant_ttl_seconds),
+               url_ttl=timedelta(seconds=settings.url_ttl_seconds)),
+    )
+    return Gateway(settings, database, blobs, JwtAuthenticator(secret), service, processor, jobs)
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
 
-    secret = settings.jwt_secret or _ephemeral_secret()
-    authenticator = JwtAuthenticator(secret)
-    database = PeeweeUnitOfWorkFactory(settings.database_url)
-    database.create_tables()
-    blobs = _blob_store(app, settings, secret)
-    service = ImageService(
-        database, blobs, PillowInspector(render_max_pixels=settings.max_image_pixels), SystemClock(), RandomIds(),
-        Limits(max_upload_bytes=settings.max_upload_bytes, max_image_pixels=settings.max_image_pixels,
-               grant_ttl=timedelta(seconds=settings.grant_ttl_seconds),
-               url_ttl=timedelta(seconds=settings.url_ttl_seconds)),
-    )
-    app.extensions["realty"] = {"service": service, "database": database, "blobs": blobs,
-                                "authenticator": authenticator}
+    gateway = build(settings, settings.jwt_secret or _ephemeral_secret())
+    app.extensions["realty"] = gateway
+    service, authenticator = gateway.service, gateway.authenticator
 
     rest_api.init_app(app, service, authenticator)
     graphql_api.init_app(app, service, authenticator, max_file_bytes=settings.max_upload_bytes,
                          max_files=settings.max_files_per_request, max_request_bytes=settings.max_request_bytes)
+    if isinstance(gateway.blobs, LocalBlobStore):
+        app.register_blueprint(create_local_storage_blueprint(gateway.blobs,
+                                                              max_upload_bytes=settings.max_upload_bytes))
+    if isinstance(gateway.jobs, InProcessJobQueue):
+        # Started by the process that serves requests, never by a master that forks it.
+        app.before_request(gateway.jobs.start)
     _add_health_routes(app, service)
-    _add_commands(app, service, database, blobs, authenticator)
+    _add_commands(app, gateway)
     if not settings.jwt_secret:
         dev_token = authenticator.issue("dev-agent", "dev", DEV_TOKEN_TTL)
         print(f"AUTH_JWT_SECRET is not set: using a secret valid until this process exits.\n"
@@ -66,11 +118,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
+def setup_worker() -> None:
+    """What each `flask --app wsgi worker` process runs first (Dramatiq's CLI calls it after forking):
+    its own database connections, store and queue, and Dramatiq's broker set to that queue's."""
+    settings = Settings.from_env()
+    if not settings.jwt_secret:
+        raise SystemExit("AUTH_JWT_SECRET must be set for workers: they sign the same URLs as the gateway")
+    dramatiq.set_broker(build(settings, settings.jwt_secret).jobs.broker)
+
+
 def _ephemeral_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _blob_store(app: Flask, settings: Settings, secret: str) -> BlobStore:
+def _blob_store(settings: Settings, secret: str) -> BlobStore:
     url = urlparse(settings.storage_url)
     if url.scheme == "s3":
         if not url.netloc:
@@ -84,9 +145,7 @@ def _blob_store(app: Flask, settings: Settings, secret: str) -> BlobStore:
         root = unquote(url.path)
         # The local store signs its forms and URLs with a key derived from, but not equal to, the JWT secret.
         signing_key = hmac.new(secret.encode(), b"local-blob-store", hashlib.sha256).digest()
-        store = LocalBlobStore(root, signing_key, base_url=lambda: _base_url(settings))
-        app.register_blueprint(create_local_storage_blueprint(store, max_upload_bytes=settings.max_upload_bytes))
-        return store
+        return LocalBlobStore(root, signing_key, base_url=lambda: _base_url(settings))
     raise SystemExit(f"STORAGE_URL must start with file:// or s3://, got {settings.storage_url!r}")
 
 
@@ -110,8 +169,9 @@ def _add_health_routes(app: Flask, service: ImageService) -> None:
         return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503
 
 
-def _add_commands(app: Flask, service: ImageService, database: PeeweeUnitOfWorkFactory, blobs: BlobStore,
-                  authenticator: JwtAuthenticator) -> None:
+def _add_commands(app: Flask, gateway: Gateway) -> None:
+    service, database, blobs, authenticator = gateway.service, gateway.database, gateway.blobs, gateway.authenticator
+
     @app.cli.command("init-db")
     def init_db() -> None:
         """Create missing tables (idempotent)."""
@@ -135,6 +195,22 @@ def _add_commands(app: Flask, service: ImageService, database: PeeweeUnitOfWorkF
         if not app.config["SETTINGS"].jwt_secret:
             raise click.ClickException("AUTH_JWT_SECRET is not set; a token would be valid for no server")
         click.echo(authenticator.issue(sub, org, ttl))
+
+    @app.cli.command("worker")
+    @click.option("--processes", "-p", default=os.cpu_count() or 1, show_default=True, type=click.IntRange(min=1),
+                  help="Worker processes: rendering is CPU-bound, so about one per core.")
+    @click.option("--threads", "-t", default=2, show_default=True, type=click.IntRange(min=1),
+                  help="Jobs at once per process: a second thread renders while the first waits on storage.")
+    def worker(processes: int, threads: int) -> None:
+        """Render images: Dramatiq workers taking jobs from REDIS_URL (run as many as the load needs)."""
+        if not gateway.settings.redis_url:
+            raise click.ClickException("REDIS_URL is not set: without it the gateway renders images itself, "
+                                       "and no worker is needed")
+        gateway.close()  # each worker process opens its own connections
+        args = dramatiq.cli.make_argument_parser().parse_args([
+            "wsgi:setup_worker", "--processes", str(processes), "--threads", str(threads),
+            "--path", os.path.dirname(os.path.abspath(__file__))])
+        sys.exit(dramatiq.cli.main(args))
 
     @app.cli.command("gc")
     def gc() -> None:

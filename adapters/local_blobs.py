@@ -15,18 +15,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
 import os
-import stat
 import tempfile
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import BinaryIO, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 from urllib.parse import quote, urlencode
 
-from core.ports import BlobStore, UploadForm
+from core.errors import Unavailable
+from core.ports import BlobChanged, BlobContent, BlobStore, UploadForm
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 REGION = "local"
@@ -83,6 +87,24 @@ class AuthorizedPost:
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _file_version(info: os.stat_result) -> str:
+    return f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
+
+
+def _storage_errors(method: F) -> F:
+    """The disk full, read-only, failing or refusing: the core's Unavailable. A missing object, or a key
+    that cannot name one, stays what it is."""
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise
+        except OSError as exc:
+            raise Unavailable("storage is unavailable") from exc
+    return wrapper  # type: ignore[return-value]
 
 
 def _hmac(key: bytes, message: str | bytes) -> bytes:
@@ -180,14 +202,17 @@ class LocalBlobStore(BlobStore):
         return UploadForm(url=self.base_url().rstrip("/") + "/storage/upload", fields=fields,
                           expires_at=expires_at)
 
-    def size(self, key: str) -> int | None:
+    @_storage_errors
+    def read_version(self, key: str, max_bytes: int) -> BlobContent | None:
         try:
-            info = os.stat(self.path_of(key))
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        # A "directory" of other keys (`images/<uuid>`) is not an object.
-        return info.st_size if stat.S_ISREG(info.st_mode) else None
+            with open(self.path_of(key), "rb") as f:
+                info = os.fstat(f.fileno())
+                data = f.read() if info.st_size <= max_bytes else None
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None  # a "directory" of other keys (`images/<uuid>`) is not an object either
+        return BlobContent(size=info.st_size, version=_file_version(info), data=data)
 
+    @_storage_errors
     def read(self, key: str) -> bytes:
         """The object's bytes; FileNotFoundError when it does not exist."""
         path = self.path_of(key)
@@ -196,22 +221,36 @@ class LocalBlobStore(BlobStore):
         with open(path, "rb") as f:
             return f.read()
 
+    @_storage_errors
     def put(self, key: str, data: bytes | BinaryIO, content_type: str) -> None:
         path = self.path_of(key)
         chunks: Iterable[bytes] = [bytes(data)] if isinstance(data, (bytes, bytearray, memoryview)) \
             else iter(lambda: data.read(CHUNK), b"")
         self._write_atomic(path, chunks, lambda: self._write_meta(key, content_type))
 
-    def copy(self, source: str, target: str) -> None:
-        """Copy; FileNotFoundError when the source does not exist."""
+    @_storage_errors
+    def copy(self, source: str, target: str, if_version: str) -> None:
+        """A hard link to the source's file, so no byte is copied; BlobChanged unless the file is still
+        the version `if_version`. Objects are only ever replaced by renaming a new file over them, never
+        written in place, so a file's identity (inode, size, mtime) names its bytes."""
         source_path, target_path = self.path_of(source), self.path_of(target)
-        if not os.path.isfile(source_path):
-            raise FileNotFoundError(f"no object {source!r}")
-        with open(source_path, "rb") as f:
-            content_type = self.content_type(source)
-            self._write_atomic(target_path, iter(lambda: f.read(CHUNK), b""),
-                               lambda: self._write_meta(target, content_type))
+        directory = os.path.dirname(target_path)
+        os.makedirs(directory, exist_ok=True)
+        link = os.path.join(directory, f".tmp-{uuid.uuid4().hex}")
+        try:
+            os.link(source_path, link)
+        except (FileNotFoundError, NotADirectoryError):
+            raise FileNotFoundError(f"no object {source!r}") from None
+        try:
+            if _file_version(os.stat(link)) != if_version:
+                raise BlobChanged(source)
+            self._write_meta(target, self.content_type(source))
+            os.replace(link, target_path)
+        except BaseException:
+            os.unlink(link)
+            raise
 
+    @_storage_errors
     def delete(self, keys: Sequence[str]) -> None:
         for key in keys:
             path, meta = self.path_of(key), self._meta_path(key)

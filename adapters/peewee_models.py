@@ -71,10 +71,11 @@ class Models:
     Image: type[Model]
     UploadGrant: type[Model]
     BlobTombstone: type[Model]
+    Blob: type[Model]
 
     @property
     def all(self) -> list[type[Model]]:
-        return [self.Realty, self.Room, self.Image, self.UploadGrant, self.BlobTombstone]
+        return [self.Realty, self.Room, self.Image, self.UploadGrant, self.BlobTombstone, self.Blob]
 
 
 def build_models(database: Database) -> Models:
@@ -127,11 +128,19 @@ def build_models(database: Database) -> Models:
         created_at = UtcDateTimeField()
         modified_at = UtcDateTimeField()
         renditions = JsonTextField(default=list)
+        # READY is what rows written before processing existed are: they were rendered on save.
+        processing = CharField(max_length=16, default="READY")
+        processing_error = TextField(null=True)
+        processing_queued_at = UtcDateTimeField(null=True)
+        """When the image's render job was last queued: finds the ones a crash or lost message left."""
 
         class Meta:
             table_name = "image"
             # Not unique: positions are rewritten in place on reorder, and uniqueness would need deferred checks.
-            indexes = ((("realty", "position"), False),)
+            indexes = (
+                (("realty", "position"), False),
+                (("processing", "processing_queued_at"), False),
+            )
 
     class UploadGrant(Base):
         key = CharField(max_length=1024, primary_key=True)
@@ -151,4 +160,15 @@ def build_models(database: Database) -> Models:
         class Meta:
             table_name = "blob_tombstone"
 
-    return Models(database, Realty, Room, Image, UploadGrant, BlobTombstone)
+    class Blob(Base):
+        """A stored blob of images and how many use it; 0 while its writer has reserved it only."""
+
+        key = CharField(max_length=1024, primary_key=True)
+        refs = IntegerField(default=0)
+        created_at = UtcDateTimeField()
+
+        class Meta:
+            table_name = "blob"
+            indexes = ((("refs", "created_at"), False),)  # gc looks for old reservations
+
+    return Models(database, Realty, Room, Image, UploadGrant, BlobTombstone, Blob)

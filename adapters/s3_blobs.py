@@ -12,15 +12,20 @@ maps it back. (Everything else — size, read, delete, download URLs — takes l
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import json
 from datetime import datetime, timezone
-from typing import Any, BinaryIO, Sequence
+from typing import Any, BinaryIO, Callable, Iterator, Sequence, TypeVar
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from core.ports import BlobStore, UploadForm
+from core.errors import Unavailable
+from core.ports import BlobChanged, BlobContent, BlobStore, UploadForm
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 DELETE_BATCH = 1000  # DeleteObjects' limit per request
 
@@ -35,14 +40,52 @@ _FIELD_NAMES = {
     "x-amz-security-token": "X-Amz-Security-Token",
 }
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+_CHANGED = {"412", "PreconditionFailed"}
+_KMS_VERSION = "kms:"
+# What S3 answers when it cannot serve now (throttled, busy, failing) or refuses the gateway itself
+# (a deleted bucket, revoked keys): the request may succeed later, the caller's input is not at fault.
+_OUTAGE_CODES = {
+    "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed", "ServiceUnavailable",
+    "InternalError", "NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+    "ExpiredToken", "InvalidToken", "AllAccessDisabled",
+}
+MAX_POOL_CONNECTIONS = 50
+"""Concurrent requests one client may have open: a save verifies and copies uploads on a pool of threads."""
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    """S3 unreachable, slow, throttling, failing or refusing the gateway: the core's Unavailable.
+
+    Errors about one object (missing, changed) are left to each method; anything else is a bug.
+    """
+    try:
+        yield
+    except BotoCoreError as exc:  # connection refused or reset, timeouts, credentials not found...
+        raise Unavailable("storage is unavailable") from exc
+    except ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if _code(exc) in _OUTAGE_CODES or status >= 500:
+            raise Unavailable("storage is unavailable") from exc
+        raise
+
+
+def _storage_errors(method: F) -> F:
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with translate_errors():
+            return method(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
 
 
 def default_client() -> Any:
     """An S3 client configured the way boto3 configures itself (environment, profile, role).
 
-    Only the signature version is pinned: presigned POST policies and URLs must be SigV4.
+    Only the signature version is pinned (presigned POST policies and URLs must be SigV4), and the
+    connection pool is made large enough for the threads that verify and copy uploads.
     """
-    return boto3.session.Session().client("s3", config=Config(signature_version="s3v4"))
+    return boto3.session.Session().client(
+        "s3", config=Config(signature_version="s3v4", max_pool_connections=MAX_POOL_CONNECTIONS))
 
 
 class S3BlobStore(BlobStore):
@@ -83,17 +126,26 @@ class S3BlobStore(BlobStore):
         fields = {_FIELD_NAMES.get(name.lower(), name): value for name, value in post["fields"].items()}
         return UploadForm(url=post["url"], fields=fields, expires_at=_policy_expiration(fields["Policy"]))
 
-    def size(self, key: str) -> int | None:
-        """The size, or None when the object is missing. Note that S3 answers 403 rather than 404 for a
-        missing key when the credentials lack s3:ListBucket; that is raised as the error it is."""
+    @_storage_errors
+    def read_version(self, key: str, max_bytes: int) -> BlobContent | None:
+        """One GET: its headers tell the size (an object over `max_bytes` is not read) and the ETag of
+        exactly the bytes in its body. S3 answers 403 rather than 404 for a missing key when the
+        credentials lack s3:ListBucket: that is an outage of the gateway's set-up, not a missing upload."""
         try:
-            head = self.client.head_object(Bucket=self.bucket, Key=self.s3_key(key))
+            response = self.client.get_object(Bucket=self.bucket, Key=self.s3_key(key))
         except ClientError as exc:
             if _code(exc) in _MISSING:
                 return None
             raise
-        return int(head["ContentLength"])
+        with response["Body"] as body:
+            size = int(response["ContentLength"])
+            data = body.read() if size <= max_bytes else None
+        version = response["ETag"]
+        if response.get("ServerSideEncryption") == "aws:kms":
+            version = _KMS_VERSION + version  # its ETag is no MD5: `copy` must not compare it with a copy's
+        return BlobContent(size=size, version=version, data=data)
 
+    @_storage_errors
     def read(self, key: str) -> bytes:
         """The object's bytes; FileNotFoundError when it does not exist (as the local store raises)."""
         try:
@@ -105,6 +157,7 @@ class S3BlobStore(BlobStore):
         with response["Body"] as body:
             return body.read()
 
+    @_storage_errors
     def put(self, key: str, data: bytes | BinaryIO, content_type: str) -> None:
         if isinstance(data, (bytes, bytearray, memoryview)):
             self.client.put_object(Bucket=self.bucket, Key=self.s3_key(key), Body=bytes(data),
@@ -113,17 +166,32 @@ class S3BlobStore(BlobStore):
             # Streams of unknown length go through the managed (multipart when large) transfer.
             self.client.upload_fileobj(data, self.bucket, self.s3_key(key), ExtraArgs={"ContentType": content_type})
 
-    def copy(self, source: str, target: str) -> None:
-        """Server-side copy (content type and metadata travel along); FileNotFoundError for a missing source."""
+    @_storage_errors
+    def copy(self, source: str, target: str, if_version: str) -> None:
+        """Server-side copy of the version `if_version` (an ETag); content type and metadata travel along.
+
+        S3 refuses the copy itself when the source has changed (x-amz-copy-source-if-match). Not every
+        S3-compatible server checks that condition (moto does not), so the new object's ETag is checked
+        too: for an object stored in one part without SSE-KMS, the ETag is the MD5 of its bytes and a copy
+        keeps it. Where it is not (multipart, KMS), the condition is all there is.
+        """
+        etag = if_version.removeprefix(_KMS_VERSION)
         try:
-            self.client.copy_object(Bucket=self.bucket, Key=self.s3_key(target),
-                                    CopySource={"Bucket": self.bucket, "Key": self.s3_key(source)},
-                                    MetadataDirective="COPY")
+            response = self.client.copy_object(
+                Bucket=self.bucket, Key=self.s3_key(target), MetadataDirective="COPY", CopySourceIfMatch=etag,
+                CopySource={"Bucket": self.bucket, "Key": self.s3_key(source)})
         except ClientError as exc:
             if _code(exc) in _MISSING:
                 raise FileNotFoundError(f"no object {source!r}") from exc
+            if _code(exc) in _CHANGED:
+                raise BlobChanged(source) from exc
             raise
+        copied = response.get("CopyObjectResult", {}).get("ETag")
+        if etag == if_version and _is_md5_etag(etag) and copied != etag:
+            self.client.delete_object(Bucket=self.bucket, Key=self.s3_key(target))
+            raise BlobChanged(source)
 
+    @_storage_errors
     def delete(self, keys: Sequence[str]) -> None:
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), DELETE_BATCH):
@@ -137,13 +205,14 @@ class S3BlobStore(BlobStore):
             errors = [e for e in response.get("Errors", []) if e.get("Code") not in _MISSING]
             if errors:
                 first = errors[0]
-                raise RuntimeError(f"could not delete {len(errors)} of {len(batch)} objects, e.g. "
-                                   f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}")
+                raise Unavailable(f"could not delete {len(errors)} of {len(batch)} objects, e.g. "
+                                  f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}")
 
     def download_url(self, key: str, expires_in: int) -> str:
         return self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": self.s3_key(key)}, ExpiresIn=expires_in)
 
+    @_storage_errors
     def ping(self) -> None:
         """Raise unless the bucket exists and the credentials may use it."""
         self.client.head_bucket(Bucket=self.bucket)
@@ -177,6 +246,12 @@ class S3BlobStore(BlobStore):
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _is_md5_etag(etag: str) -> bool:
+    """An ETag that is the MD5 of the object (not a multipart "<md5>-<parts>" one)."""
+    text = etag.strip('"')
+    return len(text) == 32 and all(c in "0123456789abcdef" for c in text.lower())
 
 
 def _policy_expiration(encoded_policy: str) -> datetime:

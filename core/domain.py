@@ -71,6 +71,14 @@ class ImageType(str, enum.Enum):
     FLOOR_PLAN_IMAGE = "FLOOR_PLAN_IMAGE"
 
 
+class Processing(str, enum.Enum):
+    """Where an image is in making what is derived from its pixels (renditions)."""
+
+    PENDING = "PENDING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
 class ModerationStatus(str, enum.Enum):
     INTERNAL_NEW = "INTERNAL_NEW"
     EXTERNAL_NEW = "EXTERNAL_NEW"
@@ -111,6 +119,10 @@ class Image:
     hero: bool = False
     status: ModerationStatus = ModerationStatus.EXTERNAL_NEW
     renditions: tuple[Rendition, ...] = ()
+    """Finished renditions only: empty while processing is PENDING or FAILED."""
+    processing: Processing = Processing.PENDING
+    processing_error: str | None = None
+    """Why processing FAILED, in words a person can act on."""
     id: int | None = None
     """Numeric id assigned by the repository; the GraphQL global id encodes it."""
 
@@ -257,6 +269,24 @@ class Realty:
         self._renumber()
         return image
 
+    def finish_processing(self, ref: ImageRef, renditions: Sequence[Rendition] = (),
+                          error: str | None = None) -> Image | None:
+        """Record how an image's processing ended: its renditions, or (with `error`) why it failed.
+
+        Only a PENDING image takes an outcome: a job may run twice, or after the image was deleted.
+        Returns the image when it took the outcome, else None.
+        """
+        image = self._find(ref)
+        if image is None or image.processing is not Processing.PENDING:
+            return None
+        if error is None:
+            image.renditions = tuple(renditions)
+            image.processing = Processing.READY
+        else:
+            image.processing = Processing.FAILED
+            image.processing_error = error
+        return image
+
     def set_published(self, refs: Iterable[ImageRef] | None, published: bool, now: datetime) -> None:
         targets = self.images if refs is None else [self.image(r) for r in refs]
         status = ModerationStatus.APPROVED if published else ModerationStatus.PENDING
@@ -296,15 +326,18 @@ def _apply_change(image: Image, change: ImageChange, now: datetime) -> None:
         image.modified_at = now
 
 
-def copy_of(image: Image, new_uuid: UUID, realty_uuid: UUID, keys: dict[str, str], now: datetime) -> Image:
-    """A copy for another realty: new id, its own stored objects, not published, not attached to a room."""
+def copy_of(image: Image, new_uuid: UUID, realty_uuid: UUID, now: datetime) -> Image:
+    """A copy for another realty: new id, not published, not attached to a room.
+
+    It shares the original's stored blobs (the store counts the images using each one, so deleting
+    either image never breaks the other) and its processing state: a copy of a PENDING image is
+    PENDING too, and gets renditions of its own.
+    """
     return replace(
         image,
         id=None,
         uuid=new_uuid,
         realty_uuid=realty_uuid,
-        storage_key=keys[image.storage_key],
-        renditions=tuple(replace(r, storage_key=keys[r.storage_key]) for r in image.renditions),
         kind=ImageKind.PROPERTY if image.kind is ImageKind.ROOM else image.kind,
         room_id=None,
         status=ModerationStatus.EXTERNAL_NEW,

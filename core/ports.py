@@ -94,6 +94,57 @@ class TombstoneRepository(abc.ABC):
     def remove(self, keys: Iterable[str]) -> None: ...
 
 
+class BlobRepository(abc.ABC):
+    """Every stored blob of an image (originals, renditions) and how many images use it.
+
+    Copies of an image share its blobs, so a blob goes only when its last user does. A blob is
+    *reserved* (used by no image yet) before it is written, so that whatever happens to the writer,
+    the database knows of it and `gc` can remove it.
+    """
+
+    @abc.abstractmethod
+    def reserve(self, keys: Iterable[str], now: datetime) -> None:
+        """Record blobs about to be written; a key already recorded stays as it is."""
+
+    @abc.abstractmethod
+    def use(self, keys: Sequence[str]) -> int:
+        """One more use of each key (a key listed n times, n more); returns how many distinct keys
+        were recorded. A key not recorded (never reserved, or gone with its last user) is not added."""
+
+    @abc.abstractmethod
+    def release(self, keys: Sequence[str]) -> list[str]:
+        """One use fewer of each key; returns the keys now used by no image, which are forgotten and
+        whose blobs must be deleted."""
+
+    @abc.abstractmethod
+    def unused(self, keys: Sequence[str]) -> list[str]:
+        """Of `keys`, those no image uses (reserved only, or never recorded), forgotten; their blobs
+        must be deleted. Keys in use are left alone."""
+
+    @abc.abstractmethod
+    def abandoned(self, reserved_before: datetime, limit: int) -> list[str]:
+        """Keys reserved before the cut-off and still used by no image: their writer died."""
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """Make the renditions of one image. Carries what the job needs to find the image without a
+    lookup by uuid across tenants."""
+
+    org: str
+    realty_uuid: UUID
+    image_uuid: UUID
+
+
+class ProcessingRepository(abc.ABC):
+    @abc.abstractmethod
+    def claim_stale(self, queued_before: datetime, now: datetime, limit: int) -> list[RenderJob]:
+        """Jobs of PENDING images last queued before the cut-off, marked as queued `now`.
+
+        Two callers at once never claim the same image.
+        """
+
+
 class UnitOfWork(abc.ABC):
     """One transaction over every repository. Leaving the block without `commit()` rolls back."""
 
@@ -101,6 +152,8 @@ class UnitOfWork(abc.ABC):
     rooms: RoomRepository
     grants: GrantRepository
     tombstones: TombstoneRepository
+    blobs: BlobRepository
+    processing: ProcessingRepository
 
     def __enter__(self) -> "UnitOfWork":
         return self
@@ -136,24 +189,42 @@ class UploadForm:
     expires_at: datetime
 
 
+@dataclass(frozen=True)
+class BlobContent:
+    """An object as read at one moment."""
+
+    size: int
+    version: str
+    """Names exactly these bytes (S3: the ETag), so a later copy can insist on them."""
+    data: bytes | None
+    """None when the object is larger than the reader asked for: then it was not read."""
+
+
+class BlobChanged(Exception):
+    """The object is no longer the version the caller named (it was overwritten meanwhile)."""
+
+
 class BlobStore(abc.ABC):
     @abc.abstractmethod
     def upload_form(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> UploadForm:
         """A presigned POST form that admits exactly this key, type and size range."""
 
     @abc.abstractmethod
-    def size(self, key: str) -> int | None:
-        """Byte size of the object, or None when it does not exist."""
+    def read_version(self, key: str, max_bytes: int) -> BlobContent | None:
+        """The object's bytes (when at most `max_bytes`) and version; None when it does not exist."""
 
     @abc.abstractmethod
-    def read(self, key: str) -> bytes: ...
+    def read(self, key: str) -> bytes:
+        """The object's bytes; FileNotFoundError when it does not exist."""
 
     @abc.abstractmethod
     def put(self, key: str, data: bytes | BinaryIO, content_type: str) -> None: ...
 
     @abc.abstractmethod
-    def copy(self, source: str, target: str) -> None:
-        """Server-side copy; FileNotFoundError when the source does not exist."""
+    def copy(self, source: str, target: str, if_version: str) -> None:
+        """Server-side copy of exactly the version `if_version` of `source` (the bytes never pass
+        through the gateway); BlobChanged when the source is another version now, FileNotFoundError
+        when it does not exist."""
 
     @abc.abstractmethod
     def delete(self, keys: Sequence[str]) -> None:
@@ -212,6 +283,19 @@ class ImageInspector(abc.ABC):
     @abc.abstractmethod
     def render(self, data: bytes, specs: Sequence[RenditionSpec]) -> list[RenderedImage]:
         """Upright, sRGB, metadata-free renditions fitting each spec's box, never upscaled."""
+
+
+# --- jobs ------------------------------------------------------------------------------------
+
+class JobQueue(abc.ABC):
+    """Where render jobs wait for a worker. Delivery is at least once: a job may run twice."""
+
+    @abc.abstractmethod
+    def enqueue(self, jobs: Sequence[RenderJob]) -> None: ...
+
+    @abc.abstractmethod
+    def backlog(self) -> int:
+        """Jobs queued or running now, as far as the queue knows."""
 
 
 # --- time, ids, credentials ------------------------------------------------------------------

@@ -3,29 +3,31 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from collections import Counter
+from concurrent.futures import Executor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Sequence
 from uuid import UUID
 
+from core.blob_ledger import BlobLedger
 from core.domain import (
     ACCEPTED_UPLOAD_TYPES, EXTENSIONS, MAX_IMAGES_PER_REALTY, MAX_ROOMS_PER_REALTY, Image, ImageCategory, ImageChange,
-    ImageKind, ImageRef, Realty, Rendition, Room, UploadGrant, clean_file_name, copy_of,
+    ImageKind, ImageRef, Realty, Room, UploadGrant, clean_file_name, copy_of,
 )
-from core.errors import (
-    Conflict, FieldError, InvalidInput, NotFound, UnsupportedImageType, UnsupportedMediaType, UploadRejected,
-)
+from core.errors import FieldError, InvalidInput, NotFound, UnsupportedMediaType, UploadRejected
 from core.ports import (
-    BlobStore, Caller, Clock, IdGenerator, ImageFacts, ImageInspector, RenditionSpec, UnitOfWorkFactory, UploadForm,
+    BlobStore, Caller, Clock, IdGenerator, ImageFacts, ImageInspector, JobQueue, RenderJob, UnitOfWorkFactory,
+    UploadForm,
 )
+from core.processing import render_jobs
+from core.uploads import UploadVerifier
 
 log = logging.getLogger(__name__)
 
 UPLOAD_PREFIX = "uploads/"
 DIRECT_UPLOAD_TYPES = (*ACCEPTED_UPLOAD_TYPES, "image/bmp")
 """Types a direct (GraphQL) upload may be: the GraphQL source accepts jpg, png, bmp and webp."""
-
-RENDITIONS = (RenditionSpec("thumbnail", 320), RenditionSpec("web", 1280), RenditionSpec("large", 2048))
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,9 @@ class Limits:
     grant_ttl: timedelta = timedelta(hours=1)
     url_ttl: timedelta = timedelta(hours=1)
     upload_retention: timedelta = timedelta(hours=24)
+    reservation_grace: timedelta = timedelta(hours=1)
+    """How long a blob may stay reserved by its writer before gc takes it for abandoned; far longer
+    than any save or render job takes."""
 
 
 @dataclass(frozen=True)
@@ -68,21 +73,17 @@ class IssuedGrant:
     expires_at: datetime
 
 
-@dataclass
-class _Stored:
-    """Blobs written for images not yet committed; deleted again if the commit does not happen."""
-
-    keys: list[str] = field(default_factory=list)
-
-
 class ImageService:
     def __init__(self, uow: UnitOfWorkFactory, blobs: BlobStore, inspector: ImageInspector, clock: Clock,
-                 ids: IdGenerator, limits: Limits = Limits()) -> None:
+                 ids: IdGenerator, jobs: JobQueue, pool: Executor, limits: Limits = Limits()) -> None:
+        """`pool` runs the per-upload I/O and decoding of a save; its size bounds how many run at once."""
         self._uow = uow
         self._blobs = blobs
-        self._inspector = inspector
         self._clock = clock
         self._ids = ids
+        self._jobs = jobs
+        self._ledger = BlobLedger(uow, blobs, clock)
+        self._verifier = UploadVerifier(blobs, inspector, pool, limits.max_upload_bytes, limits.max_image_pixels)
         self.limits = limits
 
     # --- uploads --------------------------------------------------------------------------------
@@ -104,15 +105,11 @@ class ImageService:
         return IssuedGrant(key=key, form=form, expires_at=now + self.limits.grant_ttl)
 
     def save_uploads(self, caller: Caller, realty_uuid: UUID, items: Sequence[UploadedImage]) -> list[Image]:
-        """Verify every uploaded object, then attach them all to the realty, or none of them."""
-        if not 1 <= len(items) <= MAX_IMAGES_PER_REALTY:
-            raise InvalidInput(f"uploadedImages must hold 1 to {MAX_IMAGES_PER_REALTY} items",
-                               [FieldError("uploadedImages", "BAD_REQUEST_BODY", "wrong number of items")])
-        client_keys = [item.key for item in items]
-        duplicates = sorted({k for k in client_keys if client_keys.count(k) > 1})
-        if duplicates:
-            raise UploadRejected("A key is listed more than once",
-                                 [FieldError(k, "BAD_REQUEST_BODY", "listed more than once") for k in duplicates])
+        """Verify every uploaded object, then attach them all to the realty, or none of them.
+
+        Renditions are made afterwards by jobs: the images are answered PENDING.
+        """
+        client_keys = _batch_keys(items)
         keys = [self._logical_key(k) for k in client_keys]
         now = self._clock.now()
         with self._uow(write=False) as uow:
@@ -120,28 +117,14 @@ class ImageService:
             existing = uow.realties.get(caller.org, realty_uuid)
         if existing is not None:
             existing.check_room_for(len(items))  # fail fast; re-checked under the lock
-
-        errors: list[FieldError] = []
-        stored = _Stored()
-        images: list[Image] = []
-        try:
-            for item, key in zip(items, keys):
-                # Verify every item so the caller learns all problems at once; store only while none was found.
-                verified = (_grant_problem(caller, grants.get(key), item.key, now)
-                            or self._read_upload(grants[key], item.key))
-                if isinstance(verified, FieldError):
-                    errors.append(verified)
-                elif not errors:
-                    data, facts = verified
-                    try:
-                        images.append(self._store(
-                            data, facts, stored, description=item.description,
-                            original_file_name=clean_file_name(item.original_file_name), category=item.category, hero=item.hero,
-                            realty_uuid=realty_uuid))
-                    except UploadRejected as exc:  # rendering refused what inspection let through
-                        errors.append(_upload_error(item.key, exc))
-            if errors:
-                raise UploadRejected(f"{len(errors)} of the uploaded images cannot be saved; none was saved", errors)
+        verified = self._verifier.verify_batch(caller, keys, client_keys, grants, now)
+        images = [self._new_image(v.facts, v.size, v.md5, realty_uuid, now, description=item.description,
+                                  original_file_name=clean_file_name(item.original_file_name),
+                                  category=item.category, hero=item.hero)
+                  for v, item in zip(verified, items)]
+        originals = [image.storage_key for image in images]
+        with self._ledger.writing(originals):
+            self._verifier.store_originals(verified, originals)
             with self._uow() as uow:
                 realty = self._lock(uow, caller, realty_uuid, create=True)
                 realty.append(images, now)
@@ -149,39 +132,35 @@ class ImageService:
                     raise UploadRejected("An upload was saved by another request meanwhile; none was saved",
                                          [FieldError(k, "BAD_REQUEST_BODY", "already saved") for k in client_keys])
                 uow.realties.save_images(realty)
-                uow.tombstones.add(keys, now)
+                self._ledger.use(uow, originals)
+                uow.tombstones.add(keys, now)  # the uploads themselves: their bytes now live under `originals`
                 uow.commit()
-        except BaseException:
-            self._discard(stored.keys)
-            raise
-        self._purge(keys)
+        self._ledger.purge(keys)
+        self._enqueue(render_jobs(caller.org, images))
         return images
 
     def upload_image(self, caller: Caller, realty_ref: UUID | int, upload: DirectUpload) -> Image:
-        """Attach an image whose bytes came with the request (GraphQL)."""
+        """Attach an image whose bytes came with the request (GraphQL); renditions follow by a job."""
         realty = self.realty(caller, realty_ref)
         realty.check_room_for(1, target="file")  # fail fast, before decoding; re-checked under the lock
-        realty_uuid = realty.uuid
         if upload.room_id is not None:
             room = self.room(caller, upload.room_id)
-            if room.realty_uuid != realty_uuid:
+            if room.realty_uuid != realty.uuid:
                 raise NotFound("The room is not a room of this property")
-        facts = self._verify(upload.data, allowed=DIRECT_UPLOAD_TYPES)
-        stored = _Stored()
-        try:
-            image = self._store(
-                upload.data, facts, stored, description=upload.description,
-                original_file_name=clean_file_name(upload.filename),
-                category=upload.category, hero=upload.hero, realty_uuid=realty_uuid, kind=upload.kind,
-                room_id=upload.room_id)
+        facts = self._verifier.verify_bytes(upload.data, allowed=DIRECT_UPLOAD_TYPES)
+        now = self._clock.now()
+        image = self._new_image(facts, len(upload.data), hashlib.md5(upload.data).hexdigest(), realty.uuid, now,
+                                description=upload.description, original_file_name=clean_file_name(upload.filename),
+                                category=upload.category, hero=upload.hero, kind=upload.kind, room_id=upload.room_id)
+        with self._ledger.writing([image.storage_key]):
+            self._blobs.put(image.storage_key, upload.data, facts.content_type)
             with self._uow() as uow:
-                realty = self._lock(uow, caller, realty_uuid, create=False)
-                realty.append([image], image.created_at)
+                realty = self._lock(uow, caller, realty.uuid, create=False)
+                realty.append([image], now)
                 uow.realties.save_images(realty)
+                self._ledger.use(uow, [image.storage_key])
                 uow.commit()
-        except BaseException:
-            self._discard(stored.keys)
-            raise
+        self._enqueue(render_jobs(caller.org, [image]))
         return image
 
     # --- reading --------------------------------------------------------------------------------
@@ -269,20 +248,22 @@ class ImageService:
         return realty
 
     def delete_image(self, caller: Caller, ref: ImageRef, realty_ref: UUID | int | None = None) -> None:
-        """Delete an unpublished image, its original and its renditions."""
+        """Delete an unpublished image; its stored blobs go unless a copy still uses them."""
         if realty_ref is None:
             realty_ref = self._realty_of_image(caller, ref)
-        now = self._clock.now()
         with self._uow() as uow:
             realty = self._lock(uow, caller, realty_ref)
             image = realty.remove(ref)
             uow.realties.save_images(realty)
-            uow.tombstones.add(image.blob_keys, now)
+            gone = self._ledger.release(uow, image.blob_keys)
             uow.commit()
-        self._purge(image.blob_keys)
+        self._ledger.purge(gone)
 
     def copy_images(self, caller: Caller, target_uuid: UUID, source_ref: UUID | int) -> list[Image]:
-        """Copy every image of the source to the end of the target, with new ids and own blobs."""
+        """Copy every image of the source to the end of the target, with new ids.
+
+        The copies share the source's stored blobs, so no byte moves: it is one transaction.
+        """
         source = self.find_realty(caller, source_ref)
         if source is None:
             raise NotFound(f"Source realty {source_ref} not found",
@@ -290,43 +271,29 @@ class ImageService:
         if source.uuid == target_uuid:
             raise InvalidInput("A realty cannot be copied onto itself",
                                [FieldError("sourceRealtyId", "BAD_REQUEST_BODY", "equals the target realty")])
-        target = self.find_realty(caller, target_uuid)
-        if target is not None:
-            target.check_room_for(len(source.images))  # fail fast, before copying blobs; re-checked under the lock
         now = self._clock.now()
-        stored = _Stored()
-        try:
-            copies = []
-            for image in source.images:
-                new_uuid = self._ids.new()
-                keys = {old: _rekey(old, image.uuid, new_uuid) for old in image.blob_keys}
-                for old, new in keys.items():
-                    try:
-                        self._blobs.copy(old, new)
-                    except FileNotFoundError:
-                        # The source was read without a lock: a concurrent delete purged this image meanwhile.
-                        raise Conflict("The source realty changed while it was being copied; retry") from None
-                    stored.keys.append(new)
-                copies.append(copy_of(image, new_uuid, target_uuid, keys, now))
-            with self._uow() as uow:
-                target = self._lock(uow, caller, target_uuid, create=True)
-                if target.hero is not None:
-                    for copy in copies:
-                        copy.hero = False
-                target.append(copies, now)
-                uow.realties.save_images(target)
-                uow.commit()
-        except BaseException:
-            self._discard(stored.keys)
-            raise
+        copies = [copy_of(image, self._ids.new(), target_uuid, now) for image in source.images]
+        with self._uow() as uow:
+            target = self._lock(uow, caller, target_uuid, create=True)
+            if target.hero is not None:
+                for copy in copies:
+                    copy.hero = False
+            target.append(copies, now)
+            uow.realties.save_images(target)
+            # The source was read without its lock: a blob whose last user was deleted meanwhile is gone.
+            self._ledger.use(uow, [key for copy in copies for key in copy.blob_keys])
+            uow.commit()
+        self._enqueue(render_jobs(caller.org, copies))
         return copies
 
     # --- operations -----------------------------------------------------------------------------
 
     def collect_garbage(self, batch: int = 500) -> dict[str, int]:
-        """Delete uploads never saved within the retention time, and blobs left over by failed deletes."""
+        """Delete uploads never saved within the retention time, blobs whose writer died before any
+        image used them, and blobs left over by failed deletes."""
+        now = self._clock.now()
         # Never before the grant has expired: until then its holder may still save the upload.
-        cutoff = self._clock.now() - max(self.limits.upload_retention, self.limits.grant_ttl)
+        cutoff = now - max(self.limits.upload_retention, self.limits.grant_ttl)
         with self._uow(write=False) as uow:
             stale = uow.grants.stale(cutoff, batch)
         keys = [g.key for g in stale]
@@ -335,10 +302,9 @@ class ImageService:
             with self._uow() as uow:
                 uow.grants.delete(keys)
                 uow.commit()
-        with self._uow(write=False) as uow:
-            leftovers = uow.tombstones.list(batch)
-        self._purge(leftovers)
-        return {"expired_uploads": len(keys), "purged_blobs": len(leftovers)}
+        abandoned = self._ledger.collect_abandoned(now - self.limits.reservation_grace, batch)
+        leftovers = self._ledger.purge_leftovers(batch)
+        return {"expired_uploads": len(keys), "abandoned_blobs": abandoned, "purged_blobs": leftovers}
 
     def check_ready(self) -> dict[str, bool]:
         """Whether the database and storage answer."""
@@ -378,91 +344,31 @@ class ImageService:
         except ValueError:
             return client_key  # no grant has it: reported as not granted
 
-    def _read_upload(self, grant: UploadGrant, target: str) -> tuple[bytes, ImageFacts] | FieldError:
-        """The verified bytes of a granted upload, or why not (`target`: the key as the client named it)."""
-        size = self._blobs.size(grant.key)
-        if size is None:
-            return FieldError(target, "VALUE_REQUIRED", "nothing was uploaded with this key")
-        if size > self.limits.max_upload_bytes:
-            return FieldError(target, "BAD_REQUEST_BODY",
-                              f"{size} bytes exceeds the limit of {self.limits.max_upload_bytes}")
-        data = self._blobs.read(grant.key)
-        try:
-            facts = self._verify(data, allowed=(grant.content_type,))
-        except UploadRejected as exc:
-            return _upload_error(target, exc)
-        return data, facts
-
-    def _verify(self, data: bytes, allowed: Sequence[str]) -> ImageFacts:
-        if len(data) > self.limits.max_upload_bytes:
-            raise UploadRejected(f"{len(data)} bytes exceeds the limit of {self.limits.max_upload_bytes}")
-        facts = self._inspector.inspect(data, self.limits.max_image_pixels)
-        if facts.content_type not in allowed:
-            raise UnsupportedImageType(f"the file is {facts.content_type}, expected {' or '.join(allowed)}")
-        return facts
-
-    def _store(self, data: bytes, facts: ImageFacts, stored: _Stored, *, realty_uuid: UUID, **metadata) -> Image:
-        """Write the original and its renditions under a new image's permanent keys.
-
-        The original is written from the bytes that were verified, never copied from the upload key:
-        a grant lets its holder overwrite that key until it expires.
-        """
+    def _new_image(self, facts: ImageFacts, size: int, md5: str, realty_uuid: UUID, now: datetime,
+                   **metadata) -> Image:
         uuid = self._ids.new()
-        key = f"images/{uuid}/original.{EXTENSIONS[facts.content_type]}"
-        self._blobs.put(key, data, facts.content_type)
-        stored.keys.append(key)
-        renditions = []
-        for spec, rendered in zip(RENDITIONS, self._inspector.render(data, RENDITIONS)):
-            r_key = f"images/{uuid}/{spec.name}.{EXTENSIONS[rendered.content_type]}"
-            self._blobs.put(r_key, rendered.data, rendered.content_type)
-            stored.keys.append(r_key)
-            renditions.append(Rendition(spec.name, r_key, rendered.width, rendered.height, rendered.content_type))
-        now = self._clock.now()
-        return Image(uuid=uuid, realty_uuid=realty_uuid, storage_key=key, content_type=facts.content_type,
-                     width=facts.width, height=facts.height, file_size=len(data),
-                     md5=hashlib.md5(data).hexdigest(), created_at=now, modified_at=now,
-                     renditions=tuple(renditions), **metadata)
+        return Image(uuid=uuid, realty_uuid=realty_uuid,
+                     storage_key=f"images/{uuid}/original.{EXTENSIONS[facts.content_type]}",
+                     content_type=facts.content_type, width=facts.width, height=facts.height, file_size=size,
+                     md5=md5, created_at=now, modified_at=now, **metadata)
 
-    def _purge(self, keys: Sequence[str]) -> None:
-        """Delete blobs whose tombstones are committed; on failure the tombstones stay for `gc`."""
-        if not keys:
+    def _enqueue(self, jobs: list[RenderJob]) -> None:
+        if not jobs:
             return
         try:
-            self._blobs.delete(keys)
-            with self._uow() as uow:
-                uow.tombstones.remove(keys)
-                uow.commit()
-        except Exception:  # noqa: BLE001 - the tombstones make this retryable
-            log.warning("could not delete %d blobs now; gc will retry", len(keys), exc_info=True)
-
-    def _discard(self, keys: Sequence[str]) -> None:
-        """Remove blobs written for a change that did not commit."""
-        if not keys:
-            return
-        try:
-            with self._uow() as uow:
-                uow.tombstones.add(keys, self._clock.now())
-                uow.commit()
-        except Exception:  # noqa: BLE001
-            log.exception("could not record %d orphan blobs", len(keys))
-        self._purge(keys)
+            self._jobs.enqueue(jobs)
+        except Exception:  # noqa: BLE001 - the images are saved; requeue_stale queues their jobs later
+            log.warning("could not queue %d render jobs now; they will be queued again", len(jobs), exc_info=True)
 
 
-def _grant_problem(caller: Caller, grant: UploadGrant | None, key: str, now) -> FieldError | None:
-    # A grant of another org is reported like a missing one: it does not exist for this caller.
-    if grant is None or grant.org != caller.org:
-        return FieldError(key, "INVALID_ID", "this key was not granted to you")
-    if grant.used_at is not None:
-        return FieldError(key, "BAD_REQUEST_BODY", "this upload was already saved")
-    if grant.expires_at <= now:
-        return FieldError(key, "BAD_REQUEST_BODY", "the upload grant has expired")
-    return None
-
-
-def _upload_error(key: str, exc: UploadRejected) -> FieldError:
-    return FieldError(key, "INVALID_TYPE" if isinstance(exc, UnsupportedImageType) else "BAD_REQUEST_BODY",
-                      exc.message)
-
-
-def _rekey(key: str, old_uuid: UUID, new_uuid: UUID) -> str:
-    return key.replace(str(old_uuid), str(new_uuid), 1)
+def _batch_keys(items: Sequence[UploadedImage]) -> list[str]:
+    """The keys of a save's items: 1 to MAX_IMAGES_PER_REALTY of them, none listed twice."""
+    if not 1 <= len(items) <= MAX_IMAGES_PER_REALTY:
+        raise InvalidInput(f"uploadedImages must hold 1 to {MAX_IMAGES_PER_REALTY} items",
+                           [FieldError("uploadedImages", "BAD_REQUEST_BODY", "wrong number of items")])
+    keys = [item.key for item in items]
+    duplicates = sorted(k for k, n in Counter(keys).items() if n > 1)
+    if duplicates:
+        raise UploadRejected("A key is listed more than once",
+                             [FieldError(k, "BAD_REQUEST_BODY", "listed more than once") for k in duplicates])
+    return keys

@@ -30,6 +30,8 @@ def image_item(image: Image, url: Callable[[str], str]) -> dict[str, Any]:
             r.name: {"url": url(r.storage_key), "width": r.width, "height": r.height, "contentType": r.content_type}
             for r in image.renditions
         },
+        "processing": image.processing.value,
+        "processingError": image.processing_error,
     }
 
 

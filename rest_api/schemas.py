@@ -14,7 +14,7 @@ from marshmallow import fields, utils, validate
 
 from core.domain import (
     ACCEPTED_UPLOAD_TYPES, MAX_DESCRIPTION_LENGTH, MAX_IMAGES_PER_REALTY, MAX_NAME_LENGTH, ImageCategory, ImageChange,
-    is_storable,
+    Processing, is_storable,
 )
 from core.services import UploadedImage
 
@@ -207,7 +207,14 @@ class RealtyImageSchema(ma.Schema):
     creationTime = fields.DateTime(required=True)
     modificationTime = fields.DateTime(required=True)
     graphqlId = fields.String(allow_none=True, required=True, metadata={"description": "The image's GraphQL id."})
-    renditions = fields.Nested(RenditionsSchema, required=True)
+    renditions = fields.Nested(RenditionsSchema, required=True, metadata={
+        "description": "Finished renditions only: empty while `processing` is PENDING (or FAILED)."})
+    processing = fields.String(required=True, metadata={
+        "enum": [p.value for p in Processing],
+        "description": "PENDING until the renditions are made (by a job, after the save), then READY; FAILED "
+                       "when the image cannot be rendered, with the reason in `processingError`."})
+    processingError = fields.String(allow_none=True, required=True, metadata={
+        "description": "Why processing FAILED, in words a person can act on; null otherwise."})
 
 
 class RealtyImagesSchema(ma.Schema):

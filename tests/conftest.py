@@ -87,7 +87,7 @@ def app(settings):
     app = create_app(settings)
     app.config["TESTING"] = True
     yield app
-    app.extensions["realty"]["database"].close()
+    app.extensions["realty"].close()
 
 
 @pytest.fixture

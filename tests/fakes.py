@@ -7,6 +7,7 @@ behaviour is exercised for real.
 from __future__ import annotations
 
 import copy
+import hashlib
 import threading
 import uuid
 from dataclasses import dataclass, field, replace
@@ -14,11 +15,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterable, Sequence
 from uuid import UUID
 
-from core.domain import Image, Realty, Room, UploadGrant
-from core.errors import UnsupportedImageType, UploadRejected
+from core.domain import Image, Processing, Realty, Room, UploadGrant
+from core.errors import Unavailable, UnsupportedImageType, UploadRejected
 from core.ports import (
-    BlobStore, Clock, GrantRepository, IdGenerator, ImageFacts, ImageInspector, RealtyRepository, RenderedImage,
-    RenditionSpec, RoomRepository, TombstoneRepository, UnitOfWork, UnitOfWorkFactory, UploadForm,
+    BlobChanged, BlobContent, BlobRepository, BlobStore, Clock, GrantRepository, IdGenerator, ImageFacts,
+    ImageInspector, JobQueue, ProcessingRepository, RealtyRepository, RenderedImage, RenderJob, RenditionSpec,
+    RoomRepository, TombstoneRepository, UnitOfWork, UnitOfWorkFactory, UploadForm,
 )
 
 
@@ -28,6 +30,10 @@ class _Data:
     rooms: dict[int, Room] = field(default_factory=dict)
     grants: dict[str, UploadGrant] = field(default_factory=dict)
     tombstones: set[str] = field(default_factory=set)
+    blob_refs: dict[str, int] = field(default_factory=dict)
+    blob_reserved_at: dict[str, datetime] = field(default_factory=dict)
+    queued_at: dict[UUID, datetime] = field(default_factory=dict)
+    """When each image's render job was last queued (set on insert, like the real repository)."""
     next_id: int = 1
 
     def new_id(self) -> int:
@@ -60,6 +66,7 @@ class _Realties(RealtyRepository):
         for image in realty.images:
             if image.id is None:
                 image.id = self._d.new_id()
+                self._d.queued_at[image.uuid] = image.created_at
         self._d.realties[realty.uuid].images = copy.deepcopy(realty.images)
 
     def _all_images(self, org):
@@ -131,6 +138,63 @@ class _Tombstones(TombstoneRepository):
         self._d.tombstones.difference_update(keys)
 
 
+class _Blobs(BlobRepository):
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def reserve(self, keys, now):
+        for key in keys:
+            if key not in self._d.blob_refs:
+                self._d.blob_refs[key] = 0
+                self._d.blob_reserved_at[key] = now
+
+    def use(self, keys):
+        counts = {k: list(keys).count(k) for k in set(keys)}
+        known = [k for k in counts if k in self._d.blob_refs]
+        for key in known:
+            self._d.blob_refs[key] += counts[key]
+        return len(known)
+
+    def release(self, keys):
+        gone = []
+        for key in set(keys):
+            if key in self._d.blob_refs:
+                self._d.blob_refs[key] -= list(keys).count(key)
+                if self._d.blob_refs[key] <= 0:
+                    self._forget(key)
+                    gone.append(key)
+        return sorted(gone)
+
+    def unused(self, keys):
+        gone = sorted(k for k in set(keys) if self._d.blob_refs.get(k, 0) <= 0)
+        for key in gone:
+            self._forget(key)
+        return gone
+
+    def abandoned(self, reserved_before, limit):
+        return sorted(k for k, n in self._d.blob_refs.items()
+                      if n == 0 and self._d.blob_reserved_at[k] < reserved_before)[:limit]
+
+    def _forget(self, key):
+        self._d.blob_refs.pop(key, None)
+        self._d.blob_reserved_at.pop(key, None)
+
+
+class _Processing(ProcessingRepository):
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def claim_stale(self, queued_before, now, limit):
+        jobs = []
+        for realty in self._d.realties.values():
+            for image in realty.images:
+                if image.processing is Processing.PENDING and self._d.queued_at[image.uuid] < queued_before:
+                    jobs.append(RenderJob(realty.org, realty.uuid, image.uuid))
+        for job in jobs[:limit]:
+            self._d.queued_at[job.image_uuid] = now
+        return jobs[:limit]
+
+
 class InMemoryUnitOfWork(UnitOfWork):
     def __init__(self, factory: "InMemoryDatabase", write: bool) -> None:
         self._factory = factory
@@ -138,11 +202,16 @@ class InMemoryUnitOfWork(UnitOfWork):
         self._done = False
 
     def __enter__(self):
+        if self._factory.down:
+            raise Unavailable("database down")
         if self._write:
+            while self._factory.before_write:
+                self._factory.before_write.pop(0)()  # what another request does just before this one
             self._factory.writer.acquire()
         self._data = copy.deepcopy(self._factory.data)
         self.realties, self.rooms = _Realties(self._data), _Rooms(self._data)
         self.grants, self.tombstones = _Grants(self._data), _Tombstones(self._data)
+        self.blobs, self.processing = _Blobs(self._data), _Processing(self._data)
         return self
 
     def commit(self):
@@ -165,6 +234,8 @@ class InMemoryDatabase(UnitOfWorkFactory):
         self.writer = threading.Lock()
         self.commits = 0
         self.down = False
+        self.before_write: list = []
+        """One-shot callables run as the next write unit of work starts: a concurrent request's work."""
 
     def __call__(self, write: bool = True) -> UnitOfWork:
         return InMemoryUnitOfWork(self, write)
@@ -178,33 +249,49 @@ class InMemoryBlobStore(BlobStore):
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
         self.fail_puts_after: int | None = None
+        self.fail_copies_after: int | None = None
+        self.before_copy: list = []
+        """One-shot callables run as the next copy starts: what a client does meanwhile."""
         self.fail_deletes = False
 
     def upload_form(self, key, content_type, max_bytes, expires_in):
         return UploadForm(url="memory://upload", fields={"key": key, "Content-Type": content_type},
                           expires_at=datetime.now(timezone.utc) + timedelta(seconds=expires_in))
 
-    def size(self, key):
-        return len(self.objects[key]) if key in self.objects else None
+    def read_version(self, key, max_bytes):
+        if key not in self.objects:
+            return None
+        data = self.objects[key]
+        return BlobContent(size=len(data), version=_version(data), data=data if len(data) <= max_bytes else None)
 
     def read(self, key):
+        if key not in self.objects:
+            raise FileNotFoundError(key)
         return self.objects[key]
 
     def put(self, key, data, content_type):
         if self.fail_puts_after is not None:
             if self.fail_puts_after <= 0:
-                raise OSError("storage is full")
+                raise Unavailable("storage is full")
             self.fail_puts_after -= 1
         self.objects[key] = data if isinstance(data, bytes) else data.read()
 
-    def copy(self, source, target):
+    def copy(self, source, target, if_version):
+        while self.before_copy:
+            self.before_copy.pop(0)()
         if source not in self.objects:
             raise FileNotFoundError(source)
+        if _version(self.objects[source]) != if_version:
+            raise BlobChanged(source)
+        if self.fail_copies_after is not None:
+            if self.fail_copies_after <= 0:
+                raise Unavailable("storage does not answer")
+            self.fail_copies_after -= 1
         self.objects[target] = self.objects[source]
 
     def delete(self, keys):
         if self.fail_deletes:
-            raise OSError("storage refuses deletes")
+            raise Unavailable("storage refuses deletes")
         for key in keys:
             self.objects.pop(key, None)
 
@@ -213,6 +300,33 @@ class InMemoryBlobStore(BlobStore):
 
     def ping(self):
         pass
+
+
+def _version(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()  # what S3 uses as the ETag of a simple upload
+
+
+class RecordingJobQueue(JobQueue):
+    """A queue a test drains by hand: `run(processor)` runs what waits, in order, like one worker."""
+
+    def __init__(self) -> None:
+        self.waiting: list[RenderJob] = []
+        self.down = False
+
+    def enqueue(self, jobs):
+        if self.down:
+            raise ConnectionError("queue down")
+        self.waiting.extend(jobs)
+
+    def backlog(self):
+        return len(self.waiting)
+
+    def run(self, processor) -> int:
+        done = 0
+        while self.waiting:
+            processor.render(self.waiting.pop(0))
+            done += 1
+        return done
 
 
 def fake_image(content_type: str = "image/png", width: int = 40, height: int = 30, salt: str = "") -> bytes:

@@ -19,9 +19,12 @@ from flask.testing import FlaskClient
 from PIL import Image
 from werkzeug.test import TestResponse
 
+from tests.processing_support import wait_processed
+
 ITEM_KEYS = {
     "realtyImageId", "description", "originalFileName", "contentType", "width", "height", "fileSize", "imageHash",
     "url", "category", "hero", "published", "creationTime", "modificationTime", "graphqlId", "renditions",
+    "processing", "processingError",
 }
 RENDITION_NAMES = {"thumbnail", "web", "large"}
 
@@ -143,9 +146,16 @@ class RestCaller:
     def ids(self, realty: str) -> list[str]:
         return [i["realtyImageId"] for i in self.images(realty)]
 
+    def processed(self, realty: str) -> list[dict[str, Any]]:
+        """The realty's images once every render job has run."""
+        wait_processed(self.client.application)
+        return self.images(realty)
+
     def add_images(self, realty: str, count: int, start: int = 0) -> list[dict[str, Any]]:
-        """Upload and save `count` distinct tiny PNGs."""
-        return self.save_ok(realty, self.upload_many(distinct_png(start + n) for n in range(count)))
+        """Upload and save `count` distinct tiny PNGs; returns them as listed once processed."""
+        saved = self.save_ok(realty, self.upload_many(distinct_png(start + n) for n in range(count)))
+        listed = {i["realtyImageId"]: i for i in self.processed(realty)}
+        return [listed[i["realtyImageId"]] for i in saved]
 
     def download(self, url: str) -> bytes:
         """Fetch a URL the API handed out, with no credential (it is signed)."""

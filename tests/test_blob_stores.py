@@ -15,7 +15,7 @@ import json
 import os
 import uuid
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 from urllib.parse import urlsplit
@@ -30,7 +30,7 @@ from moto import mock_aws
 from adapters.local_blobs import InvalidKey, LocalBlobStore, LocalStorageError
 from adapters.local_storage_http import create_local_storage_blueprint
 from adapters.s3_blobs import S3BlobStore
-from core.ports import BlobStore
+from core.ports import BlobChanged, BlobStore
 
 BUCKET = "realty-test"
 BASE_URL = "http://gateway.test"
@@ -156,15 +156,22 @@ def decode_policy(encoded: str) -> dict:
 
 # --- the contract, for both stores ------------------------------------------------------------------
 
-def test_size_read_put(env):
+def exists(store: BlobStore, key: str) -> bool:
+    return store.read_version(key, 0) is not None
+
+
+def test_read_put_and_versions(env):
     store = env.store
     key = f"images/{uuid.uuid4()}/original.jpg"
-    assert store.size(key) is None
+    assert store.read_version(key, MAX) is None
     store.put(key, b"\xff\xd8jpeg bytes", "image/jpeg")
-    assert store.size(key) == 12
+    first = store.read_version(key, MAX)
+    assert (first.size, first.data) == (12, b"\xff\xd8jpeg bytes")
+    assert store.read_version(key, 11) == replace(first, data=None), "too large: told, not read"
     assert store.read(key) == b"\xff\xd8jpeg bytes"
     store.put(key, io.BytesIO(b"replaced from a stream"), "image/jpeg")
     assert store.read(key) == b"replaced from a stream"
+    assert store.read_version(key, MAX).version != first.version
     with pytest.raises(FileNotFoundError):
         store.read("images/missing/original.jpg")
 
@@ -172,14 +179,28 @@ def test_size_read_put(env):
 def test_copy_is_independent_of_its_source(env):
     store = env.store
     store.put("images/a/original.png", b"png bytes", "image/png")
-    store.copy("images/a/original.png", "images/b/original.png")
+    version = store.read_version("images/a/original.png", MAX).version
+    store.copy("images/a/original.png", "images/b/original.png", if_version=version)
     store.delete(["images/a/original.png"])
-    assert store.size("images/a/original.png") is None
+    assert not exists(store, "images/a/original.png")
     assert store.read("images/b/original.png") == b"png bytes"
     response = env.get(store.download_url("images/b/original.png", 60))
     assert response.headers["content-type"] == "image/png"  # the type travels with the copy
     with pytest.raises(FileNotFoundError):
-        store.copy("images/missing/original.png", "images/c/original.png")
+        store.copy("images/missing/original.png", "images/c/original.png", if_version=version)
+
+
+def test_copy_refuses_a_source_replaced_since_it_was_read(env):
+    """What a save relies on: the upload it verified is the one it stores, even if re-POSTed meanwhile."""
+    store = env.store
+    store.put("uploads/r", b"verified bytes", "image/png")
+    verified = store.read_version("uploads/r", MAX).version
+    store.put("uploads/r", b"swapped bytes!", "image/png")
+    with pytest.raises(BlobChanged):
+        store.copy("uploads/r", "images/r/original.png", if_version=verified)
+    assert not exists(store, "images/r/original.png")
+    store.copy("uploads/r", "images/r/original.png", if_version=store.read_version("uploads/r", MAX).version)
+    assert store.read("images/r/original.png") == b"swapped bytes!"
 
 
 def test_delete_ignores_missing_keys(env):
@@ -187,8 +208,8 @@ def test_delete_ignores_missing_keys(env):
     store.put("images/x/original.png", b"1", "image/png")
     store.put("images/x/thumb.png", b"2", "image/png")
     store.delete(["images/x/original.png", "images/never/was.png", "images/x/thumb.png", "images/x/thumb.png"])
-    assert store.size("images/x/original.png") is None
-    assert store.size("images/x/thumb.png") is None
+    assert not exists(store, "images/x/original.png")
+    assert not exists(store, "images/x/thumb.png")
     store.delete([])
 
 
@@ -260,7 +281,7 @@ def test_s3_prefix_is_prepended_to_every_object_key(aws_credentials):
 
         assert requests.post(form.url, files=form_parts(form.fields, b"x")).status_code == 204
         assert store.read("uploads/p") == b"x"
-        store.copy("uploads/p", "images/p/original.png")
+        store.copy("uploads/p", "images/p/original.png", if_version=store.read_version("uploads/p", MAX).version)
         listed = store.client.list_objects_v2(Bucket=BUCKET)["Contents"]
         assert sorted(o["Key"] for o in listed) == ["tenant/a/images/p/original.png", "tenant/a/uploads/p"]
         assert "/tenant/a/images/p/original.png?" in store.download_url("images/p/original.png", 60)
@@ -301,10 +322,10 @@ BAD_KEYS = ["../escape", "uploads/../../escape", "/etc/passwd", "uploads//double
 @pytest.mark.parametrize("key", BAD_KEYS)
 def test_local_store_refuses_keys_outside_its_root(local_store, key):
     for call in (lambda: local_store.put(key, b"x", "image/png"), lambda: local_store.read(key),
-                 lambda: local_store.size(key), lambda: local_store.delete([key]),
+                 lambda: local_store.read_version(key, MAX), lambda: local_store.delete([key]),
                  lambda: local_store.download_url(key, 60),
                  lambda: local_store.upload_form(key, "image/png", MAX, 60),
-                 lambda: local_store.copy("uploads/ok", key)):
+                 lambda: local_store.copy("uploads/ok", key, if_version="v")):
         with pytest.raises(InvalidKey):
             call()
 
@@ -404,21 +425,21 @@ def test_local_upload_refuses_a_rewritten_policy(local_store, client, grant):
     response = post(client, forged, b"x" * (2 * MAX))
     assert response.status == 403
     assert error_code(response) == "SignatureDoesNotMatch"
-    assert local_store.size(grant.fields["key"]) is None
+    assert not exists(local_store, grant.fields["key"])
 
 
 def test_local_upload_refuses_another_key(local_store, client, grant):
     response = post(client, {**grant.fields, "key": "uploads/someone-elses"})
     assert response.status == 403
     assert error_code(response) == "AccessDenied"
-    assert local_store.size("uploads/someone-elses") is None
+    assert not exists(local_store, "uploads/someone-elses")
 
 
 def test_local_upload_refuses_another_content_type(local_store, client, grant):
     response = post(client, {**grant.fields, "Content-Type": "text/html"})
     assert response.status == 403
     assert error_code(response) == "AccessDenied"
-    assert local_store.size(grant.fields["key"]) is None
+    assert not exists(local_store, grant.fields["key"])
 
 
 def test_local_upload_takes_the_seed_forms_fields_as_they_are(local_store, client, grant):

@@ -6,11 +6,19 @@ import uuid
 
 import pytest
 
-from core.domain import ImageCategory, ImageChange, ImageKind, ImageType, ModerationStatus
-from core.errors import Conflict, InvalidInput, InvalidState, NotFound, UnsupportedImageType, UnsupportedMediaType, UploadRejected
+from concurrent.futures import ThreadPoolExecutor
+
+from core.domain import ImageCategory, ImageChange, ImageKind, ImageType, ModerationStatus, Processing
+from core.errors import (
+    Conflict, InvalidInput, InvalidState, NotFound, Unavailable, UnsupportedImageType, UnsupportedMediaType,
+    UploadRejected,
+)
 from core.ports import Caller
+from core.processing import ImageProcessor
 from core.services import DirectUpload, ImageService, Limits, UploadedImage
-from tests.fakes import FakeClock, FakeInspector, InMemoryBlobStore, InMemoryDatabase, SequentialIds, fake_image
+from tests.fakes import (
+    FakeClock, FakeInspector, InMemoryBlobStore, InMemoryDatabase, RecordingJobQueue, SequentialIds, fake_image,
+)
 
 ORG_A = Caller(sub="agent-1", org="org-a")
 ORG_B = Caller(sub="agent-9", org="org-b")
@@ -23,7 +31,16 @@ class World:
         self.db = InMemoryDatabase()
         self.blobs = InMemoryBlobStore()
         self.clock = FakeClock()
-        self.service = ImageService(self.db, self.blobs, FakeInspector(), self.clock, SequentialIds(), limits)
+        self.jobs = RecordingJobQueue()
+        self.inspector = FakeInspector()
+        pool = ThreadPoolExecutor(4)
+        self.service = ImageService(self.db, self.blobs, self.inspector, self.clock, SequentialIds(), self.jobs, pool,
+                                    limits)
+        self.processor = ImageProcessor(self.db, self.blobs, self.inspector, self.clock, self.jobs)
+
+    def render(self) -> int:
+        """Run every waiting render job, as a worker would."""
+        return self.jobs.run(self.processor)
 
     def upload(self, caller=ORG_A, content_type="image/png", data: bytes | None = None, salt: str = "") -> str:
         """Get a grant and put bytes at its key, as a client POSTing the form would."""
@@ -59,8 +76,28 @@ def test_saved_image_records_facts_of_the_bytes_and_moves_out_of_uploads(w):
     assert image.storage_key.startswith("images/") and image.storage_key in w.blobs.objects
     assert key not in w.blobs.objects, "the upload object is removed once saved"
     assert image.status is ModerationStatus.EXTERNAL_NEW and not image.published
-    assert [r.name for r in image.renditions] == ["thumbnail", "web", "large"]
-    assert all(r.storage_key in w.blobs.objects for r in image.renditions)
+    assert image.processing is Processing.PENDING and image.renditions == ()
+
+
+def test_renditions_are_made_by_a_job_after_the_save(w):
+    [image] = w.save(w.upload(data=fake_image("image/png", 4000, 3000)))
+    assert w.jobs.backlog() == 1
+    assert w.render() == 1
+    [done] = w.images()
+    assert done.processing is Processing.READY and done.processing_error is None
+    assert [(r.name, r.width, r.height) for r in done.renditions] == [
+        ("thumbnail", 320, 240), ("web", 1280, 960), ("large", 2048, 1536)]
+    assert all(w.blobs.objects[r.storage_key] == b"rendition:" + r.name.encode() for r in done.renditions)
+
+
+def test_a_render_job_done_twice_leaves_the_same_result(w):
+    [image] = w.save(w.upload())
+    job = w.jobs.waiting[0]
+    w.render()
+    first, blobs = w.images()[0], dict(w.blobs.objects)
+    w.processor.render(job)
+    assert w.images()[0] == first and w.blobs.objects == blobs
+    assert w.db.data.blob_refs == {k: 1 for k in first.blob_keys}
 
 
 def test_md5_is_of_the_stored_bytes(w):
@@ -158,13 +195,45 @@ def test_racing_saves_never_exceed_the_cap(w):
 def test_a_storage_failure_midway_leaves_no_metadata_and_no_blobs(w):
     keys = [w.upload() for _ in range(3)]
     uploads = dict(w.blobs.objects)
-    w.blobs.fail_puts_after = 5  # original + 3 renditions of the first, then the second original fails mid-way
-    with pytest.raises(OSError):
+    w.blobs.fail_copies_after = 1  # the first original is stored, then storage stops answering
+    with pytest.raises(Unavailable):
         w.save(*keys)
     assert w.blobs.objects == uploads
-    assert w.db.data.tombstones == set()
+    assert w.db.data.tombstones == set() and w.db.data.blob_refs == {}
+    assert w.jobs.waiting == []
     with pytest.raises(NotFound):
         w.images()
+    w.blobs.fail_copies_after = None
+    assert len(w.save(*keys)) == 3, "the grants were not used up"
+
+
+def test_an_upload_replaced_after_it_was_verified_is_not_saved(w):
+    """A grant lets its holder POST again until it expires: the saved original must be what was verified."""
+    key = w.upload(data=fake_image("image/png", 40, 30))
+    w.blobs.before_copy.append(lambda: w.blobs.objects.__setitem__(key, b"<html>swapped</html>"))
+    with pytest.raises(UploadRejected) as refused:
+        w.save(key)
+    assert [(e.target, "replaced" in e.message) for e in refused.value.errors] == [(key, True)]
+    assert not [k for k in w.blobs.objects if k.startswith("images/")] and w.db.data.blob_refs == {}
+    w.blobs.objects[key] = fake_image("image/png", 50, 50)
+    [saved] = w.save(key)
+    assert (saved.width, saved.height) == (50, 50), "the grant was not used up"
+
+
+def test_a_writer_that_dies_mid_save_leaves_blobs_gc_finds(w):
+    keys = [w.upload() for _ in range(2)]
+    # Storage copies both originals, then the database goes away for good (as for a process killed
+    # before its commit): the save cannot even undo what it stored.
+    w.db.before_write.append(lambda: setattr(w.db, "down", True))
+    with pytest.raises(Unavailable):
+        w.save(*keys)
+    w.db.down = False
+    stored = [k for k in w.blobs.objects if k.startswith("images/")]
+    assert len(stored) == 2 and all(w.db.data.blob_refs[k] == 0 for k in stored), "reserved before written"
+    assert w.service.collect_garbage()["abandoned_blobs"] == 0, "a reservation is left alone while young"
+    w.clock.advance(hours=2)
+    assert w.service.collect_garbage()["abandoned_blobs"] == 2
+    assert not [k for k in w.blobs.objects if k.startswith("images/")] and w.db.data.blob_refs == {}
 
 
 def test_one_hero_per_realty(w):
@@ -228,6 +297,7 @@ def test_deleting_renumbers_positions(w):
 
 def test_a_failed_blob_delete_is_retried_by_gc(w):
     [a] = w.save(w.upload())
+    w.render()
     w.blobs.fail_deletes = True
     w.service.delete_image(ORG_A, a.uuid, REALTY)
     assert w.images() == [], "metadata is gone even though the blobs are not yet"
@@ -256,22 +326,42 @@ def test_gc_leaves_uploads_whose_grant_is_still_valid():
     assert len(w.save(key)) == 1
 
 
-def test_copy_gives_new_ids_own_blobs_appended_in_source_order(w):
+def test_copy_gives_new_ids_appended_in_source_order_sharing_the_blobs(w):
     a, b = w.save(w.upload(), w.upload(), hero=False)
+    w.render()
     w.service.set_published(ORG_A, REALTY, [a.uuid], True)
     [existing] = w.save(w.upload(), realty=OTHER)
+    w.render()
+    blobs_before = dict(w.blobs.objects)
     copies = w.service.copy_images(ORG_A, OTHER, REALTY)
+    assert w.blobs.objects == blobs_before, "no byte is copied"
     target = w.images(realty=OTHER)
     assert [i.uuid for i in target] == [existing.uuid] + [c.uuid for c in copies]
     assert {c.uuid for c in copies}.isdisjoint({a.uuid, b.uuid})
     assert [c.md5 for c in copies] == [a.md5, b.md5]
     assert not any(c.published for c in copies), "a copy is not published on the target"
-    for copy_, orig in zip(copies, (a, b)):
-        assert copy_.storage_key != orig.storage_key
-        assert w.blobs.objects[copy_.storage_key] == w.blobs.objects[orig.storage_key]
+    assert all(c.processing is Processing.READY for c in target) and w.jobs.waiting == []
+    [a_now, b_now] = w.images()
+    assert [c.blob_keys for c in copies] == [a_now.blob_keys, b_now.blob_keys]
     w.service.set_published(ORG_A, REALTY, None, False)
     w.service.delete_image(ORG_A, a.uuid, REALTY)
-    assert copies[0].storage_key in w.blobs.objects, "deleting the source leaves the copy intact"
+    assert all(k in w.blobs.objects for k in copies[0].blob_keys), "deleting the source leaves the copy intact"
+    w.service.delete_image(ORG_A, copies[0].uuid, OTHER)
+    assert not any(k in w.blobs.objects for k in copies[0].blob_keys), "the last user takes the blobs along"
+    assert all(k in w.blobs.objects for k in copies[1].blob_keys)
+
+
+def test_a_copy_of_a_pending_image_gets_renditions_of_its_own(w):
+    [a] = w.save(w.upload())
+    [copy_] = w.service.copy_images(ORG_A, OTHER, REALTY)
+    assert copy_.processing is Processing.PENDING and w.jobs.backlog() == 2
+    w.render()
+    [a_now], [copy_now] = w.images(), w.images(realty=OTHER)
+    assert copy_now.storage_key == a_now.storage_key
+    assert copy_now.processing is a_now.processing is Processing.READY
+    assert {r.storage_key for r in copy_now.renditions}.isdisjoint(r.storage_key for r in a_now.renditions)
+    w.service.delete_image(ORG_A, a.uuid, REALTY)
+    assert all(k in w.blobs.objects for k in copy_now.blob_keys)
 
 
 def test_copy_keeps_the_targets_hero(w):
@@ -371,25 +461,86 @@ def test_a_direct_upload_to_a_full_property_is_refused_before_the_file_is_examin
     assert len(w.images(realty=prop.uuid)) == 200
 
 
-def test_an_image_that_cannot_be_rendered_fails_the_batch_naming_its_key(w):
+def test_an_image_that_cannot_be_rendered_ends_failed_with_a_reason(w):
     good = w.upload()
     bad = w.upload(data=fake_image("image/png", salt="unrenderable"))
-    with pytest.raises(UploadRejected) as refused:
-        w.save(good, bad)
-    assert [e.target for e in refused.value.errors] == [bad]
-    assert w.service.find_realty(ORG_A, REALTY) is None
-    assert not [k for k in w.blobs.objects if k.startswith("images/")], "no blob of the failed batch is left"
+    w.save(good, bad)
+    w.render()
+    ok, failed = w.images()
+    assert ok.processing is Processing.READY
+    assert failed.processing is Processing.FAILED and failed.renditions == ()
+    assert "could not be rendered" in failed.processing_error and "upload it again" in failed.processing_error
+    assert [k for k in w.blobs.objects if str(failed.uuid) in k] == [failed.storage_key]
+
+
+def test_a_render_job_hitting_a_bug_ends_failed_instead_of_pending_forever(w):
+    [image] = w.save(w.upload())
+    w.inspector.render = lambda data, specs: 1 / 0
+    w.render()
+    [failed] = w.images()
+    assert failed.processing is Processing.FAILED and "internal error" in failed.processing_error
+
+
+def test_a_render_job_retries_through_a_storage_outage(w):
+    [image] = w.save(w.upload())
+    job = w.jobs.waiting.pop(0)
+    w.blobs.fail_puts_after = 1  # the thumbnail is stored, then storage stops answering
+    with pytest.raises(Unavailable):
+        w.processor.render(job)
+    assert w.images()[0].processing is Processing.PENDING
+    w.blobs.fail_puts_after = None
+    w.processor.render(job)  # the queue's retry
+    assert w.images()[0].processing is Processing.READY
+
+
+def test_a_render_job_for_a_deleted_image_leaves_no_blob(w):
+    [image] = w.save(w.upload())
+    job = w.jobs.waiting.pop(0)
+    w.db.before_write.append(lambda: setattr(w.db, "down", True))  # the job dies before it records anything
+    with pytest.raises(Unavailable):
+        w.processor.render(job)
+    w.db.down = False
+    assert [k for k in w.blobs.objects if "thumbnail" in k], "the interrupted run wrote renditions"
+    w.service.delete_image(ORG_A, image.uuid, REALTY)
+    w.processor.render(job)  # delivered again
+    assert not [k for k in w.blobs.objects if k.startswith("images/")] and w.db.data.blob_refs == {}
+
+
+def test_a_render_finishing_after_its_image_was_deleted_removes_its_renditions(w):
+    [image] = w.save(w.upload())
+    w.db.before_write.append(lambda: w.service.delete_image(ORG_A, image.uuid, REALTY))
+    w.render()
+    assert not [k for k in w.blobs.objects if k.startswith("images/")] and w.db.data.blob_refs == {}
+
+
+def test_stale_pending_images_are_queued_again_once(w):
+    w.jobs.down = True
+    [image] = w.save(w.upload())  # saved, but its job was never queued
+    w.jobs.down = False
+    assert w.jobs.waiting == [] and w.images()[0].processing is Processing.PENDING
+    assert w.processor.requeue_stale() == 0, "not before the limit"
+    w.clock.advance(minutes=3)
+    assert w.processor.requeue_stale() == 1 and w.processor.requeue_stale() == 0, "claimed once per period"
+    w.render()
+    assert w.images()[0].processing is Processing.READY
+
+
+def test_stale_images_are_left_alone_while_jobs_wait(w):
+    w.save(w.upload())
+    w.clock.advance(minutes=10)
+    assert w.processor.requeue_stale() == 0 and w.jobs.backlog() == 1
 
 
 def test_a_copy_racing_a_delete_of_the_source_is_a_retryable_conflict(w):
-    """The source is read without a lock: an image deleted (and its blobs purged) meanwhile is a conflict."""
+    """The source is read without its lock: a blob whose last user was deleted meanwhile is gone."""
     first, second = w.save(w.upload(), w.upload())
-    del w.blobs.objects[second.storage_key]  # what a concurrent delete's purge leaves behind
+    w.render()
+    w.db.before_write.append(lambda: w.service.delete_image(ORG_A, second.uuid, REALTY))
     with pytest.raises(Conflict):
         w.service.copy_images(ORG_A, OTHER, REALTY)
     assert w.service.find_realty(ORG_A, OTHER) is None
-    assert not [k for k in w.blobs.objects if k.startswith("images/") and first.storage_key.split("/")[1] not in k
-                and second.storage_key.split("/")[1] not in k], "the copies made so far are removed"
+    assert [i.uuid for i in w.images()] == [first.uuid]
+    assert w.db.data.blob_refs == {k: 1 for k in w.images()[0].blob_keys}
 
 
 def test_an_image_losing_the_hero_to_a_new_upload_is_modified(w):

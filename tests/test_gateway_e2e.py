@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
+import time
 import uuid
 from typing import Iterator
 
@@ -50,7 +51,7 @@ def gateway(request, settings, aws_credentials, monkeypatch) -> Iterator[str]:
         server.shutdown()
         if thread.is_alive():
             thread.join(timeout=10)
-        app.extensions["realty"]["database"].close()
+        app.extensions["realty"].close()
         if moto is not None:
             moto.stop()
 
@@ -77,6 +78,17 @@ class Caller:
         assert posted.status_code in (200, 201, 204), posted.text
         return body["fields"]["key"]
 
+    def processed(self, realty: str, timeout: float = TIMEOUT) -> list[dict]:
+        """The realty's images once none is PENDING: renditions are made after the save answers."""
+        deadline = time.monotonic() + timeout
+        while True:
+            listed = self.rest("GET", f"/realty/{realty}/images", request_id=False)
+            assert listed.status_code == 200, listed.text
+            images = listed.json()["realtyImages"]
+            if all(i["processing"] != "PENDING" for i in images) or time.monotonic() > deadline:
+                return images
+            time.sleep(0.05)
+
     def graphql(self, query: str, variables: dict) -> dict:
         response = self.session.post(self.base + "/graphql", json={"query": query, "variables": variables},
                                      timeout=TIMEOUT)
@@ -101,24 +113,41 @@ def test_the_seed_flow_end_to_end(caller):
     assert (item["width"], item["height"], item["fileSize"]) == (1200, 800, len(photo))
     assert item["imageHash"] == hashlib.md5(photo).hexdigest()
 
-    listed = caller.rest("GET", f"/realty/{realty}/images", request_id=False)
-    assert [i["realtyImageId"] for i in listed.json()["realtyImages"]] == [item["realtyImageId"]]
+    # The original is stored, and downloadable, before the renditions exist.
+    assert (item["processing"], item["renditions"]) == ("PENDING", {})
+    assert requests.get(item["url"], timeout=TIMEOUT).content == photo
 
+    [item] = caller.processed(realty)
+    assert item["processing"] == "READY" and item["processingError"] is None
     # The signed URLs need no credential, and the original is the uploaded bytes exactly.
     assert requests.get(item["url"], timeout=TIMEOUT).content == photo
     thumbnail = requests.get(item["renditions"]["thumbnail"]["url"], timeout=TIMEOUT)
     assert thumbnail.status_code == 200 and thumbnail.content[:2] == b"\xff\xd8"
 
     # The same image over GraphQL.
-    data = caller.graphql("query($id: ID!) { property(id: $id) { images { id realtyImageId hero imageHash } } }",
-                          {"id": realty})["data"]
-    assert data["property"]["images"] == [{"id": item["graphqlId"], "realtyImageId": item["realtyImageId"],
-                                           "hero": True, "imageHash": item["imageHash"]}]
+    data = caller.graphql("query($id: ID!) { property(id: $id) { images { id realtyImageId hero imageHash "
+                          "processing processingError renditions { name } } } }", {"id": realty})["data"]
+    assert data["property"]["images"] == [{
+        "id": item["graphqlId"], "realtyImageId": item["realtyImageId"], "hero": True, "imageHash": item["imageHash"],
+        "processing": "READY", "processingError": None,
+        "renditions": [{"name": "thumbnail"}, {"name": "web"}, {"name": "large"}]}]
 
-    # Deleting it deletes its stored objects too.
+    # A copy moves no byte, and outlives its source.
+    copy_target = str(uuid.uuid4())
+    copied = caller.rest("POST", f"/realty/{copy_target}/images/copy", json={"sourceRealtyId": realty})
+    assert copied.status_code == 200, copied.text
+    [copy] = caller.processed(copy_target)
+    assert copy["processing"] == "READY" and copy["imageHash"] == item["imageHash"]
+
+    # Deleting the source keeps what its copy uses; deleting the copy then deletes the stored objects.
     deleted = caller.rest("DELETE", f"/realty/{realty}/images/{item['realtyImageId']}")
     assert deleted.status_code == 200 and deleted.json() == {}
-    assert requests.get(item["url"], timeout=TIMEOUT).status_code in (403, 404)
+    assert requests.get(copy["url"], timeout=TIMEOUT).content == photo
+    assert requests.get(copy["renditions"]["thumbnail"]["url"], timeout=TIMEOUT).status_code == 200
+    deleted = caller.rest("DELETE", f"/realty/{copy_target}/images/{copy['realtyImageId']}")
+    assert deleted.status_code == 200
+    for url in (copy["url"], copy["renditions"]["thumbnail"]["url"]):
+        assert requests.get(url, timeout=TIMEOUT).status_code in (403, 404)
 
 
 def test_the_gateway_checks_what_was_uploaded_before_saving(caller):

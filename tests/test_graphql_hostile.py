@@ -19,6 +19,7 @@ from tests.graphql_support import (
     property_images, single_error, upload_operations, upload_property_image, upload_room_image,
 )
 from tests.images import make_jpeg
+from tests.processing_support import wait_processed
 
 
 @pytest.fixture
@@ -186,7 +187,7 @@ def test_a_chunked_json_body_over_the_limit_is_413_not_a_json_error(settings, ma
         assert response.status_code == 413, response.text
         assert response.json()["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT"}
     finally:
-        app.extensions["realty"]["database"].close()
+        app.extensions["realty"].close()
 
 
 # --- strings the database cannot store ------------------------------------------------------------------
@@ -277,6 +278,7 @@ def crowded(client, token):
     content = make_jpeg(8, 6)
     for _ in range(30):
         upload_property_image(client, token, prop["id"], content)
+    wait_processed(client.application)  # renditions are listed once made
     return prop
 
 
@@ -427,7 +429,7 @@ def test_database_outage_is_a_generic_error_with_the_details_in_the_log(settings
     client, token = app.test_client(), make_token()
     try:
         prop = create_property(client, token, "Soon gone")
-        app.extensions["realty"]["database"].close()
+        app.extensions["realty"].close()
         for name in os.listdir(db_dir):
             os.remove(db_dir / name)
         os.mkdir(db_dir / "realty.db")
@@ -438,4 +440,4 @@ def test_database_outage_is_a_generic_error_with_the_details_in_the_log(settings
         assert "unable to open database file" not in response.get_data(as_text=True)
         assert "unable to open database file" in caplog.text
     finally:
-        app.extensions["realty"]["database"].close()
+        app.extensions["realty"].close()

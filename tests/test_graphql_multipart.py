@@ -173,7 +173,7 @@ def limited(settings):
     app = _app_with(settings, max_upload_bytes=4000, max_files_per_request=2,
                     max_request_bytes=len(photo) + 10_000)
     yield app, photo, small
-    app.extensions["realty"]["database"].close()
+    app.extensions["realty"].close()
 
 
 def test_a_file_over_the_per_file_limit_is_refused_while_streaming(limited, make_token):
@@ -200,7 +200,7 @@ def test_a_file_exactly_at_the_limit_is_accepted(settings, make_token):
         response = post_multipart(client, token, _operations(prop), SEED_MAP, {"0": (content + b"\0", "over.jpg")})
         assert response.status_code == 413
     finally:
-        app.extensions["realty"]["database"].close()
+        app.extensions["realty"].close()
 
 
 def test_too_many_files_are_refused(limited, make_token):
@@ -234,7 +234,7 @@ def test_a_request_over_the_total_limit_is_413(settings, make_token):
         assert response.status_code == 413
         assert single_error(response)["extensions"]["code"] == "BAD_USER_INPUT"
     finally:
-        app.extensions["realty"]["database"].close()
+        app.extensions["realty"].close()
 
 
 def test_oversized_non_file_field_is_413(client, token):

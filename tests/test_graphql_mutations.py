@@ -10,6 +10,7 @@ from tests.graphql_support import (
     single_error, unpadded, upload_operations, upload_property_image, upload_room_image,
 )
 from tests.images import make_jpeg, make_png, make_text_file
+from tests.processing_support import wait_processed
 
 
 @pytest.fixture
@@ -230,3 +231,24 @@ def test_room_belongs_to_its_property(client, token):
     data = data_of(post_graphql(client, token, """query($id: ID!) {
         property(id: $id) { rooms { name images { id } } } }""", {"id": prop["id"]}))
     assert data["property"]["rooms"] == [{"name": "Attic", "images": [{"id": image["id"]}]}]
+
+
+def test_an_upload_answers_pending_and_becomes_ready_in_both_apis(client, token):
+    prop = create_property(client, token, "Fresh")
+    operations = upload_operations(
+        "createPropertyImage", "CreatePropertyImageInput", {"propertyId": prop["id"], "category": "GENERAL"},
+        selection="image { id realtyImageId processing processingError renditions { name } }")
+    response = post_multipart(client, token, operations, SEED_MAP, {"0": (make_jpeg(640, 480), "f.jpg")})
+    image = data_of(response)["createPropertyImage"]["image"]
+    assert (image["processing"], image["processingError"], image["renditions"]) == ("PENDING", None, [])
+
+    wait_processed(client.application)
+    query = "query($id: ID!) { image(id: $id) { processing processingError renditions { name width } } }"
+    done = data_of(post_graphql(client, token, query, {"id": image["id"]}))["image"]
+    assert done == {"processing": "READY", "processingError": None,
+                    "renditions": [{"name": "thumbnail", "width": 320}, {"name": "web", "width": 640},
+                                   {"name": "large", "width": 640}]}
+    listed = client.get(f"/realty/{prop['realtyId']}/images", headers={"Authorization": f"Bearer {token}"})
+    [item] = listed.get_json()["realtyImages"]
+    assert (item["processing"], item["processingError"]) == ("READY", None)
+    assert set(item["renditions"]) == {"thumbnail", "web", "large"}

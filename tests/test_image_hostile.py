@@ -22,11 +22,12 @@ from PIL import Image
 from adapters.pillow_images import PillowInspector
 from core.errors import UnsupportedImageType, UploadRejected
 from core.ports import ImageFacts, RenditionSpec
-from core.services import RENDITIONS
+from core.processing import RENDITIONS
 from tests import images
 from tests.images import assert_no_metadata, assert_quadrants, close_to, opened
 from tests.graphql_support import SEED_MAP, create_property, post_graphql, post_multipart, upload_operations
 from tests.rest_support import assert_error, local_path, rest  # noqa: F401 - fixture
+from tests.processing_support import wait_processed
 
 LIMIT = 100_000_000
 QUICK = 1.5
@@ -407,6 +408,9 @@ def test_rest_polyglot_is_stored_byte_exact_with_displayed_size_and_clean_rendit
     assert (item["width"], item["height"], item["fileSize"]) == (400, 300, len(data))
     assert item["imageHash"] == hashlib.md5(data).hexdigest()
     assert rest.download(item["url"]) == data
+    assert (item["processing"], item["renditions"]) == ("PENDING", {})
+    [item] = rest.processed(realty)
+    assert item["processing"] == "READY"
     renditions = item["renditions"]
     assert {name: (r["width"], r["height"]) for name, r in renditions.items()} == {
         "thumbnail": (320, 240), "web": (400, 300), "large": (400, 300)}
@@ -459,6 +463,9 @@ def test_graphql_animated_webp_named_jpg_keeps_its_bytes_and_delete_removes_ever
     assert (image["contentType"], image["width"], image["height"], image["size"]) == ("image/webp", 640, 480, len(data))
     assert image["imageHash"] == hashlib.md5(data).hexdigest()
     assert client.get(local_path(image["url"])).get_data() == data
+    wait_processed(client.application)
+    image = post_graphql(client, token, "query($id: ID!) { image(id: $id) { id url renditions { name url width "
+                                        "height } } }", {"id": image["id"]}).get_json()["data"]["image"]
     sizes = {r["name"]: (r["width"], r["height"]) for r in image["renditions"]}
     assert sizes == {"thumbnail": (320, 240), "web": (640, 480), "large": (640, 480)}
     for rendition in image["renditions"]:
@@ -484,4 +491,4 @@ def test_a_raised_pixel_limit_applies_to_renditions_too(settings, make_token):
         response = rest_save(rest, data, "image/png", "big.png")[2]
         assert response.status_code == 201, response.get_json()
     finally:
-        app.extensions["realty"]["database"].close()
+        app.extensions["realty"].close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -16,13 +17,16 @@ import pytest
 
 from adapters.peewee_uow import PeeweeUnitOfWorkFactory
 from core.domain import (
-    MAX_IMAGES_PER_REALTY, Image, ImageCategory, ImageChange, ImageKind, ModerationStatus, Realty, Rendition, Room,
-    UploadGrant,
+    MAX_IMAGES_PER_REALTY, Image, ImageCategory, ImageChange, ImageKind, ModerationStatus, Processing, Realty,
+    Rendition, Room, UploadGrant,
 )
 from core.errors import InvalidInput, NotFound, Unavailable, UploadRejected
 from core.ports import Caller
+from core.processing import ImageProcessor
 from core.services import DirectUpload, ImageService, UploadedImage
-from tests.fakes import FakeClock, FakeInspector, InMemoryBlobStore, SequentialIds, fake_image
+from tests.fakes import (
+    FakeClock, FakeInspector, InMemoryBlobStore, RecordingJobQueue, SequentialIds, fake_image,
+)
 
 ORG_A, ORG_B = "org-a", "org-b"
 T0 = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=timezone.utc)
@@ -541,7 +545,10 @@ class World:
     def __init__(self, factory: PeeweeUnitOfWorkFactory) -> None:
         self.blobs = InMemoryBlobStore()
         self.clock = FakeClock(T0)
-        self.service = ImageService(factory, self.blobs, FakeInspector(), self.clock, SequentialIds())
+        self.jobs = RecordingJobQueue()
+        self.service = ImageService(factory, self.blobs, FakeInspector(), self.clock, SequentialIds(), self.jobs,
+                                    ThreadPoolExecutor(4))
+        self.processor = ImageProcessor(factory, self.blobs, FakeInspector(), self.clock, self.jobs)
 
     def upload(self, caller: Caller) -> str:
         grant = self.service.issue_grant(caller, "image/png")
@@ -558,6 +565,9 @@ def test_service_use_cases_on_the_database(factory):
     saved = w.service.save_uploads(CALLER_A, target, [UploadedImage(w.upload(CALLER_A), hero=True),
                                                       UploadedImage(w.upload(CALLER_A), description="two")])
     assert [i.id is not None for i in saved] == [True, True]
+    assert w.jobs.run(w.processor) == 2
+    assert [(i.processing, len(i.renditions)) for i in w.service.realty(CALLER_A, target).images] == [
+        (Processing.READY, 3), (Processing.READY, 3)]
     with pytest.raises(UploadRejected):
         w.service.save_uploads(CALLER_B, target, [UploadedImage(w.upload(CALLER_A))])
 
@@ -584,8 +594,13 @@ def test_service_use_cases_on_the_database(factory):
     with pytest.raises(NotFound):
         w.service.delete_image(CALLER_B, saved[1].uuid)
 
+    w.jobs.run(w.processor)
+    stored = sorted(k for k in w.blobs.objects if k.startswith("images/"))
+    in_use = sorted({k for i in images + copies + [w.service.find_image(CALLER_A, direct.id)] for k in i.blob_keys})
+    assert stored == in_use, "the deleted image's blobs went; those its copy shares stayed"
+
     w.clock.advance(days=2)
-    assert w.service.collect_garbage() == {"expired_uploads": 3, "purged_blobs": 0}
+    assert w.service.collect_garbage() == {"expired_uploads": 3, "abandoned_blobs": 0, "purged_blobs": 0}
     assert w.service.check_ready() == {"database": True, "storage": True}
 
 
@@ -601,3 +616,99 @@ def test_racing_saves_through_the_service_keep_the_cap(factory):
     assert len(errors) == 1 and isinstance(errors[0], InvalidInput), errors
     images = w.service.realty(CALLER_A, target).images
     assert len(images) == 120 and [i.position for i in images] == list(range(120))
+
+
+# --- blob uses, processing, and schema upgrades ----------------------------------------------------
+
+def blob_refs(factory: PeeweeUnitOfWorkFactory) -> dict[str, int]:
+    with factory(write=False):
+        return {row["key"]: row["refs"] for row in factory.models.Blob.select().dicts()}
+
+
+def test_blob_uses_are_counted_shared_and_released(factory):
+    with factory() as uow:
+        uow.blobs.reserve(["a", "b", "c"], T0)
+        uow.blobs.reserve(["a"], T0 + timedelta(hours=1))  # reserved already: left as it is
+        assert uow.blobs.use(["a", "b", "a", "missing"]) == 2, "a key listed twice counts twice"
+        uow.commit()
+    assert blob_refs(factory) == {"a": 2, "b": 1, "c": 0}
+    with factory() as uow:
+        assert uow.blobs.abandoned(T0 + timedelta(seconds=1), 10) == ["c"]
+        assert uow.blobs.release(["a", "b", "never-recorded"]) == ["b"]
+        assert sorted(uow.blobs.unused(["a", "c", "never-recorded"])) == ["c", "never-recorded"]
+        uow.commit()
+    assert blob_refs(factory) == {"a": 1}
+    with factory() as uow:
+        assert uow.blobs.release(["a"]) == ["a"]
+        uow.commit()
+    assert blob_refs(factory) == {}
+
+
+def test_processing_state_is_stored_and_stale_jobs_are_claimed_once(factory):
+    realty = create_realty(factory)
+    pending = new_image(realty.uuid, 1, processing=Processing.PENDING)
+    failed = new_image(realty.uuid, 2, processing=Processing.FAILED, processing_error="broken file")
+    with factory() as uow:
+        locked = uow.realties.lock(ORG_A, realty.uuid, create=False)
+        locked.append([pending, failed], T0)
+        uow.realties.save_images(locked)
+        uow.commit()
+    images = load(factory, realty.uuid).images
+    assert [(i.processing, i.processing_error) for i in images] == [
+        (Processing.PENDING, None), (Processing.FAILED, "broken file")]
+    with factory() as uow:
+        assert uow.processing.claim_stale(T0, T0, 10) == [], "queued at T0: not stale before it"
+        claimed = uow.processing.claim_stale(T0 + timedelta(minutes=5), T0 + timedelta(minutes=5), 10)
+        uow.commit()
+    assert [(j.org, j.realty_uuid, j.image_uuid) for j in claimed] == [(ORG_A, realty.uuid, pending.uuid)]
+    with factory() as uow:
+        assert uow.processing.claim_stale(T0 + timedelta(minutes=5), T0 + timedelta(minutes=5), 10) == []
+
+
+def test_racing_sweepers_claim_each_stale_image_once(factory):
+    realty = create_realty(factory)
+    with factory() as uow:
+        locked = uow.realties.lock(ORG_A, realty.uuid, create=False)
+        locked.append([new_image(realty.uuid, n, processing=Processing.PENDING) for n in range(40)], T0)
+        uow.realties.save_images(locked)
+        uow.commit()
+    claims: list = []
+    later = T0 + timedelta(minutes=5)
+
+    def sweep(_: int) -> None:
+        with factory() as uow:
+            claims.extend(uow.processing.claim_stale(later, later, 25))
+            uow.commit()
+
+    assert run_racers(2, sweep) == []
+    assert len(claims) == 40 and len({j.image_uuid for j in claims}) == 40
+
+
+def test_an_older_schema_is_brought_up_to_date_at_start(database_url):
+    """Tables made before processing and blob counting existed get the new columns, and the blobs of
+    images saved then are counted, so deleting them later deletes their blobs."""
+    old = PeeweeUnitOfWorkFactory(database_url)
+    old.create_tables()
+    realty = create_realty(old, images=2)
+    with old() as uow:
+        locked = uow.realties.lock(ORG_A, realty.uuid, create=False)
+        locked.images[0].renditions = (Rendition("thumbnail", "images/0/thumbnail.jpg", 32, 24),)
+        uow.realties.save_images(locked)
+        uow.commit()
+    with old() as uow:
+        old.database.execute_sql('DROP INDEX "image_processing_processing_queued_at"')
+        for column in ("processing", "processing_error", "processing_queued_at"):
+            old.database.execute_sql(f'ALTER TABLE "image" DROP COLUMN "{column}"')
+        old.database.execute_sql('DROP TABLE "blob"')
+        uow.commit()
+    old.close()
+
+    upgraded = PeeweeUnitOfWorkFactory(database_url)
+    upgraded.create_tables()
+    images = load(upgraded, realty.uuid).images
+    assert [i.processing for i in images] == [Processing.READY, Processing.READY]
+    assert blob_refs(upgraded) == {"images/0/original.png": 1, "images/0/thumbnail.jpg": 1,
+                                   "images/1/original.png": 1}
+    upgraded.create_tables()  # and again: nothing changes
+    assert len(blob_refs(upgraded)) == 3
+    upgraded.close()

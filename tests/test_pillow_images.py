@@ -10,7 +10,7 @@ from PIL import Image, ImageFile
 from adapters.pillow_images import PillowInspector
 from core.errors import UnsupportedImageType, UploadRejected
 from core.ports import ImageFacts, RenditionSpec
-from core.services import RENDITIONS
+from core.processing import RENDITIONS
 from tests import images
 from tests.images import assert_no_metadata, assert_quadrants, close_to, opened
 

@@ -414,7 +414,7 @@ def test_unexpected_exception_is_500_without_trace(settings, make_token, caplog)
     try:
         response = app.test_client().get("/test-only/explode", headers={"Request-ID": rid})
     finally:
-        app.extensions["realty"]["database"].close()
+        app.extensions["realty"].close()
 
     body = assert_error(response, 500, "TECHNICAL_ERROR")
     assert "secret internal detail" not in response.get_data(as_text=True)

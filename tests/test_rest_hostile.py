@@ -280,7 +280,7 @@ def test_database_outage_is_503_without_driver_details(settings, tmp_path, make_
         rest = RestCaller(app.test_client(), make_token())
         realty = str(uuid.uuid4())
         rest.add_images(realty, 1)
-        app.extensions["realty"]["database"].close()
+        app.extensions["realty"].close()
         for name in os.listdir(db_dir):
             os.remove(db_dir / name)
         os.mkdir(db_dir / "realty.db")
@@ -294,4 +294,4 @@ def test_database_outage_is_503_without_driver_details(settings, tmp_path, make_
             assert response.headers["Request-ID"] == rid
         assert "unable to open database file" in caplog.text
     finally:
-        app.extensions["realty"]["database"].close()
+        app.extensions["realty"].close()

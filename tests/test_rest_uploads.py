@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.images import make_gif, make_jpeg, make_png, make_text_file, make_truncated_png, make_webp
+from tests.images import make_gif, make_jpeg, make_png, make_text_file, make_truncated_jpeg, make_truncated_png, make_webp
 from tests.rest_support import (  # noqa: F401 - fixtures
     RestCaller, assert_error, distinct_png, error_targets, other_org, realty, rest, upload_to,
 )
@@ -37,6 +37,8 @@ def _saved_elsewhere(rest: RestCaller) -> str:
 @pytest.mark.parametrize("bad_upload", [
     pytest.param(lambda rest: rest.upload(make_text_file()), id="not-an-image"),
     pytest.param(lambda rest: rest.upload(make_truncated_png()), id="truncated-image"),
+    # A JPEG is verified in DCT draft mode: still every entropy-coded byte is read, so this is caught at save.
+    pytest.param(lambda rest: rest.upload(make_truncated_jpeg(1024, 768), "image/jpeg"), id="truncated-jpeg"),
     pytest.param(lambda rest: rest.upload(make_jpeg(), "image/png"), id="jpeg-under-png-grant"),
     pytest.param(lambda rest: rest.upload(make_png(), "image/webp"), id="png-under-webp-grant"),
     pytest.param(lambda rest: rest.upload(make_gif(), "image/png"), id="gif"),
@@ -121,7 +123,7 @@ def test_an_expired_grant_cannot_be_saved(settings, make_token, realty):
         assert errors[0]["errorCode"] == "BAD_REQUEST_BODY"
         assert_error(rest.list(realty), 404, "INVALID_ID")
     finally:
-        app.extensions["realty"]["database"].close()
+        app.extensions["realty"].close()
 
 
 def test_upload_with_a_tampered_form_is_refused_by_storage(rest):
@@ -200,6 +202,6 @@ def test_racing_saves_never_pass_the_cap(app, make_token, realty):
     # Stored positions (not exposed over REST) are contiguous from 0, in list order.
     from core.ports import Caller
 
-    stored = app.extensions["realty"]["service"].realty(Caller(sub="agent-1", org="org-a"), uuid.UUID(realty))
+    stored = app.extensions["realty"].service.realty(Caller(sub="agent-1", org="org-a"), uuid.UUID(realty))
     assert [str(i.uuid) for i in stored.images] == ids
     assert [i.position for i in stored.images] == list(range(len(ids)))

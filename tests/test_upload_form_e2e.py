@@ -77,7 +77,7 @@ def upload_and_download(store: BlobStore) -> None:
     form = store.upload_form(key, "image/png", MAX, 300)
     response = requests.post(form.url, files=seed_form(form.fields, PNG), timeout=30)
     assert response.status_code == 204, response.text
-    assert store.size(key) == len(PNG)
+    assert store.read_version(key, MAX).size == len(PNG)
     assert store.read(key) == PNG
 
     download = requests.get(store.download_url(key, 60), timeout=30)
@@ -121,7 +121,7 @@ def test_local_endpoint_answers_an_oversized_upload_with_an_s3_error(local_serve
     assert response.status_code == 400
     assert response.headers["Content-Type"].startswith("application/xml")
     assert ET.fromstring(response.content).findtext("Code") == "EntityTooLarge"
-    assert local_server.size(key) is None
+    assert local_server.read_version(key, MAX) is None
 
 
 def test_local_download_url_refuses_tampering_over_http(local_server):

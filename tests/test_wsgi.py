@@ -51,7 +51,7 @@ def test_cli_token_refuses_without_a_secret(settings):
         result = app.test_cli_runner().invoke(args=["token", "--org", "o", "--sub", "s"])
         assert result.exit_code != 0 and "AUTH_JWT_SECRET" in result.output
     finally:
-        app.extensions["realty"]["database"].close()
+        app.extensions["realty"].close()
 
 
 def test_settings_from_the_environment():
@@ -79,9 +79,9 @@ def test_a_storage_path_may_be_percent_encoded(settings, tmp_path):
 
     app = create_app(dataclasses.replace(settings, storage_url=f"file://{tmp_path}/my%20images"))
     try:
-        assert app.extensions["realty"]["blobs"].root == str(tmp_path / "my images")
+        assert app.extensions["realty"].blobs.root == str(tmp_path / "my images")
     finally:
-        app.extensions["realty"]["database"].close()
+        app.extensions["realty"].close()
 
 
 def test_the_app_starts_from_any_directory(tmp_path, database_url):

@@ -6,7 +6,7 @@ from datetime import datetime
 from ariadne import EnumType, InterfaceType, ObjectType, ScalarType
 from werkzeug.datastructures import FileStorage
 
-from core.domain import Image, ImageCategory, ImageType, ModerationStatus, Realty, Room
+from core.domain import Image, ImageCategory, ImageType, ModerationStatus, Processing, Realty, Room
 from graphql_api import ids
 
 node = InterfaceType("Node")
@@ -154,6 +154,7 @@ def resolve_image_room(image: Image, info):
 for graphql_name, attribute in {
     "imageHash": "md5", "originalFileName": "original_file_name", "size": "file_size",
     "contentType": "content_type", "createdAt": "created_at", "modifiedAt": "modified_at",
+    "processingError": "processing_error",
 }.items():
     image_type.set_alias(graphql_name, attribute)
 
@@ -170,5 +171,5 @@ rendition_type.set_alias("contentType", "content_type")
 bindables = [
     node, property_type, room_type, image_type, rendition_type, upload_scalar, datetime_scalar,
     EnumType("ImageType", ImageType), EnumType("ImageCategory", ImageCategory),
-    EnumType("ImageStatus", ModerationStatus),
+    EnumType("ImageStatus", ModerationStatus), EnumType("ImageProcessing", Processing),
 ]

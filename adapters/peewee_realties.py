@@ -1,0 +1,298 @@
+"""The realty repository: a realty and its ordered images, read together and saved as a diff."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Iterator, Sequence
+from uuid import UUID
+
+import peewee
+
+from adapters.peewee_database import db_errors, is_postgres
+from adapters.peewee_models import JsonTextField, UtcDateTimeField
+from adapters.peewee_session import Repository
+from core.domain import Image, ImageCategory, ImageKind, ModerationStatus, Processing, Realty, Rendition
+from core.errors import NotFound
+from core.ports import RealtyRepository
+
+INSERT_BATCH = 100
+"""Rows per multi-row INSERT/UPDATE: at most ~4,000 bound parameters, within SQLite's limit (32,766 since 3.32)."""
+
+
+# --- mapping ---------------------------------------------------------------------------------------
+
+def _image_row(image: Image, realty_id: int) -> dict[str, Any]:
+    """The image as column values (before peewee's conversion), comparable with a loaded row."""
+    return {
+        "uuid": image.uuid,
+        "realty": realty_id,
+        "room": image.room_id,
+        "kind": ImageKind(image.kind).value,
+        "position": image.position,
+        "storage_key": image.storage_key,
+        "content_type": image.content_type,
+        "width": image.width,
+        "height": image.height,
+        "file_size": image.file_size,
+        "md5": image.md5,
+        "description": image.description,
+        "original_file_name": image.original_file_name,
+        "category": ImageCategory(image.category).value if image.category is not None else None,
+        "hero": bool(image.hero),
+        "status": ModerationStatus(image.status).value,
+        "created_at": image.created_at,
+        "modified_at": image.modified_at,
+        "renditions": [{"name": r.name, "storage_key": r.storage_key, "width": r.width, "height": r.height,
+                        "content_type": r.content_type} for r in image.renditions],
+        "processing": Processing(image.processing).value,
+        "processing_error": image.processing_error,
+    }
+
+
+def _image_from_row(row: dict[str, Any], realty_uuid: UUID) -> Image:
+    return Image(
+        id=row["id"],
+        uuid=row["uuid"],
+        realty_uuid=realty_uuid,
+        room_id=row["room"],
+        kind=ImageKind(row["kind"]),
+        position=row["position"],
+        storage_key=row["storage_key"],
+        content_type=row["content_type"],
+        width=row["width"],
+        height=row["height"],
+        file_size=row["file_size"],
+        md5=row["md5"],
+        description=row["description"],
+        original_file_name=row["original_file_name"],
+        category=ImageCategory(row["category"]) if row["category"] is not None else None,
+        hero=bool(row["hero"]),
+        status=ModerationStatus(row["status"]),
+        created_at=row["created_at"],
+        modified_at=row["modified_at"],
+        renditions=tuple(Rendition(**r) for r in row["renditions"] or ()),
+        processing=Processing(row["processing"]),
+        processing_error=row["processing_error"],
+    )
+
+
+def _realty_from_row(row: dict[str, Any]) -> Realty:
+    return Realty(id=row["id"], uuid=row["uuid"], org=row["org"], name=row["name"],
+                  external_id=row["external_id"], created_at=row["created_at"])
+
+
+
+def _pg_cast_type(column: peewee.Field) -> str:
+    """The SQL type of a column, for casting untyped CASE results on PostgreSQL."""
+    if isinstance(column, peewee.ForeignKeyField):
+        return "INTEGER"
+    for kind, sql_type in ((UtcDateTimeField, "TIMESTAMPTZ"), (JsonTextField, "TEXT"), (peewee.BooleanField, "BOOLEAN"),
+                           (peewee.BigIntegerField, "BIGINT"), (peewee.IntegerField, "INTEGER"),
+                           (peewee.UUIDField, "UUID"), (peewee.CharField, "VARCHAR"), (peewee.TextField, "TEXT")):
+        if isinstance(column, kind):
+            return sql_type
+    raise TypeError(f"no cast known for {column!r}")
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+
+class PeeweeRealtyRepository(Repository, RealtyRepository):
+    @db_errors
+    def get(self, org: str, ref: UUID | int) -> Realty | None:
+        RealtyModel = self._m.Realty
+        row = (RealtyModel.select().where(_realty_ref(RealtyModel, ref), RealtyModel.org == org)
+               .dicts().first())
+        if row is None:
+            return None
+        realty = _realty_from_row(row)
+        self._load_images([realty])
+        return realty
+
+    @db_errors
+    def get_many(self, org: str, ids: Sequence[int]) -> list[Realty]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+        RealtyModel = self._m.Realty
+        rows = RealtyModel.select().where(RealtyModel.id.in_(wanted), RealtyModel.org == org).dicts()
+        by_id = {row["id"]: _realty_from_row(row) for row in rows}
+        found = [by_id[i] for i in wanted if i in by_id]
+        self._load_images(found)
+        return found
+
+    @db_errors
+    def lock(self, org: str, uuid: UUID, create: bool) -> Realty | None:
+        if not self._session.write:
+            raise RuntimeError("lock() needs a write unit of work")
+        row = self._select_for_update(uuid)
+        if row is None and create:
+            RealtyModel = self._m.Realty
+            # DO NOTHING: a concurrent creator may win the race; either way the row exists afterwards.
+            (RealtyModel.insert(uuid=uuid, org=org, created_at=datetime.now(timezone.utc))
+             .on_conflict(action="NOTHING", conflict_target=[RealtyModel.uuid])
+             .execute())
+            row = self._select_for_update(uuid)
+        if row is None or row["org"] != org:
+            return None
+        realty = _realty_from_row(row)
+        self._load_images([realty])
+        return realty
+
+    def _select_for_update(self, uuid: UUID) -> dict[str, Any] | None:
+        RealtyModel = self._m.Realty
+        query = RealtyModel.select().where(RealtyModel.uuid == uuid)
+        if self._db.for_update:
+            # SQLite needs no row lock: the write unit of work already holds the database's write lock.
+            query = query.for_update()
+        return query.dicts().first()
+
+    @db_errors
+    def add(self, realty: Realty) -> None:
+        RealtyModel = self._m.Realty
+        realty.id = (RealtyModel.insert(uuid=realty.uuid, org=realty.org, name=realty.name,
+                                        external_id=realty.external_id, created_at=realty.created_at)
+                     .execute())
+        self._session.loaded[realty.id] = set()
+        if realty.images:
+            self.save_images(realty)
+
+    @db_errors
+    def save_images(self, realty: Realty) -> None:
+        ImageModel = self._m.Image
+        realty_id = realty.id if realty.id is not None else self._realty_id(realty)
+        rows = {id(image): _image_row(image, realty_id) for image in realty.images}
+        kept = {image.id for image in realty.images if image.id is not None}
+
+        known = self._session.loaded.get(realty_id)
+        if known is None:
+            # Not loaded in this unit of work: let the database say what is gone.
+            gone = ImageModel.realty == realty_id
+            if kept:
+                gone &= ImageModel.id.not_in(sorted(kept))
+            ImageModel.delete().where(gone).execute()
+        elif known - kept:
+            (ImageModel.delete()
+             .where(ImageModel.realty == realty_id, ImageModel.id.in_(sorted(known - kept))).execute())
+        for image_id in (known or set()) - kept:
+            self._session.snapshots.pop(image_id, None)
+
+        changed: dict[int, dict[str, Any]] = {}
+        for image in realty.images:
+            if image.id is None:
+                continue
+            row, before = rows[id(image)], self._session.snapshots.get(image.id)
+            diff = {c: v for c, v in row.items() if before is None or before.get(c) != v}
+            if diff:
+                changed[image.id] = diff
+        self._update_rows(changed)
+
+        new = [image for image in realty.images if image.id is None]
+        self._insert_images(new, [rows[id(image)] for image in new])
+
+        for image in realty.images:
+            self._session.snapshots[image.id] = rows[id(image)]
+        self._session.loaded[realty_id] = {image.id for image in realty.images}
+
+    def _update_rows(self, changed: dict[int, dict[str, Any]]) -> None:
+        """Write changed columns of many rows with one UPDATE per batch (a reorder of 200 is one statement)."""
+        ImageModel = self._m.Image
+        ids = sorted(changed)
+        for batch in chunks(ids, INSERT_BATCH):
+            columns = sorted({c for image_id in batch for c in changed[image_id]})
+            assignments = {}
+            for column in columns:
+                model_field = ImageModel._meta.fields[column]
+                # Rows in the batch that did not change this column get their current value again.
+                branches = [(image_id, model_field.to_value(self._value(image_id, column, changed)))
+                            for image_id in batch]
+                case: peewee.Node = peewee.Case(ImageModel.id, branches)
+                if is_postgres(self._db):
+                    case = peewee.Cast(case, _pg_cast_type(model_field))
+                assignments[model_field] = case
+            ImageModel.update(assignments).where(ImageModel.id.in_(list(batch))).execute()
+
+    def _value(self, image_id: int, column: str, changed: dict[int, dict[str, Any]]) -> Any:
+        if column in changed[image_id]:
+            return changed[image_id][column]
+        return self._session.snapshots[image_id][column]
+
+    def _insert_images(self, images: list[Image], rows: list[dict[str, Any]]) -> None:
+        if not images:
+            return
+        ImageModel = self._m.Image
+        # A new image's render job is queued as it is committed (when it is PENDING at all).
+        rows = [{**row, "processing_queued_at": image.created_at} for image, row in zip(images, rows)]
+        for batch in chunks(rows, INSERT_BATCH):
+            ImageModel.insert_many(batch).as_rowcount().execute()
+        # Ids are read back by uuid: one query, no reliance on RETURNING order or lastrowid.
+        uuids = [image.uuid for image in images]
+        ids = {row["uuid"]: row["id"] for row in
+               ImageModel.select(ImageModel.id, ImageModel.uuid).where(ImageModel.uuid.in_(uuids)).dicts()}
+        for image in images:
+            image.id = ids[image.uuid]
+
+    def _realty_id(self, realty: Realty) -> int:
+        RealtyModel = self._m.Realty
+        row = (RealtyModel.select(RealtyModel.id)
+               .where(RealtyModel.uuid == realty.uuid, RealtyModel.org == realty.org).dicts().first())
+        if row is None:
+            raise NotFound(f"Realty {realty.uuid} not found")
+        realty.id = row["id"]
+        return row["id"]
+
+    @db_errors
+    def find_image(self, org: str, ref: UUID | int) -> Image | None:
+        ImageModel, RealtyModel = self._m.Image, self._m.Realty
+        row = (ImageModel.select(ImageModel, RealtyModel.uuid.alias("realty_uuid"))
+               .join(RealtyModel).where(_image_ref(ImageModel, ref), RealtyModel.org == org).dicts().first())
+        if row is None:
+            return None
+        image = _image_from_row(row, row["realty_uuid"])
+        return image
+
+    @db_errors
+    def realty_of_image(self, org: str, ref: UUID | int) -> UUID | None:
+        ImageModel, RealtyModel = self._m.Image, self._m.Realty
+        row = (RealtyModel.select(RealtyModel.uuid).join(ImageModel, on=(ImageModel.realty == RealtyModel.id))
+               .where(_image_ref(ImageModel, ref), RealtyModel.org == org).dicts().first())
+        return row["uuid"] if row else None
+
+    def _load_images(self, realties: list[Realty]) -> None:
+        """Fill in the images of several realties with one query, and remember them for `save_images`."""
+        if not realties:
+            return
+        ImageModel = self._m.Image
+        by_id = {realty.id: realty for realty in realties}
+        for realty in realties:
+            realty.images = []
+            self._session.loaded[realty.id] = set()
+        rows = (ImageModel.select().where(ImageModel.realty.in_(list(by_id)))
+                .order_by(ImageModel.realty, ImageModel.position, ImageModel.id).dicts())
+        for row in rows:
+            realty = by_id[row["realty"]]
+            image = _image_from_row(row, realty.uuid)
+            realty.images.append(image)
+            if self._session.write:
+                # The row as read is the snapshot: its values compare equal to `_image_row`'s.
+                self._session.snapshots[image.id] = row
+            self._session.loaded[realty.id].add(image.id)
+
+
+def _realty_ref(RealtyModel: type[peewee.Model], ref: UUID | int) -> peewee.Expression:
+    if isinstance(ref, UUID):
+        return RealtyModel.uuid == ref
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        return RealtyModel.id == ref
+    raise TypeError(f"a realty is named by UUID or int, not {type(ref).__name__}")
+
+
+def _image_ref(ImageModel: type[peewee.Model], ref: UUID | int) -> peewee.Expression:
+    if isinstance(ref, UUID):
+        return ImageModel.uuid == ref
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        return ImageModel.id == ref
+    raise TypeError(f"an image is named by UUID or int, not {type(ref).__name__}")
+

@@ -1,0 +1,61 @@
+"""The schema: created when missing and brought up to date at every start-up, by any number of
+processes at once (gateways and workers start together)."""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timezone
+
+from playhouse.migrate import SchemaMigrator, migrate
+
+from adapters.peewee_database import is_postgres
+from adapters.peewee_models import Models
+
+_SCHEMA_LOCK_KEY = 0x5EA17_1A6E  # advisory lock id: concurrent start-ups change the schema one at a time
+_BACKFILL_BATCH = 1000
+
+
+def create_schema(models: Models) -> None:
+    """Create missing tables and indexes, and add columns that tables made by an earlier version lack.
+
+    Runs inside the caller's write transaction.
+    """
+    database = models.database
+    if is_postgres(database):
+        # CREATE ... IF NOT EXISTS still races between processes on PostgreSQL.
+        database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
+    counting_starts = not database.table_exists(models.Blob._meta.table_name)
+    _add_missing_columns(models)  # before create_tables: new indexes may cover new columns
+    database.create_tables(models.all, safe=True)
+    if counting_starts:
+        _count_blob_uses(models)
+
+
+def _add_missing_columns(models: Models) -> None:
+    database = models.database
+    migrator = SchemaMigrator.from_database(database)
+    for model in models.all:
+        table = model._meta.table_name
+        if not database.table_exists(table):
+            continue
+        present = {column.name for column in database.get_columns(table)}
+        operations = [migrator.add_column(table, field.column_name, field)
+                      for field in model._meta.sorted_fields if field.column_name not in present]
+        if operations:
+            migrate(*operations)
+
+
+def _count_blob_uses(models: Models) -> None:
+    """Record the blobs of images saved before blobs were counted (each image had its own then)."""
+    Image, Blob = models.Image, models.Blob
+    uses: Counter[str] = Counter()
+    query = Image.select(Image.storage_key, Image.renditions).order_by(Image.id).dicts()
+    for row in query.iterator():
+        uses[row["storage_key"]] += 1
+        uses.update(rendition["storage_key"] for rendition in row["renditions"] or ())
+    now = datetime.now(timezone.utc)
+    rows = [{"key": key, "refs": refs, "created_at": now} for key, refs in uses.items()]
+    for start in range(0, len(rows), _BACKFILL_BATCH):
+        Blob.insert_many(rows[start:start + _BACKFILL_BATCH]).as_rowcount().execute()
+
+
+__all__ = ["create_schema"]

@@ -1,0 +1,94 @@
+"""Blob writes the database can always account for.
+
+Every blob of an image is *reserved* in the database, in a transaction of its own, before it is
+written, and counted as *used* in the same transaction as the metadata that uses it. So whatever
+stops a writer (an error, a timeout, SIGKILL), each blob it wrote is either used by an image or
+findable: `discard` removes it at once when the writer can still say so, `gc` after
+`Limits.reservation_grace` when it cannot. Copies share blobs; a blob goes with its last user.
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Iterator, Sequence
+
+from core.errors import Conflict
+from core.ports import BlobStore, Clock, UnitOfWork, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+class BlobLedger:
+    def __init__(self, uow: UnitOfWorkFactory, blobs: BlobStore, clock: Clock) -> None:
+        self._uow = uow
+        self._blobs = blobs
+        self._clock = clock
+
+    @contextmanager
+    def writing(self, keys: Sequence[str]) -> Iterator[None]:
+        """Reserve `keys`, then run the block that writes them and commits their use. If the block
+        fails, those of them that no image uses are deleted again."""
+        with self._uow() as uow:
+            uow.blobs.reserve(keys, self._clock.now())
+            uow.commit()
+        try:
+            yield
+        except BaseException:
+            self.discard(keys)
+            raise
+
+    @staticmethod
+    def use(uow: UnitOfWork, keys: Sequence[str]) -> None:
+        """Count one more use of each key, inside the caller's transaction."""
+        if uow.blobs.use(keys) != len(set(keys)):
+            # The blob's last user was deleted meanwhile (a copy racing a delete), or gc took a
+            # reservation that outlived its grace: the stored bytes may be gone.
+            raise Conflict("A stored file changed while it was being used; retry")
+
+    def release(self, uow: UnitOfWork, keys: Sequence[str]) -> list[str]:
+        """Count one use fewer of each key, inside the caller's transaction; returns the keys whose
+        blobs must now be deleted (tombstoned here: call `purge` with them after the commit)."""
+        gone = uow.blobs.release(keys)
+        uow.tombstones.add(gone, self._clock.now())
+        return gone
+
+    def discard(self, keys: Sequence[str]) -> None:
+        """Delete those of `keys` that no image uses: blobs written for a change that did not happen."""
+        try:
+            with self._uow() as uow:
+                gone = uow.blobs.unused(keys)
+                uow.tombstones.add(gone, self._clock.now())
+                uow.commit()
+        except Exception:  # noqa: BLE001 - the reservations stay, so gc removes the blobs later
+            log.warning("could not discard %d blobs now; gc will", len(keys), exc_info=True)
+            return
+        self.purge(gone)
+
+    def collect_abandoned(self, reserved_before: datetime, batch: int) -> int:
+        """Delete blobs reserved before the cut-off that no image came to use; returns how many."""
+        with self._uow() as uow:
+            gone = uow.blobs.unused(uow.blobs.abandoned(reserved_before, batch))
+            uow.tombstones.add(gone, self._clock.now())
+            uow.commit()
+        self.purge(gone)
+        return len(gone)
+
+    def purge(self, keys: Sequence[str]) -> None:
+        """Delete blobs whose tombstones are committed; on failure the tombstones stay for `gc`."""
+        if not keys:
+            return
+        try:
+            self._blobs.delete(keys)
+            with self._uow() as uow:
+                uow.tombstones.remove(keys)
+                uow.commit()
+        except Exception:  # noqa: BLE001 - the tombstones make this retryable
+            log.warning("could not delete %d blobs now; gc will retry", len(keys), exc_info=True)
+
+    def purge_leftovers(self, batch: int) -> int:
+        """Retry deletes that failed before (their tombstones remain); returns how many were tried."""
+        with self._uow(write=False) as uow:
+            leftovers = uow.tombstones.list(batch)
+        self.purge(leftovers)
+        return len(leftovers)

@@ -1,0 +1,126 @@
+"""Processing: what is derived from an image's pixels (its renditions), made by jobs after the save.
+
+A save stores the verified original and answers at once with the image PENDING; a `RenderJob`
+then makes the renditions and records the outcome: READY with them, or FAILED with a reason a
+person can act on. Jobs are delivered at least once, so `render` is idempotent: rendition keys
+depend only on the image, and only a PENDING image takes an outcome. The database stays the
+source of truth: `requeue_stale` queues again whatever job a crash or a lost message left undone.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Sequence
+from uuid import UUID
+
+from core.blob_ledger import BlobLedger
+from core.domain import Image, Processing, Rendition
+from core.errors import Conflict, Unavailable, UploadRejected
+from core.ports import BlobStore, Clock, ImageInspector, JobQueue, RenderJob, RenditionSpec, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+RENDITIONS = (RenditionSpec("thumbnail", 320), RenditionSpec("web", 1280), RenditionSpec("large", 2048))
+RENDITION_EXTENSION = "jpg"
+"""Renditions are JPEGs: their keys are known before they are made, so a job that finds its image
+gone can remove what an earlier run of it wrote."""
+
+MISSING_ORIGINAL = "The original file is missing from storage; delete this image and upload it again."
+INTERNAL_FAILURE = ("The image could not be processed because of an internal error; delete it and upload it "
+                    "again, and tell support if that fails too.")
+
+
+@dataclass(frozen=True)
+class ProcessingLimits:
+    stale_after: timedelta = timedelta(minutes=2)
+    """A PENDING image whose job was queued longer ago than this, while no job waits, is queued again."""
+    batch: int = 500
+
+
+def rendition_keys(image_uuid: UUID) -> list[str]:
+    return [f"images/{image_uuid}/{spec.name}.{RENDITION_EXTENSION}" for spec in RENDITIONS]
+
+
+def render_jobs(org: str, images: Sequence[Image]) -> list[RenderJob]:
+    return [RenderJob(org, image.realty_uuid, image.uuid) for image in images
+            if image.processing is Processing.PENDING]
+
+
+class ImageProcessor:
+    def __init__(self, uow: UnitOfWorkFactory, blobs: BlobStore, inspector: ImageInspector, clock: Clock,
+                 jobs: JobQueue, limits: ProcessingLimits = ProcessingLimits()) -> None:
+        self._uow = uow
+        self._ledger = BlobLedger(uow, blobs, clock)
+        self._blobs = blobs
+        self._inspector = inspector
+        self._clock = clock
+        self._jobs = jobs
+        self.limits = limits
+
+    def render(self, job: RenderJob) -> None:
+        """Make and record the renditions of one image. Unavailable and Conflict mean "retry later";
+        anything else ends in FAILED, since running the same code on the same bytes again would not help."""
+        try:
+            self._render(job)
+        except (Unavailable, Conflict):
+            raise
+        except Exception:  # noqa: BLE001 - a bug must not leave the image PENDING (and retried) forever
+            log.exception("render job for image %s failed", job.image_uuid)
+            self._finish(job, error=INTERNAL_FAILURE)
+
+    def _render(self, job: RenderJob) -> None:
+        image = self._pending_image(job)
+        keys = rendition_keys(job.image_uuid)
+        if image is None:
+            # Done already, or deleted: drop whatever an interrupted run of this job wrote.
+            self._ledger.discard(keys)
+            return
+        try:
+            rendered = self._inspector.render(self._blobs.read(image.storage_key), RENDITIONS)
+        except FileNotFoundError:
+            self._finish(job, error=MISSING_ORIGINAL)
+            return
+        except UploadRejected as exc:
+            self._finish(job, error=f"The image could not be rendered ({exc.message}). Save it again with an image "
+                                    "editor as JPEG or PNG, then upload it again.")
+            return
+        renditions = [Rendition(spec.name, key, r.width, r.height, r.content_type)
+                      for spec, key, r in zip(RENDITIONS, keys, rendered)]
+        with self._ledger.writing(keys):
+            for rendition, result in zip(renditions, rendered):
+                self._blobs.put(rendition.storage_key, result.data, result.content_type)
+            taken = self._finish(job, renditions=renditions)
+        if not taken:
+            self._ledger.discard(keys)  # the image went meanwhile (a finished twin keeps what it uses)
+
+    def _pending_image(self, job: RenderJob) -> Image | None:
+        with self._uow(write=False) as uow:
+            image = uow.realties.find_image(job.org, job.image_uuid)
+        return image if image is not None and image.processing is Processing.PENDING else None
+
+    def _finish(self, job: RenderJob, renditions: Sequence[Rendition] = (), error: str | None = None) -> bool:
+        """Record the outcome; False when the image no longer takes one (deleted, or finished by a twin job)."""
+        with self._uow() as uow:
+            realty = uow.realties.lock(job.org, job.realty_uuid, create=False)
+            image = realty.finish_processing(job.image_uuid, renditions, error) if realty is not None else None
+            if image is None:
+                return False
+            uow.realties.save_images(realty)
+            self._ledger.use(uow, [r.storage_key for r in renditions])
+            uow.commit()
+        return True
+
+    def requeue_stale(self) -> int:
+        """Queue again the jobs of images left PENDING (a lost message, a crash between commit and
+        enqueue); returns how many. Skipped while jobs wait: those images may simply be in the queue."""
+        if self._jobs.backlog() > 0:
+            return 0
+        now = self._clock.now()
+        with self._uow() as uow:
+            jobs = uow.processing.claim_stale(now - self.limits.stale_after, now, self.limits.batch)
+            uow.commit()
+        if jobs:
+            log.info("queueing %d render jobs again", len(jobs))
+            self._jobs.enqueue(jobs)
+        return len(jobs)

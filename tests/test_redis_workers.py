@@ -1,0 +1,173 @@
+"""The queue path for real: the gateway enqueues on Redis, `flask --app wsgi worker` processes render.
+
+Needs Redis at TEST_REDIS_URL's host (default 127.0.0.1:6379); each pytest-xdist worker uses its
+own database number (13, 14, ...), emptied before each test. Without Redis these tests are skipped,
+and `make test` says so.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.images import make_photo_jpeg
+from tests.rest_support import RestCaller
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_BASE = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
+HEARTBEAT_S = 3
+
+
+def _redis_url() -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return f"{REDIS_BASE}/{13 + int(worker.removeprefix('gw') or 0)}"
+
+
+def _redis_or_skip():
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(_redis_url(), socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis answers at {REDIS_BASE} ({exc})")
+    return client
+
+
+@pytest.fixture
+def redis_client():
+    client = _redis_or_skip()
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def queued_settings(settings, redis_client):
+    return dataclasses.replace(settings, redis_url=_redis_url(), worker_heartbeat_seconds=HEARTBEAT_S,
+                               processing_stale_seconds=2)
+
+
+@pytest.fixture
+def gateway_client(queued_settings):
+    from wsgi import create_app
+
+    app = create_app(queued_settings)
+    yield app.test_client()
+    app.extensions["realty"].close()
+
+
+@pytest.fixture
+def rest(gateway_client, make_token) -> RestCaller:
+    return RestCaller(gateway_client, make_token())
+
+
+class Workers:
+    """`flask --app /abs/wsgi.py worker` processes, started from another directory as an operator would."""
+
+    def __init__(self, settings, tmp_path: Path) -> None:
+        self._env = {**os.environ, "DATABASE_URL": settings.database_url, "STORAGE_URL": settings.storage_url,
+                     "AUTH_JWT_SECRET": settings.jwt_secret, "REDIS_URL": settings.redis_url,
+                     "WORKER_HEARTBEAT_TIMEOUT": str(settings.worker_heartbeat_seconds),
+                     "PROCESSING_STALE_AFTER": str(settings.processing_stale_seconds)}
+        self._cwd = tmp_path
+        self._started: list[subprocess.Popen] = []
+
+    def start(self, processes: int = 1, threads: int = 1) -> subprocess.Popen:
+        log = open(self._cwd / f"worker-{len(self._started)}.log", "wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", str(ROOT / "wsgi.py"), "worker", "--processes", str(processes),
+             "--threads", str(threads)],
+            cwd=self._cwd, env=self._env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._started.append(process)
+        return process
+
+    @staticmethod
+    def kill(process: subprocess.Popen) -> None:
+        """SIGKILL the worker's whole process group, as when its machine or container dies."""
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for process in self._started:
+            if process.poll() is None:
+                process.terminate()  # Dramatiq's main process stops its workers itself
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    self.kill(process)
+
+
+@pytest.fixture
+def workers(queued_settings, tmp_path) -> Iterator[Workers]:
+    running = Workers(queued_settings, tmp_path)
+    yield running
+    running.stop_all()
+
+
+def wait_for(condition, timeout: float, what: str, tmp_path: Path):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(tmp_path.glob("worker-*.log")))
+    pytest.fail(f"timed out after {timeout} s waiting for {what}; worker logs:\n{logs}")
+
+
+def states(rest: RestCaller, realty: str) -> list[str]:
+    return [i["processing"] for i in rest.images(realty)]
+
+
+def test_a_worker_killed_mid_batch_has_its_jobs_redone(rest, workers, tmp_path):
+    realty = str(uuid.uuid4())
+    photo = make_photo_jpeg(1600, 1200, quality=95)
+    keys = [rest.upload(photo, "image/jpeg", f"{n}.jpg") for n in range(12)]
+    saved = rest.save_ok(realty, keys)
+    assert [i["processing"] for i in saved] == ["PENDING"] * 12
+    time.sleep(0.5)
+    assert states(rest, realty) == ["PENDING"] * 12, "with REDIS_URL the gateway renders nothing itself"
+
+    first = workers.start(processes=1, threads=1)
+    wait_for(lambda: "READY" in states(rest, realty), 60, "a first image to be rendered", tmp_path)
+    workers.kill(first)
+    killed_at = time.monotonic()
+    assert "PENDING" in states(rest, realty), "the worker was killed mid-batch"
+
+    workers.start(processes=1, threads=1)
+    wait_for(lambda: set(states(rest, realty)) == {"READY"}, 120, "every image to be READY", tmp_path)
+    assert time.monotonic() - killed_at < 120
+    for image in rest.images(realty):
+        assert set(image["renditions"]) == {"thumbnail", "web", "large"}
+        for rendition in image["renditions"].values():
+            assert rest.download(rendition["url"])[:2] == b"\xff\xd8"
+
+
+def test_jobs_lost_from_the_queue_are_queued_again_from_the_database(rest, workers, redis_client, tmp_path):
+    realty = str(uuid.uuid4())
+    rest.save_ok(realty, [rest.upload(make_photo_jpeg(64, 48), "image/jpeg", "a.jpg") for _ in range(3)])
+    redis_client.flushdb()  # Redis restarted without persistence: the messages are gone
+    workers.start(processes=1, threads=2)
+    wait_for(lambda: set(states(rest, realty)) == {"READY"}, 60, "the database sweep to queue the jobs again",
+             tmp_path)
+
+
+def test_the_worker_command_needs_redis(settings):
+    from wsgi import create_app
+
+    app = create_app(settings)  # no REDIS_URL: the gateway renders itself
+    try:
+        result = app.test_cli_runner().invoke(args=["worker"])
+        assert result.exit_code != 0
+        assert "REDIS_URL is not set" in result.output
+    finally:
+        app.extensions["realty"].close()
