@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+REDIS_URL_FOR_TESTS ?= redis://127.0.0.1:6379
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -28,8 +29,16 @@ run: $(INSTALLED)
 	exec $(VENV)/bin/flask --app wsgi run --host $(HOST) --port $(PORT)
 
 # The whole suite on SQLite, then on PostgreSQL when one answers at $(PG_URL).
-# REQUIRE_POSTGRES=1 (set by .ci/run) turns a missing PostgreSQL into a failure instead of a skip.
+# REQUIRE_POSTGRES=1 (set by .ci/run) turns a missing PostgreSQL into a failure instead of a skip;
+# REQUIRE_REDIS=1 does the same for the queue tests, which need Redis at $(REDIS_URL_FOR_TESTS).
 test: $(INSTALLED)
+	@if $(PY) -c "import redis; redis.Redis.from_url('$(REDIS_URL_FOR_TESTS)', socket_connect_timeout=3).ping()" 2>/dev/null; then \
+		echo "=== Redis answers at $(REDIS_URL_FOR_TESTS): the queue tests (render workers) run in both passes ==="; \
+	elif [ -n "$$REQUIRE_REDIS" ]; then \
+		echo "Redis is required (REQUIRE_REDIS) but does not answer at $(REDIS_URL_FOR_TESTS)"; exit 1; \
+	else \
+		echo "=== Redis queue tests SKIPPED: no Redis answers at $(REDIS_URL_FOR_TESTS) (everything else runs) ==="; \
+	fi
 	@$(MAKE) --no-print-directory test-sqlite
 	@if $(PY) -c "import psycopg2; psycopg2.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
 		$(MAKE) --no-print-directory test-postgres; \
@@ -41,14 +50,15 @@ test: $(INSTALLED)
 
 test-sqlite: $(INSTALLED)
 	@echo "=== test suite on SQLite ==="
-	TEST_DATABASE=sqlite $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+	TEST_DATABASE=sqlite TEST_REDIS_URL=$(REDIS_URL_FOR_TESTS) $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 test-postgres: $(INSTALLED)
 	@echo "=== test suite on PostgreSQL ($(PG_URL)) ==="
-	TEST_DATABASE=postgresql TEST_POSTGRES_URL=$(PG_URL) $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+	TEST_DATABASE=postgresql TEST_POSTGRES_URL=$(PG_URL) TEST_REDIS_URL=$(REDIS_URL_FOR_TESTS) $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 bench: $(INSTALLED)
 	$(PY) -m bench.renditions
+	$(PY) -m bench.bulk_save
 
 clean:
 	rm -rf $(VENV) var .pytest_cache *.egg-info

@@ -2,7 +2,7 @@
 
     python -m bench.renditions          (or: python bench/renditions.py)
 
-Makes a 24-megapixel photo-like JPEG and a 12-megapixel PNG, then renders core.services.RENDITIONS
+Makes a 24-megapixel photo-like JPEG and a 12-megapixel PNG, then renders core.processing.RENDITIONS
 from each, with PillowInspector ("ours") and with the naive way ("naive": open, decode at full size,
 exif_transpose, resize each rendition from the full image).
 
@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:  # so `python bench/renditions.py` finds core/ and
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps  # noqa: E402
 
 from adapters.pillow_images import PillowInspector  # noqa: E402
-from core.services import RENDITIONS  # noqa: E402
+from core.processing import RENDITIONS  # noqa: E402
 
 IMAGES = {"jpeg-24MP": ((6000, 4000), "JPEG"), "png-12MP": ((4240, 2832), "PNG")}
 RUNS = {"ours": 5, "naive": 3}
