@@ -7,7 +7,7 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-sqlite test-postgres bench clean
+.PHONY: install run test test-sqlite test-postgres bench vendor-assets clean
 
 $(INSTALLED): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ test-postgres: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(PY) -m bench.renditions
+
+# Refreshes the GraphQL explorer's vendored browser files (GraphiQL, React) from the npm registry, at the
+# versions pinned in the script. Swagger UI needs nothing: it comes from the flask-swagger-ui package.
+vendor-assets:
+	bash scripts/vendor-assets.sh
 
 clean:
 	rm -rf $(VENV) var .pytest_cache *.egg-info
