@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Mapping
+from urllib.parse import urlsplit
 
 
 def _default_storage_url() -> str:
@@ -23,6 +24,8 @@ class Settings:
     max_request_bytes: int = 0
     """Largest GraphQL request body; 0 means 10 files' worth of MAX_UPLOAD_BYTES plus 1 MiB."""
     max_files_per_request: int = 10
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the APIs (CONTRACT §9); empty: none, "*": any."""
 
     def __post_init__(self) -> None:
         if not self.storage_url:
@@ -57,4 +60,36 @@ class Settings:
             url_ttl_seconds=number("DOWNLOAD_URL_TTL", defaults.url_ttl_seconds),
             max_files_per_request=number("MAX_FILES_PER_REQUEST", defaults.max_files_per_request),
             max_request_bytes=number("MAX_REQUEST_BYTES", 0),
+            cors_origins=parse_origins(environ.get("CORS_ORIGINS", "")),
         )
+
+
+def parse_origins(raw: str) -> tuple[str, ...]:
+    """CORS_ORIGINS: comma-separated origins such as `https://app.example.com,http://localhost:3000`.
+
+    A browser sends its origin as scheme://host[:port] and nothing else, so anything with a path, a
+    query or no host could never match: it is refused at start-up rather than silently ignored.
+    """
+    origins = []
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            origins.append(entry)
+            continue
+        origin = entry.removesuffix("/")
+        if not _is_origin(origin):
+            raise SystemExit(f"CORS_ORIGINS: {entry!r} is not an origin; write scheme://host[:port], "
+                             "e.g. https://app.example.com or http://localhost:3000")
+        origins.append(origin.lower())
+    return tuple(origins)
+
+
+def _is_origin(text: str) -> bool:
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 - only to learn whether the port is a number in range
+    except ValueError:
+        return False
+    return (parts.scheme in ("http", "https") and bool(parts.hostname) and parts.username is None
+            and not (parts.path or parts.query or parts.fragment))

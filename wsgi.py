@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
 import sys
 from datetime import timedelta
@@ -16,6 +17,7 @@ from urllib.parse import unquote, urlparse
 
 import click
 from flask import Flask, has_request_context, jsonify, request
+from flask_cors import CORS
 
 import graphql_api
 import rest_api
@@ -33,6 +35,13 @@ from core.services import ImageService, Limits
 log = logging.getLogger("realty")
 
 DEV_TOKEN_TTL = 12 * 3600
+
+# CONTRACT §9: what a browser app on an allowed origin may send and read.
+CORS_ALLOWED_HEADERS = ["Authorization", "Content-Type", "Request-ID", "x-api-token", "Idempotency-Key",
+                        "If-None-Match"]
+CORS_EXPOSED_HEADERS = ["Request-ID", "ETag"]
+CORS_PATHS = ["/uploadGrants", r"/realty/.*", "/graphql", "/storage/upload", r"/storage/blobs/.*", "/openapi.json"]
+"""Both APIs, and the local store's upload and download endpoints a browser app uses beside them."""
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -57,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     rest_api.init_app(app, service, authenticator)
     graphql_api.init_app(app, service, authenticator, max_file_bytes=settings.max_upload_bytes,
                          max_files=settings.max_files_per_request, max_request_bytes=settings.max_request_bytes)
+    _add_cors(app, settings.cors_origins)
     _add_health_routes(app, service)
     _add_commands(app, service, database, blobs, authenticator)
     if not settings.jwt_secret:
@@ -64,6 +74,21 @@ def create_app(settings: Settings | None = None) -> Flask:
         print(f"AUTH_JWT_SECRET is not set: using a secret valid until this process exits.\n"
               f"Dev token (org 'dev', 12 h):\n{dev_token}", file=sys.stderr)
     return app
+
+
+def _add_cors(app: Flask, origins: tuple[str, ...]) -> None:
+    """CORS for the configured origins only; any other origin gets no CORS header at all.
+
+    Credentials travel in headers (Authorization, x-api-token), never in cookies, so the answers never
+    allow credentials: a page on another origin can only act with a token it was given, which is why
+    no CSRF defence is needed.
+    """
+    if not origins:
+        return
+    # Compiled and anchored: flask-cors would read an IPv6 origin such as http://[::1]:3000 as a regex.
+    allowed = "*" if "*" in origins else [re.compile(re.escape(o) + r"\Z", re.IGNORECASE) for o in origins]
+    CORS(app, resources={path: {} for path in CORS_PATHS}, origins=allowed, allow_headers=CORS_ALLOWED_HEADERS,
+         expose_headers=CORS_EXPOSED_HEADERS, supports_credentials=False, always_send=False, max_age=600)
 
 
 def _ephemeral_secret() -> str:
