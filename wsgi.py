@@ -21,6 +21,7 @@ from flask_cors import CORS
 
 import graphql_api
 import rest_api
+import web_console
 from adapters.jwt_auth import JwtAuthenticator
 from adapters.local_blobs import LocalBlobStore
 from adapters.local_storage_http import create_local_storage_blueprint
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     rest_api.init_app(app, service, authenticator)
     graphql_api.init_app(app, service, authenticator, max_file_bytes=settings.max_upload_bytes,
                          max_files=settings.max_files_per_request, max_request_bytes=settings.max_request_bytes)
+    app.register_blueprint(web_console.create_console_blueprint())
     _add_cors(app, settings.cors_origins)
     _add_health_routes(app, service)
     _add_commands(app, service, database, blobs, authenticator)
