@@ -7,6 +7,7 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
+CHROMIUM := /usr/bin/chromium
 DEV_SECRET := var/dev-jwt-secret
 
 # Binds as werkzeug will (SO_REUSEADDR), so only a port someone listens on counts as taken.
@@ -57,6 +58,9 @@ test: $(INSTALLED)
 		echo "PostgreSQL is required (REQUIRE_POSTGRES) but does not answer at $(PG_URL)"; exit 1; \
 	else \
 		echo "=== PostgreSQL pass SKIPPED: no PostgreSQL answers at $(PG_URL) (the SQLite pass above ran) ==="; \
+	fi
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "=== Browser tests SKIPPED: no Chromium at $(CHROMIUM) (apt-get install -y chromium; .ci/run does) ==="; \
 	fi
 
 test-sqlite: $(INSTALLED)
