@@ -101,6 +101,7 @@ function openRealty(realtyId) {
   state.images = [];
   state.etag = null;
   $("realty-id").value = state.realtyId;
+  $("uploads").replaceChildren(); // they went to the realty shown before
   history.replaceState(null, "", `#realty=${state.realtyId}`);
   // For the GraphQL explorer opened from here: its default query asks for this realty.
   try { sessionStorage.setItem("realty-console.realty", state.realtyId); } catch (e) { /* optional */ }
