@@ -9,9 +9,12 @@ Set BROWSER_SCREENSHOTS=/some/dir to keep a screenshot of each page.
 """
 from __future__ import annotations
 
+import base64
+import dataclasses
 import os
 import threading
 import uuid
+from contextlib import contextmanager
 from html import escape
 from pathlib import Path
 from typing import Iterator
@@ -19,6 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from flask import Flask
 from werkzeug.serving import make_server
 
 from tests.images import make_jpeg, make_png
@@ -51,11 +55,9 @@ def browser() -> Iterator["Browser"]:
             browser.close()
 
 
-@pytest.fixture
-def gateway(settings) -> Iterator[str]:
-    from wsgi import create_app
-
-    app = create_app(settings)
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """`app` on a free port of 127.0.0.1, in a thread; yields its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -64,6 +66,17 @@ def gateway(settings) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def gateway(settings) -> Iterator[str]:
+    from wsgi import create_app
+
+    app = create_app(settings)
+    try:
+        with serving(app) as base:
+            yield base
+    finally:
         app.extensions["realty"]["database"].close()
 
 
@@ -286,4 +299,58 @@ def test_the_seeds_html_form_lands_on_a_page_that_says_what_next(gateway, offlin
         "uploadedImages": [{"key": grant["fields"]["key"]}]}, headers={
         "Authorization": f"Bearer {token}", "Request-ID": str(uuid.uuid4())})
     assert saved.status_code == 201, saved.text
+    offline.assert_self_contained()
+
+
+CROSS_ORIGIN_SCRIPT = """async ({base, token, realty, jpeg}) => {
+  const auth = {Authorization: `Bearer ${token}`};
+  const grant = await (await fetch(`${base}/uploadGrants?type=image/jpeg`,
+    {headers: {...auth, "Request-ID": crypto.randomUUID()}})).json();
+  const form = new FormData();
+  for (const [name, value] of Object.entries(grant.fields)) form.append(name, value);
+  form.append("file", new Blob([Uint8Array.from(atob(jpeg), (c) => c.charCodeAt(0))], {type: "image/jpeg"}), "a.jpg");
+  const uploaded = await new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();  // an upload listener makes the browser send a preflight first
+    xhr.open("POST", grant.url);
+    xhr.upload.addEventListener("progress", () => {});
+    xhr.onload = () => resolve(xhr.status);
+    xhr.onerror = () => reject(new Error("upload blocked"));
+    xhr.send(form);
+  });
+  const requestId = crypto.randomUUID();
+  const saved = await fetch(`${base}/realty/${realty}/images`, {method: "POST", body: JSON.stringify(
+    {uploadedImages: [{key: grant.fields.key}]}), headers: {...auth, "Request-ID": requestId,
+    "Content-Type": "application/json", "Idempotency-Key": requestId}});
+  const graphql = await fetch(`${base}/graphql`, {method: "POST", headers: {"x-api-token": token,
+    "Content-Type": "application/json"}, body: JSON.stringify({query: `{ property(id: "${realty}") { realtyId } }`})});
+  return {uploaded, saved: saved.status, echoed: saved.headers.get("Request-ID") === requestId,
+          graphql: await graphql.json()};
+}"""
+
+
+def test_a_page_on_an_allowed_origin_uses_both_apis_and_the_upload_endpoint(settings, offline, make_token):
+    """CORS as a browser enforces it: another origin's page, with preflights, XHR upload and all."""
+    from wsgi import create_app
+
+    other_app = Flask("another_app")
+    other_app.get("/")(lambda: "<!doctype html><title>Another app</title><p>Another app</p>")
+    token, realty, jpeg = make_token(), str(uuid.uuid4()), base64.b64encode(make_jpeg(64, 48)).decode()
+    with serving(other_app) as allowed_origin:
+        app = create_app(dataclasses.replace(settings, cors_origins=(allowed_origin,)))
+        try:
+            with serving(app) as base:
+                offline.page.goto(allowed_origin + "/")
+                answers = offline.page.evaluate(CROSS_ORIGIN_SCRIPT,
+                                                {"base": base, "token": token, "realty": realty, "jpeg": jpeg})
+                assert answers == {"uploaded": 204, "saved": 201, "echoed": True,
+                                   "graphql": {"data": {"property": {"realtyId": realty}}}}
+
+                # The same page from an origin that is not listed: the browser refuses to hand it anything.
+                offline.page.goto(allowed_origin.replace("127.0.0.1", "localhost") + "/")
+                blocked = offline.page.evaluate("""async (base) => {
+                    try { await fetch(`${base}/uploadGrants?type=image/png`); return "answered"; }
+                    catch (e) { return "blocked"; } }""", base)
+                assert blocked == "blocked"
+        finally:
+            app.extensions["realty"]["database"].close()
     offline.assert_self_contained()
