@@ -7,7 +7,8 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-CHROMIUM := /usr/bin/chromium
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
 DEV_SECRET := var/dev-jwt-secret
 
 # Binds as werkzeug will (SO_REUSEADDR), so only a port someone listens on counts as taken.

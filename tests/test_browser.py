@@ -27,7 +27,7 @@ from werkzeug.serving import make_server
 
 from tests.images import make_jpeg, make_png
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # Debian's; CHROMIUM=... for another build
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps"]
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
