@@ -8,7 +8,21 @@ REDIS_URL_FOR_TESTS ?= redis://127.0.0.1:6379
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-sqlite test-postgres bench clean
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
+DEV_SECRET := var/dev-jwt-secret
+
+# Binds as werkzeug will (SO_REUSEADDR), so only a port someone listens on counts as taken.
+define PORT_FREE
+import socket, sys
+family, kind, proto, _, address = socket.getaddrinfo(sys.argv[1], int(sys.argv[2]), type=socket.SOCK_STREAM)[0]
+s = socket.socket(family, kind, proto)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(address)
+endef
+export PORT_FREE
+
+.PHONY: install run test test-sqlite test-postgres bench vendor-assets clean
 
 $(INSTALLED): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,14 +32,22 @@ $(INSTALLED): setup.cfg pyproject.toml
 
 install: $(INSTALLED)
 
-# Serves the gateway on the embedded defaults (SQLite in ./var, files in ./var/storage).
-# Without AUTH_JWT_SECRET a secret is made for this run and a ready dev token is printed.
+# Serves the gateway on the embedded defaults (SQLite in ./var, files in ./var/storage) at http://$(HOST):$(PORT)
+# (`make run PORT=8080`, `make run HOST=0.0.0.0`). Without AUTH_JWT_SECRET the dev secret in $(DEV_SECRET) is
+# used, made (mode 0600) on the first run only, so tokens printed earlier keep working after a restart.
 run: $(INSTALLED)
 	@mkdir -p var
-	@export AUTH_JWT_SECRET="$${AUTH_JWT_SECRET:-$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(32))')}"; \
+	@if [ -z "$$AUTH_JWT_SECRET" ] && [ ! -s $(DEV_SECRET) ]; then \
+		(umask 077; $(PY) -c 'import secrets; print(secrets.token_urlsafe(32))' > $(DEV_SECRET)) || exit 1; \
+		echo "Made a dev secret in $(DEV_SECRET) (delete it to invalidate every dev token)"; \
+	fi
+	@$(PY) -c "$$PORT_FREE" $(HOST) $(PORT) 2>/dev/null || { \
+		echo "Cannot serve on $(HOST):$(PORT): the port is in use (or the address is not this machine's)."; \
+		echo "Pick another with e.g. 'make run PORT=8001' (and HOST=... for the address)."; exit 1; }
+	@export AUTH_JWT_SECRET="$${AUTH_JWT_SECRET:-$$(cat $(DEV_SECRET))}"; \
 	echo "Dev token (org 'dev', valid 12 h):"; \
 	$(VENV)/bin/flask --app wsgi token --org dev --sub dev-agent --ttl 43200 || exit 1; \
-	echo "Serving on http://$(HOST):$(PORT)  (docs: /docs, GraphQL explorer: /graphql)"; \
+	echo "Serving on http://$(HOST):$(PORT)  (console: /, REST docs: /docs, GraphQL explorer: /graphql)"; \
 	exec $(VENV)/bin/flask --app wsgi run --host $(HOST) --port $(PORT)
 
 # The whole suite on SQLite, then on PostgreSQL when one answers at $(PG_URL).
@@ -47,6 +69,9 @@ test: $(INSTALLED)
 	else \
 		echo "=== PostgreSQL pass SKIPPED: no PostgreSQL answers at $(PG_URL) (the SQLite pass above ran) ==="; \
 	fi
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "=== Browser tests SKIPPED: no Chromium at $(CHROMIUM) (apt-get install -y chromium; .ci/run does) ==="; \
+	fi
 
 test-sqlite: $(INSTALLED)
 	@echo "=== test suite on SQLite ==="
@@ -59,6 +84,11 @@ test-postgres: $(INSTALLED)
 bench: $(INSTALLED)
 	$(PY) -m bench.renditions
 	$(PY) -m bench.bulk_save
+
+# Refreshes the GraphQL explorer's vendored browser files (GraphiQL, React) from the npm registry, at the
+# versions pinned in the script. Swagger UI needs nothing: it comes from the flask-swagger-ui package.
+vendor-assets:
+	bash scripts/vendor-assets.sh
 
 clean:
 	rm -rf $(VENV) var .pytest_cache *.egg-info

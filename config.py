@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Mapping
+from urllib.parse import urlsplit
 
 
 def _default_storage_url() -> str:
@@ -33,6 +34,8 @@ class Settings:
     """A PENDING image whose job was queued longer ago than this, while no job waits, is queued again."""
     worker_heartbeat_seconds: int = 60
     """A worker silent for this long counts as dead: its unfinished jobs go back on the queue."""
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the APIs (CONTRACT §9); empty: none, "*": any."""
 
     def __post_init__(self) -> None:
         if not self.storage_url:
@@ -72,4 +75,36 @@ class Settings:
             save_threads=number("SAVE_THREADS", defaults.save_threads),
             processing_stale_seconds=number("PROCESSING_STALE_AFTER", defaults.processing_stale_seconds),
             worker_heartbeat_seconds=number("WORKER_HEARTBEAT_TIMEOUT", defaults.worker_heartbeat_seconds),
+            cors_origins=parse_origins(environ.get("CORS_ORIGINS", "")),
         )
+
+
+def parse_origins(raw: str) -> tuple[str, ...]:
+    """CORS_ORIGINS: comma-separated origins such as `https://app.example.com,http://localhost:3000`.
+
+    A browser sends its origin as scheme://host[:port] and nothing else, so anything with a path, a
+    query or no host could never match: it is refused at start-up rather than silently ignored.
+    """
+    origins = []
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            origins.append(entry)
+            continue
+        origin = entry.removesuffix("/")
+        if not _is_origin(origin):
+            raise SystemExit(f"CORS_ORIGINS: {entry!r} is not an origin; write scheme://host[:port], "
+                             "e.g. https://app.example.com or http://localhost:3000")
+        origins.append(origin.lower())
+    return tuple(origins)
+
+
+def _is_origin(text: str) -> bool:
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 - only to learn whether the port is a number in range
+    except ValueError:
+        return False
+    return (parts.scheme in ("http", "https") and bool(parts.hostname) and parts.username is None
+            and not (parts.path or parts.query or parts.fragment))

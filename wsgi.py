@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -20,9 +21,11 @@ import click
 import dramatiq
 import dramatiq.cli
 from flask import Flask, has_request_context, jsonify, request
+from flask_cors import CORS
 
 import graphql_api
 import rest_api
+import web_console
 from adapters.dramatiq_jobs import SWEEP_INTERVAL_SECONDS, DramatiqJobQueue, InProcessJobQueue, redis_queue
 from adapters.jwt_auth import JwtAuthenticator
 from adapters.local_blobs import LocalBlobStore
@@ -39,6 +42,13 @@ from core.services import ImageService, Limits
 log = logging.getLogger("realty")
 
 DEV_TOKEN_TTL = 12 * 3600
+
+# CONTRACT §9: what a browser app on an allowed origin may send and read.
+CORS_ALLOWED_HEADERS = ["Authorization", "Content-Type", "Request-ID", "x-api-token", "Idempotency-Key",
+                        "If-None-Match"]
+CORS_EXPOSED_HEADERS = ["Request-ID", "ETag"]
+CORS_PATHS = ["/uploadGrants", r"/realty/.*", "/graphql", "/storage/upload", r"/storage/blobs/.*", "/openapi.json"]
+"""Both APIs, and the local store's upload and download endpoints a browser app uses beside them."""
 
 
 @dataclass
@@ -109,6 +119,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     if isinstance(gateway.jobs, InProcessJobQueue):
         # Started by the process that serves requests, never by a master that forks it.
         app.before_request(gateway.jobs.start)
+    app.register_blueprint(web_console.create_console_blueprint())
+    _add_cors(app, settings.cors_origins)
     _add_health_routes(app, service)
     _add_commands(app, gateway)
     if not settings.jwt_secret:
@@ -125,6 +137,21 @@ def setup_worker() -> None:
     if not settings.jwt_secret:
         raise SystemExit("AUTH_JWT_SECRET must be set for workers: they sign the same URLs as the gateway")
     dramatiq.set_broker(build(settings, settings.jwt_secret).jobs.broker)
+
+
+def _add_cors(app: Flask, origins: tuple[str, ...]) -> None:
+    """CORS for the configured origins only; any other origin gets no CORS header at all.
+
+    Credentials travel in headers (Authorization, x-api-token), never in cookies, so the answers never
+    allow credentials: a page on another origin can only act with a token it was given, which is why
+    no CSRF defence is needed.
+    """
+    if not origins:
+        return
+    # Compiled and anchored: flask-cors would read an IPv6 origin such as http://[::1]:3000 as a regex.
+    allowed = "*" if "*" in origins else [re.compile(re.escape(o) + r"\Z", re.IGNORECASE) for o in origins]
+    CORS(app, resources={path: {} for path in CORS_PATHS}, origins=allowed, allow_headers=CORS_ALLOWED_HEADERS,
+         expose_headers=CORS_EXPOSED_HEADERS, supports_credentials=False, always_send=False, max_age=600)
 
 
 def _ephemeral_secret() -> str:

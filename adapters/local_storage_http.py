@@ -5,7 +5,10 @@
 
 Neither needs a bearer token: as with S3, the signature is the credential. Answers mirror S3's:
 204 with an empty body on a successful upload (or `success_action_status` 200/201), and
-`<Error><Code>..</Code><Message>..</Message></Error>` as application/xml on failure.
+`<Error><Code>..</Code><Message>..</Message></Error>` as application/xml on failure. One addition:
+a person submitting the seed's HTML form (a page navigation, by its Sec-Fetch-* headers) gets a short
+page saying the upload arrived and what comes next, where S3's 204 leaves the browser silently on the
+form. Scripts (fetch, XMLHttpRequest, curl, SDKs) never navigate, so they see exactly S3's answers.
 
 The upload body is parsed as a stream, in order, as S3 does: fields are collected until the `file`
 part, the policy is checked before a single byte of the file is accepted, the file is streamed to
@@ -84,6 +87,8 @@ def create_local_storage_blueprint(store: LocalBlobStore, max_upload_bytes: int 
                     f"<Location>{escape(location)}</Location><Bucket>{escape(store.bucket)}</Bucket>"
                     f"<Key>{escape(key)}</Key><ETag>\"{etag}\"</ETag></PostResponse>")
             return Response(body, status=201, headers=headers, content_type="application/xml")
+        if status == 204 and _is_page_navigation():
+            return _uploaded_page(key, etag, headers)
         response = Response(b"", status=status, headers=headers)
         del response.headers["Content-Type"]  # an empty answer has no type (S3 sends none)
         return response
@@ -184,6 +189,24 @@ def _drain(stream: BinaryIO) -> None:
             pass
     except (RequestEntityTooLarge, ClientDisconnected, OSError):
         pass
+
+
+def _is_page_navigation() -> bool:
+    return request.headers.get("Sec-Fetch-Mode") == "navigate" and request.headers.get("Sec-Fetch-Dest") == "document"
+
+
+def _uploaded_page(key: str, etag: str, headers: dict[str, str]) -> Response:
+    body = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Upload received</title>"
+            "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem}"
+            "code{background:#eee;padding:0 .25rem}</style></head><body><h1>Upload received</h1>"
+            f"<p>The file is stored under the key <code>{escape(key)}</code> (ETag <code>{escape(etag)}</code>).</p>"
+            "<p>It belongs to no realty yet: save it with <code>POST /realty/{realtyId}/images</code> and the body "
+            f"<code>{{\"uploadedImages\": [{{\"key\": \"{escape(key)}\"}}]}}</code> before the grant expires.</p>"
+            "<p>Use your browser's Back button to return to the form.</p></body></html>")
+    response = Response(body, status=200, headers=headers, content_type="text/html; charset=utf-8")
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def _error(exc: LocalStorageError) -> Response:

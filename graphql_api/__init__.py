@@ -1,8 +1,8 @@
 """The GraphQL facade: an Ariadne schema (SDL in `schema/`) over the core's ImageService.
 
 `init_app` mounts `POST /graphql` (JSON and GraphQL multipart requests) and the explorer on
-`GET /graphql`. Resolvers call only `core.services.ImageService`; this package never imports the
-REST facade or the adapters.
+`GET /graphql` (its files under /graphql/static/). Resolvers call only `core.services.ImageService`;
+this package never imports the REST facade or the adapters.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def make_schema() -> GraphQLSchema:
 
 
 def init_app(app, service, authenticator, *, max_file_bytes: int, max_files: int, max_request_bytes: int) -> None:
+    from graphql_api.explorer import create_explorer_blueprint
     from graphql_api.multipart import UploadLimits
     from graphql_api.view import GraphQLView
 
@@ -29,6 +30,7 @@ def init_app(app, service, authenticator, *, max_file_bytes: int, max_files: int
     view = GraphQLView(make_schema(), service, authenticator, limits)
     app.add_url_rule("/graphql", endpoint="graphql", view_func=view.dispatch,
                      methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    app.register_blueprint(create_explorer_blueprint())
     app.extensions["graphql_api"] = view
 
 

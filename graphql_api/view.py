@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 from ariadne import graphql_sync
-from ariadne.explorer import ExplorerGraphiQL
 from flask import Response, request
 from graphql import GraphQLSchema
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -18,6 +17,7 @@ from graphql_api.context import GraphQLContext
 from graphql_api.cost import CostBudget
 from graphql_api.errors import BAD_USER_INPUT, INTERNAL_MESSAGE, INTERNAL_SERVER_ERROR, UNAUTHENTICATED, ErrorLog, \
     error_body, format_error
+from graphql_api.explorer import EXPLORER_CSP, LocalGraphiQL
 from graphql_api.multipart import MultipartRequest, RequestRejected, UploadLimits
 from graphql_api.validation import DocumentCache, depth_limit_rule, image_mutation_limit_rule
 
@@ -28,7 +28,9 @@ MAX_JSON_BYTES = 2 * 1024 * 1024
 
 EXPLORER_QUERY = """# Realty Image Gateway - GraphQL
 #
-# Every request needs a credential: add a header in the Headers tab, e.g.
+# Every request needs a credential. Opened from the web console (/) in this
+# tab, the console's token is already in use. Otherwise put one in the
+# Headers tab below and press "Re-fetch GraphQL schema" (bottom left):
 #   {"Authorization": "Bearer <JWT>"}   or   {"x-api-token": "<JWT>"}
 #
 # Uploads (createPropertyImage, createRoomImage, createFloorPlanImage) are
@@ -56,11 +58,13 @@ class GraphQLView:
         self._documents = DocumentCache()
         self._rules = [depth_limit_rule(), image_mutation_limit_rule(limits.max_files)]
         self._error_log = ErrorLog()
-        self._explorer = ExplorerGraphiQL(title="Realty Image Gateway - GraphQL", default_query=EXPLORER_QUERY)
+        self._explorer = LocalGraphiQL(title="Realty Image Gateway - GraphQL", default_query=EXPLORER_QUERY)
 
     def dispatch(self) -> Response:
         if request.method in ("GET", "HEAD"):
-            return Response(self._explorer.html(request), mimetype="text/html")
+            response = Response(self._explorer.html(request), mimetype="text/html")
+            response.headers["Content-Security-Policy"] = EXPLORER_CSP
+            return response
         if request.method != "POST":
             response = _json(error_body(f"{request.method} is not supported on /graphql; POST a GraphQL "
                                         "request, or GET the explorer", BAD_USER_INPUT), 405)
@@ -160,11 +164,12 @@ def _read_at_most(stream, limit: int) -> bytes:
 
 def _json(body: Any, status: int) -> Response:
     # Not flask.jsonify: it may sort keys, and a GraphQL response keeps the order of the selection.
-    text = json.dumps(body, ensure_ascii=False)
+    # Ends with a newline, as REST answers do, so a terminal prompt does not land on the answer's last line.
+    text = json.dumps(body, ensure_ascii=False) + "\n"
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError:
         # An error message may quote the request (e.g. an unknown operationName), and JSON lets a client
         # send an unpaired surrogate, which UTF-8 cannot encode: escape everything non-ASCII instead.
-        data = json.dumps(body).encode("ascii")
+        data = (json.dumps(body) + "\n").encode("ascii")
     return Response(data, status=status, mimetype="application/json")

@@ -2,14 +2,16 @@
 
 It parses requests, calls the service, serializes answers and translates errors; it holds no state
 and no business rule of its own. `init_app` mounts it on a Flask app together with the OpenAPI
-document (/openapi.json) and a docs UI (/docs).
+document (/openapi.json) and a docs UI (/docs) whose Swagger UI files the gateway serves itself.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import flask_swagger_ui
 from apispec import BasePlugin
-from flask import Flask, Response, request
+from flask import Blueprint, Flask, Response, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
@@ -30,8 +32,13 @@ DEFAULT_CONFIG = {
     "OPENAPI_URL_PREFIX": "/",
     "OPENAPI_JSON_PATH": "openapi.json",
     "OPENAPI_SWAGGER_UI_PATH": "docs",
-    "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+    # Relative to the /docs page, so it also holds under a path prefix (SCRIPT_NAME); see _swagger_ui_assets.
+    "OPENAPI_SWAGGER_UI_URL": "docs/swagger-ui/",
+    # null: no badge that would send the spec's URL to the public validator.
+    "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None},
 }
+SWAGGER_UI_DIST = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
+"""Swagger UI's own dist files, as packaged (and kept current) by flask-swagger-ui; only these are used."""
 # Passed as spec kwargs rather than API_SPEC_OPTIONS, so an app that sets API_SPEC_OPTIONS adds to them.
 SPEC_KWARGS = {
     "info": {
@@ -76,7 +83,14 @@ def init_app(app: Flask, service: ImageService, authenticator: Authenticator) ->
         api.register_blueprint(blueprint)
     register_app_handlers(app)
     app.after_request(_echo_request_id)
+    app.register_blueprint(_swagger_ui_assets())
     return api
+
+
+def _swagger_ui_assets() -> Blueprint:
+    """Serves Swagger UI's files at /docs/swagger-ui/, where the /docs page (OPENAPI_SWAGGER_UI_URL) loads them."""
+    return Blueprint("swagger_ui_assets", __name__, static_folder=str(SWAGGER_UI_DIST),
+                     static_url_path="/docs/swagger-ui")
 
 
 def _echo_request_id(response: Response) -> Response:
