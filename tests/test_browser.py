@@ -77,7 +77,7 @@ def gateway(settings) -> Iterator[str]:
         with serving(app) as base:
             yield base
     finally:
-        app.extensions["realty"]["database"].close()
+        app.extensions["realty"].close()
 
 
 class Offline:
@@ -352,5 +352,5 @@ def test_a_page_on_an_allowed_origin_uses_both_apis_and_the_upload_endpoint(sett
                     catch (e) { return "blocked"; } }""", base)
                 assert blocked == "blocked"
         finally:
-            app.extensions["realty"]["database"].close()
+            app.extensions["realty"].close()
     offline.assert_self_contained()

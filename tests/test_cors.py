@@ -40,7 +40,7 @@ def cors_client(settings):
     apps = []
     yield make
     for app in apps:
-        app.extensions["realty"]["database"].close()
+        app.extensions["realty"].close()
 
 
 def preflight(client, path: str, method: str, origin: str, headers: list[str] = CONTRACT_HEADERS):
