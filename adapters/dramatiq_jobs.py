@@ -6,10 +6,12 @@ worker threads inside the gateway process. Both run the same actor with the same
   heartbeat stops (SIGKILL, a lost machine) has its unacknowledged messages put back on the queue by
   the next worker's maintenance pass: the heartbeat timeout (WORKER_HEARTBEAT_TIMEOUT), plus the
   seconds MAINTENANCE_CHANCE leaves until an idle worker runs one.
-- In process (`in_process_queue`): Dramatiq's in-memory broker and a `Worker` with a few threads,
-  started lazily in the process that serves requests (never in a master process that forks). Jobs
-  queued there die with the process; the database sweep (`ImageProcessor.requeue_stale`, run by
-  every worker on a timer) queues them again.
+- In process (`InProcessJobQueue`): Dramatiq's in-memory broker and a `Worker` with a few threads,
+  started by the first job in the process that serves requests (never in a master process that
+  forks). Jobs queued there die with the process; the database sweep queues them again.
+
+Either way the database sweep (`ImageProcessor.requeue_stale`) runs on a timer: in every worker
+process, or in the gateway process that renders.
 """
 from __future__ import annotations
 
@@ -51,18 +53,18 @@ def _retry_outages(retries: int, exc: BaseException) -> bool:
     return isinstance(exc, (Unavailable, Conflict)) and retries < MAX_RETRIES
 
 
-class _Sweeper(Middleware):
-    """Runs the database sweep on a timer in every worker (process or in-process pool)."""
+class _Sweeper:
+    """Runs the database sweep on a timer, in a thread of its own."""
 
     def __init__(self, sweep: Sweep, interval: float) -> None:
         self._sweep = sweep
         self._interval = interval
         self._stop = threading.Event()
 
-    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+    def start(self) -> None:
         threading.Thread(target=self._run, name="render-sweeper", daemon=True).start()
 
-    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+    def stop(self) -> None:
         self._stop.set()
 
     def _run(self) -> None:
@@ -75,11 +77,22 @@ class _Sweeper(Middleware):
                 return
 
 
+class _SweepInWorkers(Middleware):
+    """Starts the sweep with each Dramatiq worker process."""
+
+    def __init__(self, sweeper: _Sweeper) -> None:
+        self._sweeper = sweeper
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._sweeper.start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._sweeper.stop()
+
+
 class DramatiqJobQueue(JobQueue):
-    def __init__(self, broker: dramatiq.Broker, render: Render, sweep: Sweep,
-                 sweep_interval: float = SWEEP_INTERVAL_SECONDS) -> None:
+    def __init__(self, broker: dramatiq.Broker, render: Render) -> None:
         self.broker = broker
-        broker.add_middleware(_Sweeper(sweep, sweep_interval))
 
         def render_image(org: str, realty_uuid: str, image_uuid: str) -> None:
             render(RenderJob(org, UUID(realty_uuid), UUID(image_uuid)))
@@ -102,33 +115,44 @@ class InProcessJobQueue(DramatiqJobQueue):
 
     def __init__(self, render: Render, sweep: Sweep, threads: int,
                  sweep_interval: float = SWEEP_INTERVAL_SECONDS) -> None:
-        super().__init__(StubBroker(), render, sweep, sweep_interval)
+        super().__init__(StubBroker(), render)
         self._threads = threads
+        self._sweeper = _Sweeper(sweep, sweep_interval)
+        self._sweeper_pid: int | None = None
         self._worker: dramatiq.Worker | None = None
-        self._pid: int | None = None
+        self._worker_pid: int | None = None
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        """Start the worker threads once per process: a process forked after a start has none."""
-        if self._pid == os.getpid():
+        """Start the sweep, once per process (a process forked after a start has no threads). The
+        worker threads wait for the first job: most gateway processes never need them."""
+        if self._sweeper_pid == os.getpid():
             return
         with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._worker = dramatiq.Worker(self.broker, worker_threads=self._threads, worker_timeout=100)
-            self._worker.start()
-            self._pid = os.getpid()
-            atexit.register(self.stop)
+            if self._sweeper_pid != os.getpid():
+                self._sweeper.start()
+                self._sweeper_pid = os.getpid()
 
     def stop(self, timeout_ms: int = 10_000) -> None:
         with self._lock:
-            if self._worker is not None and self._pid == os.getpid():
+            self._sweeper.stop()
+            if self._worker is not None and self._worker_pid == os.getpid():
                 self._worker.stop(timeout=timeout_ms)
-            self._worker, self._pid = None, None
+            self._worker, self._worker_pid = None, None
 
     def enqueue(self, jobs: Sequence[RenderJob]) -> None:
-        self.start()
+        self._start_worker()
         super().enqueue(jobs)
+
+    def _start_worker(self) -> None:
+        if self._worker_pid == os.getpid():
+            return
+        with self._lock:
+            if self._worker_pid != os.getpid():
+                self._worker = dramatiq.Worker(self.broker, worker_threads=self._threads, worker_timeout=100)
+                self._worker.start()
+                self._worker_pid = os.getpid()
+                atexit.register(self.stop)
 
     def backlog(self) -> int:
         queues = self.broker.queues
@@ -145,4 +169,5 @@ def redis_queue(redis_url: str, render: Render, sweep: Sweep, *, heartbeat_timeo
                 sweep_interval: float = SWEEP_INTERVAL_SECONDS) -> DramatiqJobQueue:
     broker = RedisBroker(url=redis_url, heartbeat_timeout=int(heartbeat_timeout_s * 1000),
                          maintenance_chance=MAINTENANCE_CHANCE)
-    return DramatiqJobQueue(broker, render, sweep, sweep_interval)
+    broker.add_middleware(_SweepInWorkers(_Sweeper(sweep, sweep_interval)))
+    return DramatiqJobQueue(broker, render)
