@@ -10,7 +10,8 @@ query-string signing itself:
   the global us-east-1 endpoint, a region learned by the client: all are botocore's decision.
 - The probe also checks this signer: it signs the probe key as of botocore's own timestamp and must
   get botocore's exact URL. If it does not (a botocore that signs differently, SigV2, extra query
-  parameters), every URL of that window is made by botocore instead, and a warning is logged.
+  parameters), every URL of that window is made by botocore instead, and a warning is logged; those
+  are cached all the same, so they too stay the same within the window.
 - URLs are signed as of the window start (adapters.url_window.window_start), so a (key, window, credentials)
   triple always gives the same URL: a bounded LRU keeps them, and the day's SigV4 signing key is
   derived once per (secret, date, region).
@@ -95,9 +96,9 @@ class S3UrlSigner:
         endpoint = self._endpoint(start)
         if endpoint is None:
             return self._botocore_url(key, expires)
-        return self.sign(endpoint, key, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(start)), expires, credentials)
+        return self._sign(endpoint, key, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(start)), expires, credentials)
 
-    def sign(self, endpoint: _Endpoint, key: str, amz_date: str, expires: int, credentials: Any) -> str:
+    def _sign(self, endpoint: _Endpoint, key: str, amz_date: str, expires: int, credentials: Any) -> str:
         """SigV4 query signing of GET `key`, as botocore's S3SigV4QueryAuth does it."""
         scope = f"{amz_date[:8]}/{endpoint.region}/s3/aws4_request"
         params = [("X-Amz-Algorithm", ALGORITHM), ("X-Amz-Credential", f"{credentials.access_key}/{scope}"),
@@ -160,16 +161,16 @@ class S3UrlSigner:
         suffix = quote(PROBE_KEY, safe="/~")
         if (set(params) != expected or params["X-Amz-Algorithm"] != ALGORITHM
                 or params["X-Amz-SignedHeaders"] != "host" or not parts.path.endswith("/" + suffix)):
-            log.warning("botocore presigns S3 URLs in a way this signer does not know; using botocore for "
-                        "every URL (slow, and URLs change with every call): %s", parts._replace(query="").geturl())
+            log.warning("botocore presigns S3 URLs in a way this signer does not know; botocore signs every URL "
+                        "of this window instead (about a millisecond each): %s", parts._replace(query="").geturl())
             return None
         endpoint = _Endpoint(origin=f"{parts.scheme}://{parts.netloc}", path=parts.path[:-len(suffix)],
                              host=_host(parts), region=params["X-Amz-Credential"].split("/")[2])
         # The same key, time and expiry through this signer must give botocore's URL to the byte.
         credentials = self._frozen_credentials()
-        if self.sign(endpoint, PROBE_KEY, params["X-Amz-Date"], 60, credentials) != probe:
-            log.warning("this signer's URL differs from botocore's for %s; using botocore for every URL of this "
-                        "window (slow, and URLs change with every call)", endpoint.origin)
+        if self._sign(endpoint, PROBE_KEY, params["X-Amz-Date"], 60, credentials) != probe:
+            log.warning("this signer's URL differs from botocore's for %s; botocore signs every URL of this "
+                        "window instead (about a millisecond each)", endpoint.origin)
             return None
         return endpoint
 

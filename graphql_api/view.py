@@ -131,7 +131,6 @@ class GraphQLView:
         executed = result.get("data") is not None or any("path" in e for e in result.get("errors", ()))
         return _json(result, 200 if executed else 400)
 
-
     def _validate(self, data: dict[str, Any], schema: GraphQLSchema, document: DocumentNode,
                   rules: Collection[type[ASTValidationRule]] | None = None, max_errors: int | None = None,
                   **kwargs: Any) -> list[GraphQLError]:
