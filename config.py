@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from adapters.url_window import check_window
+
 
 def _default_storage_url() -> str:
     return "file://" + os.path.abspath(os.path.join("var", "storage"))
@@ -21,6 +23,8 @@ class Settings:
     public_url: str | None = None
     grant_ttl_seconds: int = 3600
     url_ttl_seconds: int = 3600
+    url_window_seconds: int = 900
+    """Download URLs are signed as of the start of such a window (CONTRACT §7; adapters.url_window)."""
     max_request_bytes: int = 0
     """Largest GraphQL request body; 0 means 10 files' worth of MAX_UPLOAD_BYTES plus 1 MiB."""
     max_files_per_request: int = 10
@@ -43,6 +47,7 @@ class Settings:
         if not self.max_request_bytes:
             object.__setattr__(self, "max_request_bytes",
                                self.max_upload_bytes * self.max_files_per_request + 1024 * 1024)
+        check_window(self.url_window_seconds, self.url_ttl_seconds)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -59,6 +64,12 @@ class Settings:
             return value
 
         defaults = cls()
+        url_ttl = number("DOWNLOAD_URL_TTL", defaults.url_ttl_seconds)
+        url_window = number("DOWNLOAD_URL_WINDOW", defaults.url_window_seconds)
+        try:
+            check_window(url_window, url_ttl)
+        except ValueError as exc:
+            raise SystemExit(f"DOWNLOAD_URL_WINDOW and DOWNLOAD_URL_TTL do not fit together: {exc}") from None
         return cls(
             database_url=environ.get("DATABASE_URL") or defaults.database_url,
             storage_url=environ.get("STORAGE_URL") or _default_storage_url(),
@@ -67,7 +78,8 @@ class Settings:
             max_image_pixels=number("MAX_IMAGE_PIXELS", defaults.max_image_pixels),
             public_url=(environ.get("PUBLIC_URL") or "").rstrip("/") or None,
             grant_ttl_seconds=number("UPLOAD_GRANT_TTL", defaults.grant_ttl_seconds),
-            url_ttl_seconds=number("DOWNLOAD_URL_TTL", defaults.url_ttl_seconds),
+            url_ttl_seconds=url_ttl,
+            url_window_seconds=url_window,
             max_files_per_request=number("MAX_FILES_PER_REQUEST", defaults.max_files_per_request),
             max_request_bytes=number("MAX_REQUEST_BYTES", 0),
             redis_url=environ.get("REDIS_URL") or None,

@@ -163,7 +163,7 @@ def _blob_store(settings: Settings, secret: str) -> BlobStore:
     if url.scheme == "s3":
         if not url.netloc:
             raise SystemExit(f"STORAGE_URL {settings.storage_url!r} names no bucket")
-        return S3BlobStore(bucket=url.netloc, prefix=url.path.strip("/"))
+        return S3BlobStore(bucket=url.netloc, prefix=url.path.strip("/"), url_window=settings.url_window_seconds)
     if url.scheme == "file":
         if url.netloc not in ("", "localhost") or not url.path:
             # file://var/storage would silently mean /storage: say what an absolute URL looks like.
@@ -172,7 +172,8 @@ def _blob_store(settings: Settings, secret: str) -> BlobStore:
         root = unquote(url.path)
         # The local store signs its forms and URLs with a key derived from, but not equal to, the JWT secret.
         signing_key = hmac.new(secret.encode(), b"local-blob-store", hashlib.sha256).digest()
-        return LocalBlobStore(root, signing_key, base_url=lambda: _base_url(settings))
+        return LocalBlobStore(root, signing_key, base_url=lambda: _base_url(settings),
+                              url_window=settings.url_window_seconds)
     raise SystemExit(f"STORAGE_URL must start with file:// or s3://, got {settings.storage_url!r}")
 
 

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 from urllib.parse import quote, urlencode
 
+from adapters.url_window import check_window, window_start
 from core.errors import Unavailable
 from core.ports import BlobChanged, BlobContent, BlobStore, UploadForm
 
@@ -41,6 +43,11 @@ CHUNK = 1024 * 1024
 MAX_KEY_BYTES = 1024  # S3's limit
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"  # what S3 records when no type is given
 _META_DIR = ".meta"
+DOWNLOAD_URL_CACHE = 10_000
+"""Signed download paths kept: a dozen full listings (200 images x 4 URLs)."""
+_CANONICAL_EXPIRES = re.compile(r"[1-9][0-9]{0,17}")
+"""`expires` as download_url writes it. int() would also read "+123", "0123", " 123", "1_23" or other
+scripts' digits: each would be another URL (another cache entry) for the same signature."""
 
 # Status codes of the S3 error codes this adapter raises (as S3 answers them).
 _STATUS = {
@@ -117,14 +124,18 @@ class LocalBlobStore(BlobStore):
     """Objects as files under `root`; uploads and downloads through signed URLs served by the gateway.
 
     `base_url()` is asked at call time for the gateway's external base URL (e.g. "http://127.0.0.1:8000"),
-    because without PUBLIC_URL it comes from the current request.
+    because without PUBLIC_URL it comes from the current request. Download URLs are signed in windows
+    of `url_window` seconds (adapters.url_window), as the S3 store's are.
     """
 
     def __init__(self, root: str, secret: bytes | str, base_url: Callable[[], str], *,
                  access_key_id: str = "local", bucket: str = "local",
-                 now: Callable[[], datetime] = _utcnow) -> None:
+                 now: Callable[[], datetime] = _utcnow, url_window: int = 1) -> None:
         if not secret:
             raise ValueError("LocalBlobStore needs a non-empty secret")
+        check_window(url_window)
+        self._url_window = url_window
+        self._signed_paths = functools.lru_cache(maxsize=DOWNLOAD_URL_CACHE)(self._signed_path)
         self._secret = secret.encode() if isinstance(secret, str) else bytes(secret)
         self._root = os.path.realpath(root)
         self.base_url = base_url
@@ -263,10 +274,16 @@ class LocalBlobStore(BlobStore):
                 self._prune(os.path.dirname(victim))
 
     def download_url(self, key: str, expires_in: int) -> str:
+        """Valid until `expires_in` seconds after the end of the current URL window."""
+        expires = window_start(self._now().timestamp(), self._url_window) + self._url_window + int(expires_in)
+        return self.base_url().rstrip("/") + self._signed_paths(key, expires)
+
+    def _signed_path(self, key: str, expires: int) -> str:
+        """`/storage/blobs/<key>?expires=...&signature=...`, kept by `_signed_paths` for its window: checking
+        the key resolves it on disk, which a listing of 800 URLs would otherwise do 800 times."""
         self.path_of(key)
-        expires = int(self._now().timestamp()) + int(expires_in)
         query = urlencode({"expires": expires, "signature": self._download_signature(key, expires)})
-        return f"{self.base_url().rstrip('/')}/storage/blobs/{quote(key, safe='/')}?{query}"
+        return f"/storage/blobs/{quote(key, safe='/')}?{query}"
 
     def ping(self) -> None:
         """Raise unless the root is a writable directory."""
@@ -295,10 +312,9 @@ class LocalBlobStore(BlobStore):
         if not expires or not signature:
             raise LocalStorageError("AccessDenied", "Query-string authentication requires the expires and "
                                                     "signature parameters")
-        try:
-            expires_at = int(expires)
-        except ValueError:
-            raise LocalStorageError("AccessDenied", "Invalid date (expires)") from None
+        if not _CANONICAL_EXPIRES.fullmatch(expires):
+            raise LocalStorageError("AccessDenied", "Invalid date (expires)")
+        expires_at = int(expires)
         try:
             path = self.path_of(key)
         except InvalidKey:

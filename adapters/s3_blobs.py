@@ -8,6 +8,9 @@ and stores each under `<prefix>/<key>`. With the default empty prefix the S3 key
 so a grant's `fields.key` is exactly `uploads/<uuid>` as the contract says. With a prefix, S3 only
 accepts the full object key in the form, so `fields.key` is `<prefix>/uploads/<uuid>`; `logical_key`
 maps it back. (Everything else — size, read, delete, download URLs — takes logical keys.)
+
+Download URLs come from adapters.s3_url_signer: botocore's URLs to the byte, signed as of the start
+of a `url_window` (adapters.url_window), at the cost of one HMAC each.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import base64
 import contextlib
 import functools
 import json
+import time
 from datetime import datetime, timezone
 from typing import Any, BinaryIO, Callable, Iterator, Sequence, TypeVar
 
@@ -22,6 +26,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from adapters.s3_url_signer import S3UrlSigner
 from core.errors import Unavailable
 from core.ports import BlobChanged, BlobContent, BlobStore, UploadForm
 
@@ -78,23 +83,37 @@ def _storage_errors(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def default_client() -> Any:
+def default_client(session: Any = None) -> Any:
     """An S3 client configured the way boto3 configures itself (environment, profile, role).
 
     Only the signature version is pinned (presigned POST policies and URLs must be SigV4), and the
     connection pool is made large enough for the threads that verify and copy uploads.
     """
-    return boto3.session.Session().client(
+    return (session or boto3.session.Session()).client(
         "s3", config=Config(signature_version="s3v4", max_pool_connections=MAX_POOL_CONNECTIONS))
 
 
 class S3BlobStore(BlobStore):
-    def __init__(self, bucket: str, prefix: str = "", client: Any = None) -> None:
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None, *, url_window: int = 1,
+                 credentials: Callable[[], Any] | None = None, now: Callable[[], float] = time.time) -> None:
+        """`url_window`: seconds download URLs are signed in (1: no rounding beyond whole seconds);
+        `now()`: the clock they are signed by, in epoch seconds.
+
+        `credentials()` returns what `client` signs with. By default both come from one boto3 session;
+        for a `client` made elsewhere they default to boto3's default chain, which is where a client
+        made by `boto3.client()` gets its credentials too.
+        """
         if not bucket:
             raise ValueError("S3BlobStore needs a bucket name")
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        self.client = client if client is not None else default_client()
+        if client is None:
+            session = boto3.session.Session()
+            client = default_client(session)
+            credentials = credentials or session.get_credentials
+        self.client = client
+        self._urls = S3UrlSigner(client, bucket, credentials or boto3.session.Session().get_credentials, url_window,
+                                 now=now)
 
     # --- keys ---------------------------------------------------------------------------------------
 
@@ -209,8 +228,8 @@ class S3BlobStore(BlobStore):
                                   f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}")
 
     def download_url(self, key: str, expires_in: int) -> str:
-        return self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": self.s3_key(key)}, ExpiresIn=expires_in)
+        """Valid from the start of the current URL window until `expires_in` seconds after its end."""
+        return self._urls.url(self.s3_key(key), expires_in)
 
     @_storage_errors
     def ping(self) -> None:

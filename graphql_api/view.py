@@ -1,20 +1,22 @@
 """The HTTP side of /graphql: the explorer on GET, authentication, JSON and multipart bodies on POST."""
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from typing import Any
+from typing import Any, Collection
 
 from ariadne import graphql_sync
 from flask import Response, request
-from graphql import GraphQLSchema
+from graphql import DocumentNode, GraphQLError, GraphQLSchema
+from graphql.validation import ASTValidationRule
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from core.errors import Unauthenticated
 from core.ports import Authenticator
 from core.services import ImageService
 from graphql_api.context import GraphQLContext
-from graphql_api.cost import CostBudget
+from graphql_api.cost import CostModel
 from graphql_api.errors import BAD_USER_INPUT, INTERNAL_MESSAGE, INTERNAL_SERVER_ERROR, UNAUTHENTICATED, ErrorLog, \
     error_body, format_error
 from graphql_api.explorer import EXPLORER_CSP, LocalGraphiQL
@@ -57,6 +59,7 @@ class GraphQLView:
         self._limits = limits
         self._documents = DocumentCache()
         self._rules = [depth_limit_rule(), image_mutation_limit_rule(limits.max_files)]
+        self._cost = CostModel(schema)
         self._error_log = ErrorLog()
         self._explorer = LocalGraphiQL(title="Realty Image Gateway - GraphQL", default_query=EXPLORER_QUERY)
 
@@ -120,18 +123,30 @@ class GraphQLView:
             data,
             context_value=context,
             query_parser=self._documents.parse,
-            query_validator=self._documents.validate,
+            query_validator=functools.partial(self._validate, data),
             validation_rules=self._rules,
             debug=False,
             logger=self._error_log,
             error_formatter=format_error,
-            middleware=[CostBudget()],  # one per request: it counts what this request resolves
         )
         # A request that could not be executed at all (unparsable, invalid, bad variables) is a 400. Only
         # its errors lack a `path`: a field error may null all of `data` (a non-null root field failed),
         # yet the operation ran, and that is a 200 like any other field error.
         executed = result.get("data") is not None or any("path" in e for e in result.get("errors", ()))
         return _json(result, 200 if executed else 400)
+
+    def _validate(self, data: dict[str, Any], schema: GraphQLSchema, document: DocumentNode,
+                  rules: Collection[type[ASTValidationRule]] | None = None, max_errors: int | None = None,
+                  **kwargs: Any) -> list[GraphQLError]:
+        """Ariadne's query_validator: the document's rules (cached per document), then this request's cost.
+
+        The cost depends on the variables (list lengths, @skip/@include), so it is counted per request,
+        here, after the document proved valid and before Ariadne executes anything.
+        """
+        errors = self._documents.validate(schema, document, rules, max_errors, **kwargs)
+        if errors:
+            return errors
+        return self._cost.check(document, data.get("operationName"), data.get("variables"))
 
 
 def _token() -> str | None:

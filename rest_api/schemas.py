@@ -97,6 +97,12 @@ class OptionalRequestIdHeader(_ValidateOnly):
                                metadata={"description": REQUEST_ID_DESCRIPTION, "example": REQUEST_ID_EXAMPLE})
 
 
+class ListingHeaders(OptionalRequestIdHeader):
+    # Read by werkzeug in the view (rest_api.conditional); declared here to be documented.
+    if_none_match = fields.String(data_key="If-None-Match", metadata={
+        "description": "The ETag of a listing already held: answered 304 without a body while it is unchanged."})
+
+
 # Path schemas are loaded with as_kwargs: their field names replace Flask's raw string view arguments.
 class RealtyPath(ma.Schema):
     realtyId = CanonicalUUID(required=True, metadata={"description": "Unique realty identifier in UUID format."})

@@ -9,6 +9,7 @@ import http
 from typing import Any, Callable
 from uuid import UUID
 
+from flask import Response
 from flask.views import MethodView
 
 from core.errors import GatewayError
@@ -16,10 +17,11 @@ from core.ports import Authenticator
 from core.services import ImageService
 from rest_api import presenters
 from rest_api.auth import authenticate_request, current_caller
+from rest_api.conditional import LISTING_ETAG, conditional_json
 from rest_api.errors import core_error_response
 from rest_api.parsing import RestBlueprint, limit_request_body
 from rest_api.schemas import (
-    REQUEST_ID_HEADER, CopyImagesRequest, EmptySchema, GrantQuery, OptionalRequestIdHeader, PublicationRequest,
+    REQUEST_ID_HEADER, CopyImagesRequest, EmptySchema, GrantQuery, ListingHeaders, PublicationRequest,
     RealtyImagePath, RealtyImagesSchema, RealtyPath, RequestIdHeader, SaveImagesRequest, UpdateImagesRequest,
     UploadGrantSchema,
 )
@@ -75,16 +77,23 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
 
     @images.route("/realty/<uuid_segment:realtyId>/images")
     class RealtyImages(MethodView):
-        @images.arguments(OptionalRequestIdHeader, location="headers", as_kwargs=True)
+        @images.arguments(ListingHeaders, location="headers", as_kwargs=True)
         @images.arguments(RealtyPath, location="path", as_kwargs=True)
-        @images.response(200, RealtyImagesSchema, headers=ECHOED_REQUEST_ID)
+        @images.response(200, RealtyImagesSchema, headers={**ECHOED_REQUEST_ID, **LISTING_ETAG})
+        @images.alt_response(304, description="Not Modified: the listing is still the one If-None-Match names. "
+                                              "No body.", headers={**ECHOED_REQUEST_ID, **LISTING_ETAG})
         @_documents(images, (*_COMMON_ERRORS, 404))
-        def get(self, realtyId: UUID) -> dict[str, Any]:
+        def get(self, realtyId: UUID) -> Response:
             """Fetch realty images
 
-            Metadata of the realty's images, in the realty's order.
+            Metadata of the realty's images, in the realty's order. The answer carries an ETag; asked
+            again with it in If-None-Match, the answer is 304 without a body while the listing is
+            unchanged. Within a signing window (15 minutes by default) an unchanged listing is
+            byte-identical, signed URLs included, so browsers and CDNs can cache the images.
             """
-            return presenters.image_list(service.realty(current_caller(), realtyId).images, url)
+            caller = current_caller()
+            images_json = presenters.image_list_json(service.realty(caller, realtyId).images, url)
+            return conditional_json(images_json, caller.org)
 
         @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
         @images.arguments(RealtyPath, location="path", as_kwargs=True)

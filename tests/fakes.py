@@ -10,12 +10,12 @@ import copy
 import hashlib
 import threading
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Iterable, Sequence
+from typing import Sequence
 from uuid import UUID
 
-from core.domain import Image, Processing, Realty, Room, UploadGrant
+from core.domain import Processing, Realty, Room, UploadGrant
 from core.errors import Unavailable, UnsupportedImageType, UploadRejected
 from core.ports import (
     BlobChanged, BlobContent, BlobRepository, BlobStore, Clock, GrantRepository, IdGenerator, ImageFacts,

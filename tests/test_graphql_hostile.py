@@ -13,13 +13,11 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from graphql_api.view import EXPLORER_QUERY
 from tests.graphql_support import (
     SEED_MAP, bearer, create_property, create_room, data_of, global_id, post_graphql, post_multipart,
     property_images, single_error, upload_operations, upload_property_image, upload_room_image,
 )
 from tests.images import make_jpeg
-from tests.processing_support import wait_processed
 
 
 @pytest.fixture
@@ -267,99 +265,7 @@ def test_descriptions_are_bounded_as_over_rest(client, token, estate):
     assert len(property_images(client, token, estate["property"]["id"])) == 2
 
 
-# --- the cost of a query is bounded, not only its depth -------------------------------------------------------
-# Lists multiply: `property { images { property { images { property { images { url } } } } } }` is only 7
-# deep, yet over a 200-image property it signs 8 million URLs. Aliases multiply the same way.
-
-@pytest.fixture
-def crowded(client, token):
-    """A property with 30 images: enough for nested lists and aliases to multiply past the budget."""
-    prop = create_property(client, token, "Crowded Court")
-    content = make_jpeg(8, 6)
-    for _ in range(30):
-        upload_property_image(client, token, prop["id"], content)
-    wait_processed(client.application)  # renditions are listed once made
-    return prop
-
-
-def _nested_images(levels: int, leaf: str) -> str:
-    """`property { images { property { images { ... { leaf } } } } }` with `levels` image lists."""
-    body = f"images {{ {leaf} }}"
-    for _ in range(levels - 1):
-        body = f"images {{ property {{ {body} }} }}"
-    return "query($id: ID!) { property(id: $id) { " + body + " } }"
-
-
-def _over_budget(response) -> dict:
-    """The request ran, but the lists it could not afford were cut off with a BAD_USER_INPUT error."""
-    assert response.status_code == 200, response.get_data(as_text=True)
-    body = response.get_json()
-    assert body["errors"], body
-    assert all(e["extensions"] == {"code": "BAD_USER_INPUT"} and "cost" in e["message"].lower()
-               for e in body["errors"]), body["errors"][:3]
-    assert len(body["errors"]) <= 100, "a list over budget is cut off, not walked item by item"
-    return body["data"]
-
-
-def test_multiplying_lists_are_cut_off_by_the_cost_budget(client, token, crowded, estate):
-    variables = {"id": crowded["id"]}
-    assert len(data_of(post_graphql(client, token, _nested_images(1, "url"), variables))["property"]["images"]) == 30
-    data = _over_budget(post_graphql(client, token, _nested_images(3, "url"), variables))
-    assert data == {"property": None}
-    # What is charged is what the data holds: the same query over two images is cheap.
-    small = data_of(post_graphql(client, token, _nested_images(3, "url"), {"id": estate["property"]["id"]}))
-    assert len(small["property"]["images"]) == 2
-
-
-def test_aliases_multiply_the_cost_too(client, token, crowded):
-    fields = " ".join(f"p{n}: property(id: $id) {{ images {{ url renditions {{ url }} }} }}" for n in range(100))
-    data = _over_budget(post_graphql(client, token, "query($id: ID!) { " + fields + " }", {"id": crowded["id"]}))
-    assert data["p0"] is not None and data["p99"] is None
-
-
-def test_fragments_cannot_hide_the_cost(client, token, crowded):
-    query = """query($id: ID!) { property(id: $id) { ...P } }
-      fragment P on Property { images { property { ...Q } } }
-      fragment Q on Property { images { property { images { url } } } }"""
-    assert _over_budget(post_graphql(client, token, query, {"id": crowded["id"]})) == {"property": None}
-
-
-def test_list_payloads_of_mutations_count_too(client, token, crowded):
-    query = """mutation($input: CopyImagesInput!) {
-      copyImages(input: $input) { images { property { images { property { images { url } } } } } } }"""
-    data = _over_budget(post_graphql(client, token, query, {"input": {"sourcePropertyId": crowded["id"],
-                                                                      "targetPropertyId": str(uuid.uuid4())}}))
-    assert data == {"copyImages": {"images": None}}
-
-
-def test_the_fullest_property_stays_within_the_cost_budget(client, token):
-    """Every field of a 200-image property (the most there can be), rooms, renditions and URLs included."""
-    from tests.test_graphql_queries import FULL_PROPERTY
-
-    prop = create_property(client, token, "Full House")
-    room = create_room(client, token, prop["id"])
-    content = make_jpeg(8, 6)
-    for n in range(200):
-        if n % 10:
-            upload_property_image(client, token, prop["id"], content)
-        else:
-            upload_room_image(client, token, room["id"], content)
-    data = data_of(post_graphql(client, token, FULL_PROPERTY, {"id": prop["id"]}))
-    assert len(data["property"]["images"]) == 200
-    assert len(data["property"]["rooms"][0]["images"]) == 20
-
-
-def test_what_clients_really_ask_stays_within_the_cost(client, token, crowded, estate):
-    data = data_of(post_graphql(client, token, EXPLORER_QUERY, {"id": crowded["id"]}))
-    assert len(data["property"]["images"]) == 30
-    rooms_with_images = """query($id: ID!) { property(id: $id) {
-        rooms { id name images { id realtyImageId url type category hero active status filename source } }
-        images { id url renditions { name url width height } property { id } room { id name } } } }"""
-    data = data_of(post_graphql(client, token, rooms_with_images, {"id": estate["property"]["id"]}))
-    assert [len(r["images"]) for r in data["property"]["rooms"]] == [1]
-    several = "query($ids: [ID!]!) { properties(ids: $ids) { id name imageCount hero { id url } images { id url } } }"
-    data = data_of(post_graphql(client, token, several, {"ids": [crowded["id"]] * 100}))
-    assert len(data["properties"]) == 100
+# --- the cost of a query is bounded, not only its depth: tests/test_graphql_cost.py ------------------------------
 
 
 # --- one file part, many uploads ----------------------------------------------------------------------------

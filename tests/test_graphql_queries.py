@@ -202,8 +202,11 @@ def test_listing_images_costs_a_constant_number_of_queries(client, token):
 
 
 def _nested(depth: int) -> str:
-    """`property { images { property { images ... { id } } } }` with `depth` levels of fields."""
-    fields = ["property(id: $id)"] + ["images" if n % 2 else "property" for n in range(1, depth - 1)]
+    """`property { hero { property { hero ... { id } } } }` with `depth` levels of fields.
+
+    No lists: nested lists would be refused for their cost (tests/test_graphql_cost.py) before their depth.
+    """
+    fields = ["property(id: $id)"] + ["hero" if n % 2 else "property" for n in range(1, depth - 1)]
     return "query($id: ID!) { " + " { ".join(fields) + " { id" + " }" * (len(fields)) + " }"
 
 

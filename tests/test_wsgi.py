@@ -66,6 +66,20 @@ def test_settings_from_the_environment():
             Settings.from_env({"MAX_UPLOAD_BYTES": bad})
 
 
+def test_the_download_url_window_is_read_and_checked_at_start():
+    assert Settings.from_env({}).url_window_seconds == 900
+    settings = Settings.from_env({"DOWNLOAD_URL_WINDOW": "60", "DOWNLOAD_URL_TTL": "120"})
+    assert (settings.url_window_seconds, settings.url_ttl_seconds) == (60, 120)
+    assert Settings.from_env({"DOWNLOAD_URL_WINDOW": "4800", "DOWNLOAD_URL_TTL": "600000"}).url_window_seconds == 4800
+    # S3 refuses presigned URLs living longer than 7 days (604800 s): window + TTL must stay within.
+    with pytest.raises(SystemExit, match="DOWNLOAD_URL_WINDOW.*604800"):
+        Settings.from_env({"DOWNLOAD_URL_WINDOW": "4801", "DOWNLOAD_URL_TTL": "600000"})
+    with pytest.raises(SystemExit, match="DOWNLOAD_URL_WINDOW"):
+        Settings.from_env({"DOWNLOAD_URL_WINDOW": "0"})
+    with pytest.raises(ValueError, match="604800"):
+        Settings(url_window_seconds=600_000, url_ttl_seconds=5_000)
+
+
 @pytest.mark.parametrize("url", ["file://var/storage", "ftp://host/dir", "s3://"])
 def test_unusable_storage_urls_are_refused_at_start(settings, url):
     from wsgi import create_app

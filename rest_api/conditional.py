@@ -1,0 +1,41 @@
+"""Listings with an ETag, answered 304 when the client already holds them (CONTRACT §7).
+
+The ETag is a digest of the exact bytes of the answer, keyed by the caller's org: it changes whenever
+any byte does (an image saved, changed, reordered, published, deleted, copied in, processed, and also
+when the signing window turns and the URLs change), and an org can never validate another org's
+answer, not even one with the same bytes (an emptied realty lists as `{"realtyImages":[]}` for everyone).
+
+flask-smorest's `Blueprint.etag` is not used: it answers 304 by raising before the ETag is set, so
+its 304 carries no ETag (RFC 9110 §15.4.5 wants it), and it hashes the schema-dumped data through a
+second, key-sorted JSON encoding. Here the answer is encoded once, hashed once, and werkzeug's
+`make_conditional` turns it into a 304 without a body, ETag kept. The parameter and the answers are
+documented by hand in the view (`LISTING_ETAG`, `ListingHeaders`).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+from flask import Response, current_app, request
+
+LISTING_ETAG = {"ETag": {
+    "description": "Changes whenever the listing does. Send it back as If-None-Match to get a 304 "
+                   "without a body while nothing changed.",
+    "schema": {"type": "string"},
+}}
+CACHE_CONTROL = "private, no-cache"
+"""Only the caller's own cache may keep the answer, and must revalidate it (a 304 costs no body)."""
+
+
+def conditional_json(body: dict[str, Any], org: str) -> Response:
+    """`body` as JSON (the app's JSON settings, as any other answer), or a 304 when If-None-Match holds it."""
+    response = current_app.json.response(body)
+    response.set_etag(listing_etag(response.get_data(), org))
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    return response.make_conditional(request)
+
+
+def listing_etag(data: bytes, org: str) -> str:
+    # HMAC keyed by the org: the same bytes listed for two orgs never share an ETag.
+    return hmac.new(org.encode("utf-8", "surrogatepass"), data, hashlib.sha256).hexdigest()[:40]

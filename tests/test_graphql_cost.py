@@ -1,0 +1,207 @@
+"""A request's cost is counted from its document and variables before anything runs (CONTRACT §7).
+
+Lists multiply: `property { images { property { images { url } } } }` is only 5 deep, yet over
+200-image properties it would sign 40,000 URLs; 640 aliases of `image(id:) { url renditions { url } }`
+make 640 database round trips. Such a request is refused with BAD_USER_INPUT as a whole, and nothing
+of it runs: no database query is made (counted on peewee's query log) and no mutation happens.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from typing import Iterator
+
+import pytest
+
+from graphql_api.view import EXPLORER_QUERY
+from tests.graphql_support import (
+    create_property, create_room, data_of, post_graphql, single_error, upload_property_image, upload_room_image,
+)
+from tests.images import make_jpeg
+from tests.processing_support import wait_processed
+from tests.test_graphql_queries import FULL_PROPERTY
+
+
+@pytest.fixture
+def token(make_token):
+    return make_token(org="org-a")
+
+
+@pytest.fixture
+def estate(client, token):
+    """A property with a room, three property images and a room image."""
+    prop = create_property(client, token, "Costly Court")
+    room = create_room(client, token, prop["id"], "Attic")
+    images = [upload_property_image(client, token, prop["id"], make_jpeg(8, 6)) for _ in range(3)]
+    images.append(upload_room_image(client, token, room["id"], make_jpeg(8, 6)))
+    wait_processed(client.application)  # render jobs query the database too
+    return {"property": prop, "room": room, "images": images}
+
+
+class _QueryLog(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+@contextlib.contextmanager
+def database_queries() -> Iterator[_QueryLog]:
+    """Counts the SQL statements peewee sends while the block runs."""
+    logger, log = logging.getLogger("peewee"), _QueryLog()
+    level = logger.level
+    logger.addHandler(log)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield log
+    finally:
+        logger.removeHandler(log)
+        logger.setLevel(level)
+
+
+def assert_refused(response) -> None:
+    """Refused as a whole before execution: 400, one BAD_USER_INPUT error about the cost, no data."""
+    assert response.status_code == 400, response.get_data(as_text=True)
+    error = single_error(response)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert "cost" in error["message"]
+    assert "data" not in response.get_json()
+
+
+def refused_without_running(client, token, query: str, variables: dict | None = None) -> None:
+    with database_queries() as log:
+        response = post_graphql(client, token, query, variables)
+    assert_refused(response)
+    assert log.count == 0, "nothing of a refused request may run"
+
+
+def _nested_images(levels: int, leaf: str) -> str:
+    """`property { images { property { images { ... { leaf } } } } }` with `levels` image lists."""
+    body = f"images {{ {leaf} }}"
+    for _ in range(levels - 1):
+        body = f"images {{ property {{ {body} }} }}"
+    return "query($id: ID!) { property(id: $id) { " + body + " } }"
+
+
+# --- what is refused -----------------------------------------------------------------------------------------
+
+def test_aliased_image_lookups_are_refused_before_any_lookup(client, token, estate):
+    image_id = estate["images"][0]["id"]
+    # `image(id:) { url renditions { url } }` 640 times; the fragment keeps it within the parser's token limit.
+    attack = "query($id: ID!) { " + " ".join(f"a{n}: image(id: $id) {{ ...I }}" for n in range(640)) + " } " \
+             "fragment I on Image { url renditions { url } }"
+    started = time.perf_counter()
+    refused_without_running(client, token, attack, {"id": image_id})
+    assert time.perf_counter() - started < 2, "counting is quick"
+    # Aliases are counted, not forbidden: fifty of them are fine.
+    fine = "query($id: ID!) { " + " ".join(f"a{n}: image(id: $id) {{ url }}" for n in range(50)) + " }"
+    assert len(data_of(post_graphql(client, token, fine, {"id": image_id}))) == 50
+
+
+def test_nested_lists_multiply_whatever_the_data_holds(client, token, estate):
+    variables = {"id": estate["property"]["id"]}
+    assert len(data_of(post_graphql(client, token, _nested_images(1, "url"), variables))["property"]["images"]) == 4
+    assert len(data_of(post_graphql(client, token, _nested_images(2, "id"), variables))["property"]["images"]) == 4
+    # Counted at the most a property can hold, so a small property gives no way around it.
+    refused_without_running(client, token, _nested_images(2, "url"), variables)
+    refused_without_running(client, token, _nested_images(3, "id"), variables)
+
+
+def test_fragments_cannot_hide_the_cost(client, token, estate):
+    query = """query($id: ID!) { property(id: $id) { ...P } }
+      fragment P on Property { images { property { ...Q } } }
+      fragment Q on Property { images { url } }"""
+    refused_without_running(client, token, query, {"id": estate["property"]["id"]})
+    inline = """query($id: ID!) { node(id: $id) { ... on Property { images { ... on Image { property {
+      images { url } } } } } } }"""
+    refused_without_running(client, token, inline, {"id": estate["property"]["id"]})
+
+
+def test_a_fragment_bomb_is_counted_quickly_and_as_execution_merges_it(client, token, estate):
+    """Each fragment spreads the next twice: 2**40 spreads unfolded, one `images { url }` executed."""
+    fragments = [f"fragment F{n} on Property {{ ...F{n + 1} ...F{n + 1} }}" for n in range(40)]
+    fragments.append("fragment F40 on Property { images { url } }")
+    query = "query($id: ID!) { property(id: $id) { ...F0 } } " + " ".join(fragments)
+    started = time.perf_counter()
+    data = data_of(post_graphql(client, token, query, {"id": estate["property"]["id"]}))
+    assert time.perf_counter() - started < 2
+    assert len(data["property"]["images"]) == 4
+
+
+def test_skip_and_include_are_applied_with_the_variables(client, token, estate):
+    query = """query($id: ID!, $deep: Boolean!, $shallow: Boolean!) { property(id: $id) {
+      images @include(if: $deep) { property { images { url } } }
+      more: images @skip(if: $shallow) { property { images { url } } }
+      imageCount } }"""
+    variables = {"id": estate["property"]["id"]}
+    data = data_of(post_graphql(client, token, query, {**variables, "deep": False, "shallow": True}))
+    assert data == {"property": {"imageCount": 4}}
+    refused_without_running(client, token, query, {**variables, "deep": True, "shallow": True})
+    refused_without_running(client, token, query, {**variables, "deep": False, "shallow": False})
+
+
+def test_properties_cost_as_many_as_the_ids_asked(client, token, estate):
+    query = "query($ids: [ID!]!) { properties(ids: $ids) { images { url renditions { url } } } }"
+    assert len(data_of(post_graphql(client, token, query, {"ids": [estate["property"]["id"]] * 2}))["properties"]) == 2
+    refused_without_running(client, token, query, {"ids": [estate["property"]["id"]] * 20})
+
+
+def test_a_mutation_over_budget_does_not_happen(client, token, estate):
+    target = str(uuid.uuid4())
+    query = """mutation($copy: CopyImagesInput!, $delete: DeleteImageInput!) {
+      deleteImage(input: $delete) { success }
+      copyImages(input: $copy) { images { property { images { url } } } } }"""
+    refused_without_running(client, token, query, {
+        "delete": {"id": estate["images"][0]["id"]},
+        "copy": {"sourcePropertyId": estate["property"]["id"], "targetPropertyId": target}})
+    images = data_of(post_graphql(client, token, "query($id: ID!) { property(id: $id) { images { id } } }",
+                                  {"id": estate["property"]["id"]}))["property"]["images"]
+    assert [i["id"] for i in images] == [i["id"] for i in estate["images"]]
+    assert data_of(post_graphql(client, token, "query($id: ID!) { property(id: $id) { id } }",
+                                {"id": target})) == {"property": None}
+
+
+def test_many_property_lookups_are_refused(client, token, estate):
+    """Every `property` lookup reads the property with all its images."""
+    aliased = "query($id: ID!) { " + " ".join(f"p{n}: property(id: $id) {{ id }}" for n in range(50)) + " }"
+    refused_without_running(client, token, aliased, {"id": estate["property"]["id"]})
+
+
+# --- what passes ---------------------------------------------------------------------------------------------
+
+def test_the_fullest_property_stays_within_the_cost_budget(client, token):
+    """Every field of a 200-image property (the most there can be), rooms, renditions and URLs included."""
+    prop = create_property(client, token, "Full House")
+    room = create_room(client, token, prop["id"])
+    content = make_jpeg(8, 6)
+    for n in range(200):
+        if n % 10:
+            upload_property_image(client, token, prop["id"], content)
+        else:
+            upload_room_image(client, token, room["id"], content)
+    data = data_of(post_graphql(client, token, FULL_PROPERTY, {"id": prop["id"]}))
+    assert len(data["property"]["images"]) == 200
+    assert len(data["property"]["rooms"][0]["images"]) == 20
+
+
+def test_what_clients_really_ask_stays_within_the_cost(client, token, estate):
+    data = data_of(post_graphql(client, token, EXPLORER_QUERY, {"id": estate["property"]["id"]}))
+    assert len(data["property"]["images"]) == 4
+    rooms_with_images = """query($id: ID!) { property(id: $id) {
+        rooms { id name images { id realtyImageId url type category hero active status filename source } }
+        images { id url renditions { name url width height } property { id } room { id name } } } }"""
+    data = data_of(post_graphql(client, token, rooms_with_images, {"id": estate["property"]["id"]}))
+    assert [len(r["images"]) for r in data["property"]["rooms"]] == [1]
+    several = "query($ids: [ID!]!) { properties(ids: $ids) { id name imageCount hero { id url } images { id url } } }"
+    data = data_of(post_graphql(client, token, several, {"ids": [estate["property"]["id"]] * 10}))
+    assert len(data["properties"]) == 10
+    light = "query($ids: [ID!]!) { properties(ids: $ids) { id name imageCount hero { id url } } }"
+    data = data_of(post_graphql(client, token, light, {"ids": [estate["property"]["id"]] * 100}))
+    assert len(data["properties"]) == 100  # one id read once, answered a hundred times
+    image = """query($id: ID!) { image(id: $id) { id url renditions { url } property { name images { id url } }
+        room { name } } }"""
+    assert data_of(post_graphql(client, token, image, {"id": estate["images"][3]["id"]}))["image"]["room"]
