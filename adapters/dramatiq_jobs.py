@@ -60,12 +60,17 @@ class _Sweeper:
         self._sweep = sweep
         self._interval = interval
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        threading.Thread(target=self._run, name="render-sweeper", daemon=True).start()
+        self._thread = threading.Thread(target=self._run, name="render-sweeper", daemon=True)
+        self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop, and wait for a sweep under way: the database may be closed next."""
         self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         while True:

@@ -275,8 +275,12 @@ class LocalBlobStore(BlobStore):
 
     def download_url(self, key: str, expires_in: int) -> str:
         """Valid until `expires_in` seconds after the end of the current URL window."""
+        return self.download_urls([key], expires_in)[0]
+
+    def download_urls(self, keys: Sequence[str], expires_in: int) -> list[str]:
         expires = window_start(self._now().timestamp(), self._url_window) + self._url_window + int(expires_in)
-        return self.base_url().rstrip("/") + self._signed_paths(key, expires)
+        base = self.base_url().rstrip("/")
+        return [base + self._signed_paths(key, expires) for key in keys]
 
     def _signed_path(self, key: str, expires: int) -> str:
         """`/storage/blobs/<key>?expires=...&signature=...`, kept by `_signed_paths` for its window: checking

@@ -94,6 +94,8 @@ def build_models(database: Database) -> Models:
         name = TextField(null=True)
         external_id = TextField(null=True)
         created_at = UtcDateTimeField()
+        version = BigIntegerField(default=0)
+        """Bumped by every change of the realty's images: readers may reuse images read at the same version."""
 
         class Meta:
             table_name = "realty"

@@ -108,7 +108,7 @@ class PeeweeRealtyRepository(Repository, RealtyRepository):
         if row is None:
             return None
         realty = _realty_from_row(row)
-        self._load_images([realty])
+        self._load_images([realty], {realty.id: row["version"]})
         return realty
 
     @db_errors
@@ -117,10 +117,10 @@ class PeeweeRealtyRepository(Repository, RealtyRepository):
         if not wanted:
             return []
         RealtyModel = self._m.Realty
-        rows = RealtyModel.select().where(RealtyModel.id.in_(wanted), RealtyModel.org == org).dicts()
+        rows = list(RealtyModel.select().where(RealtyModel.id.in_(wanted), RealtyModel.org == org).dicts())
         by_id = {row["id"]: _realty_from_row(row) for row in rows}
         found = [by_id[i] for i in wanted if i in by_id]
-        self._load_images(found)
+        self._load_images(found, {row["id"]: row["version"] for row in rows})
         return found
 
     @db_errors
@@ -138,7 +138,7 @@ class PeeweeRealtyRepository(Repository, RealtyRepository):
         if row is None or row["org"] != org:
             return None
         realty = _realty_from_row(row)
-        self._load_images([realty])
+        self._load_images([realty], {realty.id: row["version"]})
         return realty
 
     def _select_for_update(self, uuid: UUID) -> dict[str, Any] | None:
@@ -167,6 +167,7 @@ class PeeweeRealtyRepository(Repository, RealtyRepository):
         kept = {image.id for image in realty.images if image.id is not None}
 
         known = self._session.loaded.get(realty_id)
+        wrote = known is None or bool(known - kept)
         if known is None:
             # Not loaded in this unit of work: let the database say what is gone.
             gone = ImageModel.realty == realty_id
@@ -195,6 +196,10 @@ class PeeweeRealtyRepository(Repository, RealtyRepository):
         for image in realty.images:
             self._session.snapshots[image.id] = rows[id(image)]
         self._session.loaded[realty_id] = {image.id for image in realty.images}
+        if wrote or changed or new:
+            # In the same transaction as the images: a reader seeing this version sees exactly them.
+            RealtyModel = self._m.Realty
+            RealtyModel.update(version=RealtyModel.version + 1).where(RealtyModel.id == realty_id).execute()
 
     def _update_rows(self, changed: dict[int, dict[str, Any]]) -> None:
         """Write changed columns of many rows with one UPDATE per batch (a reorder of 200 is one statement)."""
@@ -260,8 +265,20 @@ class PeeweeRealtyRepository(Repository, RealtyRepository):
                .where(_image_ref(ImageModel, ref), RealtyModel.org == org).dicts().first())
         return row["uuid"] if row else None
 
-    def _load_images(self, realties: list[Realty]) -> None:
-        """Fill in the images of several realties with one query, and remember them for `save_images`."""
+    def _load_images(self, realties: list[Realty], versions: dict[int, int]) -> None:
+        """Fill in the images of several realties with one query (none for those a reader finds in the
+        cache at their current version), and remember them for `save_images`."""
+        cache = None if self._session.write else self._session.cache
+        if cache is not None:
+            missing = []
+            for realty in realties:
+                cached = cache.get(realty.id, versions[realty.id])
+                if cached is None:
+                    missing.append(realty)
+                else:
+                    realty.images = cached
+                    self._session.loaded[realty.id] = {image.id for image in cached}
+            realties = missing
         if not realties:
             return
         ImageModel = self._m.Image
@@ -279,6 +296,9 @@ class PeeweeRealtyRepository(Repository, RealtyRepository):
                 # The row as read is the snapshot: its values compare equal to `_image_row`'s.
                 self._session.snapshots[image.id] = row
             self._session.loaded[realty.id].add(image.id)
+        if cache is not None:
+            for realty in realties:
+                cache.put(realty.id, versions[realty.id], realty.images)
 
 
 def _realty_ref(RealtyModel: type[peewee.Model], ref: UUID | int) -> peewee.Expression:

@@ -6,6 +6,7 @@ from typing import Any
 
 import peewee
 
+from adapters.peewee_image_cache import ImageCache
 from adapters.peewee_models import Models
 
 
@@ -15,6 +16,7 @@ class Session:
 
     models: Models
     write: bool
+    cache: ImageCache | None = None
     snapshots: dict[int, dict[str, Any]] = field(default_factory=dict)
     """Image id → its row as last read or written, so saves write only rows that changed."""
     loaded: dict[int, set[int]] = field(default_factory=dict)

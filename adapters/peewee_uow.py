@@ -19,6 +19,7 @@ from typing import Iterator
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from adapters.peewee_database import is_postgres, open_database, translate_errors
+from adapters.peewee_image_cache import ImageCache
 from adapters.peewee_models import Models, build_models
 from adapters.peewee_realties import PeeweeRealtyRepository
 from adapters.peewee_repositories import (
@@ -40,12 +41,13 @@ class PeeweeUnitOfWorkFactory(UnitOfWorkFactory):
     def __init__(self, database_url: str) -> None:
         self.database = open_database(database_url)
         self.models = build_models(self.database)
+        self.image_cache = ImageCache()
         if isinstance(self.database, (PooledPostgresqlDatabase, PooledSqliteDatabase)):
             # Idle pooled connections would otherwise outlive a factory nobody closed (e.g. one app per test).
             weakref.finalize(self, self.database.close_all)
 
     def __call__(self, write: bool = True) -> PeeweeUnitOfWork:
-        return PeeweeUnitOfWork(self.models, write)
+        return PeeweeUnitOfWork(self.models, write, self.image_cache)
 
     def ping(self) -> None:
         with translate_errors(), self._connection():
@@ -85,10 +87,10 @@ class PeeweeUnitOfWork(UnitOfWork):
     savepoint of that transaction instead: it then shares the outer one's isolation and locks.
     """
 
-    def __init__(self, models: Models, write: bool) -> None:
+    def __init__(self, models: Models, write: bool, cache: ImageCache | None = None) -> None:
         self._db = models.database
         self._write = write
-        self._session = Session(models, write)
+        self._session = Session(models, write, cache)
         self._state = "new"
         self._opened = False
         self._savepoint: str | None = None

@@ -231,6 +231,9 @@ class S3BlobStore(BlobStore):
         """Valid from the start of the current URL window until `expires_in` seconds after its end."""
         return self._urls.url(self.s3_key(key), expires_in)
 
+    def download_urls(self, keys: Sequence[str], expires_in: int) -> list[str]:
+        return self._urls.urls([self.s3_key(key) for key in keys], expires_in)
+
     @_storage_errors
     def ping(self) -> None:
         """Raise unless the bucket exists and the credentials may use it."""

@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from botocore.exceptions import NoCredentialsError
@@ -78,6 +78,9 @@ class S3UrlSigner:
         """Frozen credentials and until when they are used (one tuple: replaced atomically)."""
 
     def url(self, key: str, ttl: int) -> str:
+        return self.urls([key], ttl)[0]
+
+    def urls(self, keys: Sequence[str], ttl: int) -> list[str]:
         now = self._now()
         expires = self._window + ttl
         if expires > MAX_PRESIGNED_SECONDS:
@@ -87,8 +90,9 @@ class S3UrlSigner:
             # botocore refreshes expiring credentials minutes ahead, so a copy a second old is still valid.
             credentials = self._frozen_credentials()
             self._current = (credentials, now + 1.0)
-        start = int(now // self._window) * self._window  # url_window.window_start, inlined: 800 calls a listing
-        return self._cached(key, start, expires, credentials)
+        start = int(now // self._window) * self._window
+        cached = self._cached
+        return [cached(key, start, expires, credentials) for key in keys]
 
     # --- signing ---------------------------------------------------------------------------------
 

@@ -105,7 +105,7 @@ def load_realty(env: dict[str, str]) -> tuple[str, str]:
 
     app = create_app(Settings.from_env(env))
     try:
-        blobs, service = app.extensions["realty"]["blobs"], app.extensions["realty"]["service"]
+        blobs, service = app.extensions["realty"].blobs, app.extensions["realty"].service
         blobs.create_bucket()
         caller = Caller(sub="bench-agent", org=ORG)
         realty = service.create_property(caller, "Bench House")
@@ -113,9 +113,10 @@ def load_realty(env: dict[str, str]) -> tuple[str, str]:
             service.upload_image(caller, realty.uuid, DirectUpload(
                 data=_jpeg(n), filename=f"photo-{n}.jpg", category=ImageCategory.GENERAL, hero=n == 0,
                 description=f"Photo {n} of the bench house"))
+        app.extensions["realty"].jobs.join()  # the renditions, made in this process's job threads
         return str(realty.uuid), encode(PROPERTY, realty.id)
     finally:
-        app.extensions["realty"]["database"].close()
+        app.extensions["realty"].close()
 
 
 def _wait_for_renditions(base: str, realty: str, token: str) -> bytes:

@@ -108,8 +108,8 @@ def _measure(url: str) -> bool:
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app(Settings(database_url=url, storage_url=f"file://{tmp}", jwt_secret=SECRET))
         try:
-            service, database = app.extensions["realty"]["service"], app.extensions["realty"]["database"]
-            token = app.extensions["realty"]["authenticator"].issue("bench-agent", ORG, 3600)
+            service, database = app.extensions["realty"].service, app.extensions["realty"].database
+            token = app.extensions["realty"].authenticator.issue("bench-agent", ORG, 3600)
             client, caller = app.test_client(), Caller("bench-agent", ORG)
             connection = psycopg2.connect(url)
             connection.autocommit = True

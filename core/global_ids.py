@@ -26,7 +26,11 @@ _BASE64 = re.compile(r"^[A-Za-z0-9+/_-]+$")
 
 
 def encode(type_name: str, number: int) -> str:
-    payload = json.dumps({"type": type_name, "id": number}, separators=(",", ":"))
+    if type_name not in TYPES:
+        raise ValueError(f"unknown global id type {type_name!r}")
+    # What json.dumps({"type": ..., "id": ...}, separators=(",", ":")) writes for these names and an
+    # int, formatted directly: a listing encodes two hundred of them.
+    payload = f'{{"type":"{type_name}","id":{int(number)}}}'
     return base64.b64encode(payload.encode()).decode("ascii")
 
 

@@ -85,6 +85,7 @@ class ImageService:
         self._ledger = BlobLedger(uow, blobs, clock)
         self._verifier = UploadVerifier(blobs, inspector, pool, limits.max_upload_bytes, limits.max_image_pixels)
         self.limits = limits
+        self._url_ttl = int(limits.url_ttl.total_seconds())
 
     # --- uploads --------------------------------------------------------------------------------
 
@@ -201,7 +202,10 @@ class ImageService:
             return uow.rooms.list_for(caller.org, realty_uuids)
 
     def url(self, storage_key: str) -> str:
-        return self._blobs.download_url(storage_key, int(self.limits.url_ttl.total_seconds()))
+        return self._blobs.download_url(storage_key, self._url_ttl)
+
+    def urls(self, storage_keys: Sequence[str]) -> list[str]:
+        return self._blobs.download_urls(storage_keys, self._url_ttl)
 
     # --- changing -------------------------------------------------------------------------------
 

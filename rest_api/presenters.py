@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Callable
-from uuid import UUID
 
 from core import global_ids
 from core.domain import Image
@@ -37,25 +36,30 @@ def image_item(image: Image, url: Callable[[str], str]) -> dict[str, Any]:
     }
 
 
-def image_list(images: list[Image], url: Callable[[str], str]) -> dict[str, Any]:
-    return {"realtyImages": [image_item(image, url) for image in images]}
+def image_list(images: list[Image], urls: Callable[[list[str]], list[str]]) -> dict[str, Any]:
+    """The images as items; `urls` signs all their storage keys at once."""
+    keys = [key for image in images for key in image.blob_keys]
+    signed = dict(zip(keys, urls(keys)))
+    return {"realtyImages": [image_item(image, signed.__getitem__) for image in images]}
 
 
-def image_list_json(images: list[Image], url: Callable[[str], str]) -> dict[str, Any]:
+def image_list_json(images: list[Image], urls: Callable[[list[str]], list[str]]) -> dict[str, Any]:
     """`image_list` already formatted as RealtyImagesSchema formats it, for encoding as it is.
 
     Dumping 200 items through marshmallow cost more than everything else a listing does together;
     the items hold only strings, numbers, booleans, None, str enums (their values), UUIDs and
     datetimes, so formatting the last two is all the schema did. A test holds the two equal.
     """
-    items = [image_item(image, url) for image in images]
+    items = image_list(images, urls)["realtyImages"]
     for item in items:
-        for name, value in item.items():
-            if isinstance(value, UUID):
-                item[name] = str(value)
-            elif isinstance(value, datetime):
-                item[name] = value.isoformat()
+        for name in _FORMATTED:
+            item[name] = _FORMATTED[name](item[name])
     return {"realtyImages": items}
+
+
+_FORMATTED: dict[str, Callable[[Any], str]] = {
+    "realtyImageId": str, "creationTime": datetime.isoformat, "modificationTime": datetime.isoformat}
+"""The item fields that are not JSON values as `image_item` gives them: what the schema formats."""
 
 
 def upload_grant(grant: IssuedGrant) -> dict[str, Any]:

@@ -60,7 +60,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
         blp.before_request(authenticate_request(authenticator))
         # Core errors are translated here, for REST routes only: GraphQL reports them its own way.
         blp.register_error_handler(GatewayError, core_error_response)
-    url = service.url
+    urls = service.urls
 
     @images.route("/uploadGrants", methods=["GET"])
     @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
@@ -92,7 +92,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
             byte-identical, signed URLs included, so browsers and CDNs can cache the images.
             """
             caller = current_caller()
-            images_json = presenters.image_list_json(service.realty(caller, realtyId).images, url)
+            images_json = presenters.image_list_json(service.realty(caller, realtyId).images, urls)
             return conditional_json(images_json, caller.org)
 
         @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
@@ -108,7 +108,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
             realty. If any item fails, none is saved and `errors[].target` names the failing keys.
             """
             saved = service.save_uploads(current_caller(), realtyId, body["uploaded_images"])
-            return presenters.image_list(saved, url)
+            return presenters.image_list(saved, urls)
 
         @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
         @images.arguments(RealtyPath, location="path", as_kwargs=True)

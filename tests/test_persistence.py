@@ -258,8 +258,31 @@ def test_get_many_uses_a_constant_number_of_queries(factory):
     assert [[i.position for i in r.images] for r in found] == [list(range(len(r.images))) for r in found]
     assert len(seen) == 2
     with factory(write=False) as uow, statements(factory) as seen:
-        uow.realties.get(ORG_A, realties[-1].uuid)
-    assert len(seen) == 2
+        again = uow.realties.get(ORG_A, realties[0].uuid)
+    assert len(seen) == 1, "unchanged since read: the realty's row, and its images from the cache"
+    assert again.images == found[-1].images
+    with factory(write=False) as uow, statements(factory) as seen:
+        uow.realties.get(ORG_A, foreign.uuid)
+    assert len(seen) == 1, "another org's realty is no realty, cached or not"
+
+
+def test_a_cached_listing_is_never_older_than_the_database(factory, database_url):
+    """The image cache is per process: another process's change must show at once."""
+    realty = create_realty(factory, images=3)
+    assert len(load(factory, realty.uuid).images) == 3  # cached now
+    other = PeeweeUnitOfWorkFactory(database_url)  # another process, as far as caches go
+    with other() as uow:
+        locked = uow.realties.lock(ORG_A, realty.uuid, create=False)
+        locked.remove(locked.images[0].uuid)
+        locked.apply([ImageChange(ref=locked.images[0].uuid, description="changed elsewhere")], T0, reorder=False)
+        uow.realties.save_images(locked)
+        uow.commit()
+    other.close()
+    images = load(factory, realty.uuid).images
+    assert [i.uuid for i in images] == [i.uuid for i in realty.images[1:]]
+    assert images[0].description == "changed elsewhere"
+    images[0].description = "a caller's own change"
+    assert load(factory, realty.uuid).images[0].description == "changed elsewhere", "callers get copies"
 
 
 def test_save_images_inserts_updates_deletes_and_reorders(factory):
@@ -309,12 +332,14 @@ def test_save_images_writes_only_what_changed(factory):
         locked.apply([ImageChange(ref=i.uuid) for i in reversed(locked.images)], T0, reorder=True)
         with statements(factory) as seen:
             uow.realties.save_images(locked)
-        assert len(seen) <= 2, "a reorder of 200 images is a couple of batched statements"
+        image_writes = [s for s in seen if '"image"' in s]
+        assert len(image_writes) <= 2, "a reorder of 200 images is a couple of batched statements"
+        assert len(seen) - len(image_writes) == 1, "and one for the realty's version"
 
         locked.apply([ImageChange(ref=locked.images[7].uuid, description="only me")], T0, reorder=False)
         with statements(factory) as seen:
             uow.realties.save_images(locked)
-        assert len(seen) == 1
+        assert len([s for s in seen if '"image"' in s]) == 1 and len(seen) == 2
         uow.commit()
     loaded = load(factory, realty.uuid)
     assert [i.uuid for i in loaded.images] == [i.uuid for i in reversed(realty.images)]
