@@ -5,6 +5,7 @@ import `create_app` each get what they expect without side effects at import tim
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 import logging
@@ -251,5 +252,8 @@ def __getattr__(name: str):
     if name == "app":
         global app
         app = create_app()
+        # What start-up made lives as long as the process: kept out of every later garbage collection
+        # (a listing allocates thousands of objects, and each collection would walk all of them too).
+        gc.freeze()
         return app
     raise AttributeError(name)

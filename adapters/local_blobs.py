@@ -25,7 +25,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, BinaryIO, Callable, Hashable, Iterable, Iterator, Mapping, Sequence, TypeVar
 from urllib.parse import quote, urlencode
 
 from adapters.url_window import check_window, window_start
@@ -276,6 +276,10 @@ class LocalBlobStore(BlobStore):
     def download_url(self, key: str, expires_in: int) -> str:
         """Valid until `expires_in` seconds after the end of the current URL window."""
         return self.download_urls([key], expires_in)[0]
+
+    def url_generation(self) -> Hashable:
+        # The base URL comes from the request without PUBLIC_URL: another host name, other URLs.
+        return window_start(self._now().timestamp(), self._url_window), self.base_url()
 
     def download_urls(self, keys: Sequence[str], expires_in: int) -> list[str]:
         expires = window_start(self._now().timestamp(), self._url_window) + self._url_window + int(expires_in)

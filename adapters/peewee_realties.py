@@ -77,7 +77,7 @@ def _image_from_row(row: dict[str, Any], realty_uuid: UUID) -> Image:
 
 def _realty_from_row(row: dict[str, Any]) -> Realty:
     return Realty(id=row["id"], uuid=row["uuid"], org=row["org"], name=row["name"],
-                  external_id=row["external_id"], created_at=row["created_at"])
+                  external_id=row["external_id"], created_at=row["created_at"], version=row["version"])
 
 
 

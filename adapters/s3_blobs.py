@@ -20,7 +20,7 @@ import functools
 import json
 import time
 from datetime import datetime, timezone
-from typing import Any, BinaryIO, Callable, Iterator, Sequence, TypeVar
+from typing import Any, BinaryIO, Callable, Hashable, Iterator, Sequence, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -233,6 +233,9 @@ class S3BlobStore(BlobStore):
 
     def download_urls(self, keys: Sequence[str], expires_in: int) -> list[str]:
         return self._urls.urls([self.s3_key(key) for key in keys], expires_in)
+
+    def url_generation(self) -> Hashable:
+        return self._urls.generation()
 
     @_storage_errors
     def ping(self) -> None:

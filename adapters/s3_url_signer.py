@@ -81,18 +81,22 @@ class S3UrlSigner:
         return self.urls([key], ttl)[0]
 
     def urls(self, keys: Sequence[str], ttl: int) -> list[str]:
-        now = self._now()
         expires = self._window + ttl
         if expires > MAX_PRESIGNED_SECONDS:
             check_window(self._window, ttl)  # raises, saying why
+        start, credentials = self.generation()
+        cached = self._cached
+        return [cached(key, start, expires, credentials) for key in keys]
+
+    def generation(self) -> tuple[int, Any]:
+        """(window start, credentials): while both stay, every key's URL stays the same."""
+        now = self._now()
         credentials, until = self._current
         if now >= until:
             # botocore refreshes expiring credentials minutes ahead, so a copy a second old is still valid.
             credentials = self._frozen_credentials()
             self._current = (credentials, now + 1.0)
-        start = int(now // self._window) * self._window
-        cached = self._cached
-        return [cached(key, start, expires, credentials) for key in keys]
+        return int(now // self._window) * self._window, credentials
 
     # --- signing ---------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@
 
 Starts moto's threaded S3 server and a bucket, saves a realty of 200 small JPEGs through the core
 service (originals and renditions really stored on moto), then serves the gateway under gunicorn with
-one sync worker (`wsgi:create_app()`, SQLite, STORAGE_URL=s3://bench-bucket, AWS_ENDPOINT_URL=moto).
+one sync worker (`wsgi:app`, as in production; SQLite, STORAGE_URL=s3://bench-bucket, AWS_ENDPOINT_URL=moto).
 Two floors run under the same gunicorn settings (bench/bare_apps.py): a bare Flask app answering the
 gateway's own listing JSON, and bare Ariadne resolving the same images from memory. Each target gets
 the same bounded load (wrk when installed, else a Python loop) one after the other, and a table of
@@ -155,7 +155,7 @@ def run(seconds: float) -> bool:
 
         started = time.perf_counter()
         realty, property_id = load_realty(env)
-        gateway = stack.enter_context(gunicorn("wsgi:create_app()", env))
+        gateway = stack.enter_context(gunicorn("wsgi:app", env))
         listing = _wait_for_renditions(gateway, realty, token)
         print(f"saved a realty of {IMAGES} images on moto's S3 in {time.perf_counter() - started:.1f} s; "
               f"its listing is {len(listing):,} bytes", flush=True)

@@ -209,6 +209,9 @@ class Realty:
     external_id: str | None = None
     images: list[Image] = field(default_factory=list)
     id: int | None = None
+    version: int = 0
+    """How many changes its images have seen, as last read: whatever was derived from the images at one
+    version (a listing, say) holds for as long as the version stays."""
 
     def image(self, ref: ImageRef) -> Image:
         """An image of this realty by REST uuid or numeric (GraphQL) id."""

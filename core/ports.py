@@ -4,7 +4,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Iterable, Sequence
+from typing import BinaryIO, Hashable, Iterable, Sequence
 from uuid import UUID
 
 from core.domain import Image, Realty, Room, UploadGrant
@@ -237,6 +237,11 @@ class BlobStore(abc.ABC):
     def download_urls(self, keys: Sequence[str], expires_in: int) -> list[str]:
         """`download_url` of each key, in order: a listing asks for hundreds at once."""
         return [self.download_url(key, expires_in) for key in keys]
+
+    def url_generation(self) -> Hashable:
+        """A value that stays the same as long as `download_url` gives the same URL for the same key and
+        expiry, so whatever embeds URLs may be kept that long. By default a new value every call."""
+        return object()
 
     @abc.abstractmethod
     def ping(self) -> None:

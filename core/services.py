@@ -7,7 +7,7 @@ from collections import Counter
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Hashable, Sequence
 from uuid import UUID
 
 from core.blob_ledger import BlobLedger
@@ -206,6 +206,10 @@ class ImageService:
 
     def urls(self, storage_keys: Sequence[str]) -> list[str]:
         return self._blobs.download_urls(storage_keys, self._url_ttl)
+
+    def url_generation(self) -> Hashable:
+        """Changes whenever `url` would sign the same key differently (the signing window turned)."""
+        return self._blobs.url_generation()
 
     # --- changing -------------------------------------------------------------------------------
 

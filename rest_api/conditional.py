@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
+import threading
+from collections import OrderedDict
+from typing import Any, Callable, Hashable
 
 from flask import Response, current_app, request
 
@@ -28,12 +30,38 @@ CACHE_CONTROL = "private, no-cache"
 """Only the caller's own cache may keep the answer, and must revalidate it (a 304 costs no body)."""
 
 
-def conditional_json(body: dict[str, Any], org: str) -> Response:
-    """`body` as JSON (the app's JSON settings, as any other answer), or a 304 when If-None-Match holds it."""
-    response = current_app.json.response(body)
-    response.set_etag(listing_etag(response.get_data(), org))
-    response.headers["Cache-Control"] = CACHE_CONTROL
-    return response.make_conditional(request)
+class Listings:
+    """Listings as answered (their JSON bytes and ETag), kept while they stay right.
+
+    The key says what a listing is derived from: the org, the realty and the version of its images
+    (core.domain.Realty.version), and the generation of the signed URLs in it. Whenever any of them
+    changes the key does too, so an entry is never stale; a few dozen of them, about 300 KB each at
+    200 images, spare re-presenting and re-encoding a gallery polled by many clients.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._answers: OrderedDict[Hashable, tuple[bytes, str]] = OrderedDict()
+
+    def answer(self, key: Hashable, org: str, build: Callable[[], dict[str, Any]]) -> Response:
+        """The listing for `key` (built by `build` when not kept) as JSON, or a 304 when If-None-Match holds it."""
+        with self._lock:
+            kept = self._answers.get(key)
+            if kept is not None:
+                self._answers.move_to_end(key)
+        if kept is None:
+            data = current_app.json.response(build()).get_data()
+            kept = (data, listing_etag(data, org))
+            with self._lock:
+                self._answers[key] = kept
+                while len(self._answers) > self._size:
+                    self._answers.popitem(last=False)
+        data, etag = kept
+        response = Response(data, mimetype=current_app.json.mimetype)
+        response.set_etag(etag)
+        response.headers["Cache-Control"] = CACHE_CONTROL
+        return response.make_conditional(request)
 
 
 def listing_etag(data: bytes, org: str) -> str:

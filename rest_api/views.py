@@ -17,7 +17,7 @@ from core.ports import Authenticator
 from core.services import ImageService
 from rest_api import presenters
 from rest_api.auth import authenticate_request, current_caller
-from rest_api.conditional import LISTING_ETAG, conditional_json
+from rest_api.conditional import LISTING_ETAG, Listings
 from rest_api.errors import core_error_response
 from rest_api.parsing import RestBlueprint, limit_request_body
 from rest_api.schemas import (
@@ -61,6 +61,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
         # Core errors are translated here, for REST routes only: GraphQL reports them its own way.
         blp.register_error_handler(GatewayError, core_error_response)
     urls = service.urls
+    listings = Listings()
 
     @images.route("/uploadGrants", methods=["GET"])
     @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
@@ -92,8 +93,9 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
             byte-identical, signed URLs included, so browsers and CDNs can cache the images.
             """
             caller = current_caller()
-            images_json = presenters.image_list_json(service.realty(caller, realtyId).images, urls)
-            return conditional_json(images_json, caller.org)
+            realty = service.realty(caller, realtyId)
+            key = (caller.org, realty.uuid, realty.version, service.url_generation())
+            return listings.answer(key, caller.org, lambda: presenters.image_list_json(realty.images, urls))
 
         @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
         @images.arguments(RealtyPath, location="path", as_kwargs=True)

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from tests.images import make_photo_jpeg
 from tests.rest_support import (  # noqa: F401 - fixtures
     assert_error, distinct_png, other_org, realty, request_id, rest,
 )
@@ -113,3 +114,17 @@ def test_etag_and_if_none_match_are_documented(client):
     assert "ETag" in operation["responses"]["200"]["headers"]
     assert "ETag" in operation["responses"]["304"]["headers"]
     assert "content" not in operation["responses"]["304"]
+
+
+def test_processing_finished_changes_the_listing_and_its_etag(rest, realty):
+    """A kept listing is never served once its images changed, also by a render job in the background."""
+    # Big enough that rendering takes a while after the save answers.
+    [saved] = rest.save_ok(realty, [rest.upload(make_photo_jpeg(3000, 2000), "image/jpeg", "big.jpg")])
+    pending = _get(rest, realty)
+    assert pending.get_json()["realtyImages"][0]["processing"] == "PENDING"
+    assert _get(rest, realty).get_data() == pending.get_data()
+    [done] = rest.processed(realty)
+    ready = _get(rest, realty, **{"If-None-Match": _etag(pending)})
+    assert ready.status_code == 200 and _etag(ready) != _etag(pending)
+    assert ready.get_json()["realtyImages"] == [done] and done["processing"] == "READY"
+    assert saved["processing"] == "PENDING"
