@@ -71,7 +71,7 @@ class Gateway:
 
 def build(settings: Settings, secret: str) -> Gateway:
     """The adapters and the core's services, wired. Nothing here starts a thread or serves a request."""
-    database = PeeweeUnitOfWorkFactory(settings.database_url)
+    database = PeeweeUnitOfWorkFactory(settings.database_url, settings.backend_timeout)
     database.create_tables()
     blobs = _blob_store(settings, secret)
     inspector = PillowInspector(render_max_pixels=settings.max_image_pixels)
@@ -87,7 +87,7 @@ def build(settings: Settings, secret: str) -> Gateway:
     # Sweep often enough that a stale image waits at most about 1.5 times the limit.
     interval = min(SWEEP_INTERVAL_SECONDS, settings.processing_stale_seconds / 2)
     jobs = (redis_queue(settings.redis_url, render, sweep, heartbeat_timeout_s=settings.worker_heartbeat_seconds,
-                        sweep_interval=interval) if settings.redis_url
+                        sweep_interval=interval, timeout=settings.backend_timeout) if settings.redis_url
             else InProcessJobQueue(render, sweep, threads=settings.render_threads, sweep_interval=interval))
     processor = ImageProcessor(database, blobs, inspector, clock, jobs, ProcessingLimits(
         stale_after=timedelta(seconds=settings.processing_stale_seconds)))
@@ -163,7 +163,7 @@ def _blob_store(settings: Settings, secret: str) -> BlobStore:
     if url.scheme == "s3":
         if not url.netloc:
             raise SystemExit(f"STORAGE_URL {settings.storage_url!r} names no bucket")
-        return S3BlobStore(bucket=url.netloc, prefix=url.path.strip("/"))
+        return S3BlobStore(bucket=url.netloc, prefix=url.path.strip("/"), timeout=settings.backend_timeout)
     if url.scheme == "file":
         if url.netloc not in ("", "localhost") or not url.path:
             # file://var/storage would silently mean /storage: say what an absolute URL looks like.
@@ -172,7 +172,9 @@ def _blob_store(settings: Settings, secret: str) -> BlobStore:
         root = unquote(url.path)
         # The local store signs its forms and URLs with a key derived from, but not equal to, the JWT secret.
         signing_key = hmac.new(secret.encode(), b"local-blob-store", hashlib.sha256).digest()
-        return LocalBlobStore(root, signing_key, base_url=lambda: _base_url(settings))
+        # Not ready when the disk could not take one more upload of the largest size.
+        return LocalBlobStore(root, signing_key, base_url=lambda: _base_url(settings),
+                              min_free_bytes=settings.max_upload_bytes)
     raise SystemExit(f"STORAGE_URL must start with file:// or s3://, got {settings.storage_url!r}")
 
 

@@ -18,7 +18,7 @@ from typing import Iterator
 
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
-from adapters.peewee_database import is_postgres, open_database, translate_errors
+from adapters.peewee_database import DEFAULT_BACKEND_TIMEOUT, is_postgres, open_database, translate_errors
 from adapters.peewee_models import Models, build_models
 from adapters.peewee_realties import PeeweeRealtyRepository
 from adapters.peewee_repositories import (
@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 class PeeweeUnitOfWorkFactory(UnitOfWorkFactory):
     """Units of work over one database; safe to share between threads."""
 
-    def __init__(self, database_url: str) -> None:
-        self.database = open_database(database_url)
+    def __init__(self, database_url: str, timeout: float = DEFAULT_BACKEND_TIMEOUT) -> None:
+        """`timeout`: seconds any one statement may take before it fails as Unavailable."""
+        self.database = open_database(database_url, timeout)
         self.models = build_models(self.database)
         if isinstance(self.database, (PooledPostgresqlDatabase, PooledSqliteDatabase)):
             # Idle pooled connections would otherwise outlive a factory nobody closed (e.g. one app per test).

@@ -51,6 +51,11 @@ _OUTAGE_CODES = {
 }
 MAX_POOL_CONNECTIONS = 50
 """Concurrent requests one client may have open: a save verifies and copies uploads on a pool of threads."""
+DEFAULT_TIMEOUT = 10.0
+"""Seconds one storage call may take (BACKEND_TIMEOUT); the composition root passes the configured value."""
+ATTEMPTS = 2
+"""Tries per call: one retry outlives a connection reset or a single 5xx; each try gets its share of
+the timeout, so a storage server that does not answer fails the call within the timeout."""
 
 
 @contextlib.contextmanager
@@ -78,23 +83,30 @@ def _storage_errors(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def default_client() -> Any:
+def default_client(timeout: float = DEFAULT_TIMEOUT) -> Any:
     """An S3 client configured the way boto3 configures itself (environment, profile, role).
 
-    Only the signature version is pinned (presigned POST policies and URLs must be SigV4), and the
-    connection pool is made large enough for the threads that verify and copy uploads.
+    Pinned here: the signature version (presigned POST policies and URLs must be SigV4), a connection
+    pool large enough for the threads that verify and copy uploads, and the time a call may take.
+    botocore's read timeout is per socket read, not per call: a large transfer that keeps moving is
+    not cut, a server that stops answering is. Its "standard" retries back off 50 ms at most before
+    the second of ATTEMPTS tries (throttling, which backs off longer, is answered as unavailable anyway).
     """
-    return boto3.session.Session().client(
-        "s3", config=Config(signature_version="s3v4", max_pool_connections=MAX_POOL_CONNECTIONS))
+    per_attempt = timeout / ATTEMPTS
+    return boto3.session.Session().client("s3", config=Config(
+        signature_version="s3v4", max_pool_connections=MAX_POOL_CONNECTIONS,
+        connect_timeout=per_attempt, read_timeout=per_attempt,
+        retries={"mode": "standard", "total_max_attempts": ATTEMPTS}))
 
 
 class S3BlobStore(BlobStore):
-    def __init__(self, bucket: str, prefix: str = "", client: Any = None) -> None:
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """`timeout`: seconds one call may take before it fails as Unavailable (for the default client)."""
         if not bucket:
             raise ValueError("S3BlobStore needs a bucket name")
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        self.client = client if client is not None else default_client()
+        self.client = client if client is not None else default_client(timeout)
 
     # --- keys ---------------------------------------------------------------------------------------
 
@@ -113,7 +125,9 @@ class S3BlobStore(BlobStore):
 
     # --- BlobStore ----------------------------------------------------------------------------------
 
+    @_storage_errors
     def upload_form(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> UploadForm:
+        # Presigning is local, but needs credentials, which boto3 may have to fetch (a role, SSO).
         post = self.client.generate_presigned_post(
             Bucket=self.bucket,
             Key=self.s3_key(key),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import errno
 import io
 import json
 import os
@@ -363,6 +364,15 @@ def test_local_ping_fails_without_its_root(local_store):
     os.rename(local_store.root, local_store.root + ".gone")
     with pytest.raises(OSError):
         local_store.ping()
+
+
+def test_local_ping_fails_when_the_disk_could_not_take_another_upload(local_store, tmp_path):
+    local_store.ping()
+    free = os.statvfs(local_store.root).f_bavail * os.statvfs(local_store.root).f_frsize
+    full = LocalBlobStore(local_store.root, SECRET, lambda: BASE_URL, min_free_bytes=free + 2**40)
+    with pytest.raises(OSError) as raised:
+        full.ping()
+    assert raised.value.errno == errno.ENOSPC
 
 
 # --- local store: the upload endpoint enforces the policy like S3 ----------------------------------
