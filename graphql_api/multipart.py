@@ -15,6 +15,8 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
+from core.errors import Unavailable
+
 SPEC = "the GraphQL multipart request spec"
 SPOOL_MEMORY_BYTES = 256 * 1024
 """A file part larger than this moves from memory to a temporary file on disk."""
@@ -52,7 +54,10 @@ class _LimitedSpool:
         if self._size > self._limit:
             name = f" '{self._filename}'" if self._filename else ""
             raise RequestRejected(413, f"The file{name} is larger than the limit of {self._limit} bytes")
-        return self._file.write(data)
+        try:
+            return self._file.write(data)
+        except OSError as exc:  # the temporary directory is full (or failing): ours, not the client's
+            raise Unavailable("no room to spool an uploaded file") from exc
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._file, name)

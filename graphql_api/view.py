@@ -10,13 +10,13 @@ from flask import Response, request
 from graphql import GraphQLSchema
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from core.errors import Unauthenticated
+from core.errors import GatewayError, Unauthenticated
 from core.ports import Authenticator
 from core.services import ImageService
 from graphql_api.context import GraphQLContext
 from graphql_api.cost import CostBudget
 from graphql_api.errors import BAD_USER_INPUT, INTERNAL_MESSAGE, INTERNAL_SERVER_ERROR, UNAUTHENTICATED, ErrorLog, \
-    error_body, format_error
+    core_error_answer, error_body, format_error
 from graphql_api.explorer import EXPLORER_CSP, LocalGraphiQL
 from graphql_api.multipart import MultipartRequest, RequestRejected, UploadLimits
 from graphql_api.validation import DocumentCache, depth_limit_rule, image_mutation_limit_rule
@@ -74,6 +74,8 @@ class GraphQLView:
             return self._post()
         except RequestRejected as exc:
             return _json(error_body(exc.message, BAD_USER_INPUT), exc.status)
+        except GatewayError as exc:
+            return _json(*core_error_answer(exc))
         except Exception:  # noqa: BLE001 - the last line of defence: never a stack trace or an HTML page
             log.exception("GraphQL request failed")
             return _json(error_body(INTERNAL_MESSAGE, INTERNAL_SERVER_ERROR), 500)
