@@ -98,7 +98,8 @@ def build(settings: Settings, secret: str) -> Gateway:
                grant_ttl=timedelta(seconds=settings.grant_ttl_seconds),
                url_ttl=timedelta(seconds=settings.url_ttl_seconds)),
     )
-    return Gateway(settings, database, blobs, JwtAuthenticator(secret), service, processor, jobs)
+    authenticator = JwtAuthenticator(secret, leeway_seconds=settings.jwt_leeway_seconds)
+    return Gateway(settings, database, blobs, authenticator, service, processor, jobs)
 
 
 def create_app(settings: Settings | None = None) -> Flask:

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -88,6 +89,10 @@ class AuthorizedPost:
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+_CANONICAL_EXPIRES = re.compile(r"[1-9][0-9]{0,15}")
+"""Epoch seconds in plain decimal, as `download_url` writes them."""
 
 
 def _file_version(info: os.stat_result) -> str:
@@ -304,10 +309,11 @@ class LocalBlobStore(BlobStore):
         if not expires or not signature:
             raise LocalStorageError("AccessDenied", "Query-string authentication requires the expires and "
                                                     "signature parameters")
-        try:
-            expires_at = int(expires)
-        except ValueError:
-            raise LocalStorageError("AccessDenied", "Invalid date (expires)") from None
+        # Only the spelling `download_url` writes: int() would also read " 17", "+17", "017", "1_7" and
+        # non-ASCII digits, so one signature would stand for many different URLs.
+        if not _CANONICAL_EXPIRES.fullmatch(expires):
+            raise LocalStorageError("AccessDenied", "Invalid date (expires)")
+        expires_at = int(expires)
         try:
             path = self.path_of(key)
         except InvalidKey:

@@ -115,7 +115,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
             service.update_images(current_caller(), realtyId, body["realty_images"], reorder=True)
             return {}
 
-    @images.route("/realty/<uuid_segment:realtyId>/images/<uuid_segment:realtyImageId>", methods=["DELETE"])
+    @images.route("/realty/<uuid_segment:realtyId>/images/<image_id_segment:realtyImageId>", methods=["DELETE"])
     @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
     @images.arguments(RealtyImagePath, location="path", as_kwargs=True)
     @images.response(200, EmptySchema, headers=ECHOED_REQUEST_ID)

@@ -565,6 +565,21 @@ def test_local_download_refuses_bad_or_expired_signatures(local_store, client, c
     assert expired.content_type.startswith("application/xml")
 
 
+@pytest.mark.parametrize("spelling", ["0{e}", "+{e}", " {e}", "{e} ", "{e:_}", "{arabic}", "{e}.0"])
+def test_local_download_accepts_expires_only_as_it_was_signed(local_store, client, spelling):
+    """int() reads many spellings of one number; each would be another URL under the same signature."""
+    local_store.put("images/e/original.png", b"ee", "image/png")
+    url = urlsplit(local_store.download_url("images/e/original.png", 60))
+    query = dict(part.split("=", 1) for part in url.query.split("&"))
+    expires = int(query["expires"])
+    arabic = "".join(chr(0x660 + int(digit)) for digit in str(expires))
+    other = spelling.format(e=expires, arabic=arabic)
+    assert client.get(url.path, query_string={"expires": str(expires), "signature": query["signature"]}).data == b"ee"
+    refused = client.get(url.path, query_string={"expires": other, "signature": query["signature"]})
+    assert refused.status_code == 403
+    assert b"AccessDenied" in refused.data
+
+
 def test_local_downloads_are_never_run_as_pages(local_store, client):
     """A stored original is whatever bytes the uploader chose (a JPEG with HTML appended, say): a browser
     must neither sniff it into a page nor run it on the gateway's origin."""
