@@ -244,7 +244,7 @@ def _add_commands(app: Flask, gateway: Gateway) -> None:
 
     @app.cli.command("gc")
     def gc() -> None:
-        """Delete uploads never saved within 24 h and blobs left behind by failed deletes."""
+        """Delete uploads never saved within 24 h, blobs left behind, and records of writes older than 24 h."""
         click.echo(service.collect_garbage())
 
 

@@ -25,6 +25,7 @@ from adapters.peewee_repositories import (
     PeeweeBlobRepository, PeeweeGrantRepository, PeeweeProcessingRepository, PeeweeRoomRepository,
     PeeweeTombstoneRepository,
 )
+from adapters.peewee_requests import PeeweeRequestRepository
 from adapters.peewee_schema import create_schema
 from adapters.peewee_session import Session
 from core.ports import UnitOfWork, UnitOfWorkFactory
@@ -99,6 +100,7 @@ class PeeweeUnitOfWork(UnitOfWork):
         self.tombstones = PeeweeTombstoneRepository(self._session)
         self.blobs = PeeweeBlobRepository(self._session)
         self.processing = PeeweeProcessingRepository(self._session)
+        self.requests = PeeweeRequestRepository(self._session)
 
     def __enter__(self) -> "PeeweeUnitOfWork":
         if self._state != "new":

@@ -46,6 +46,10 @@ class UnsupportedMediaType(InvalidInput):
     """A declared content type is not one we accept."""
 
 
+class RequestKeyReused(InvalidInput):
+    """A write's idempotency key was already used, by the same org, for a different request."""
+
+
 class InvalidState(GatewayError):
     """The object's state forbids the operation (for example: deleting a published image)."""
 

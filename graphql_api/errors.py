@@ -7,6 +7,7 @@ Mapping of the core's errors:
 | NotFound                                     | NOT_FOUND               | the error's             |
 | UnsupportedImageType                         | BAD_USER_INPUT          | `file type error`       |
 | InvalidInput, UploadRejected, ...MediaType   | BAD_USER_INPUT          | the error's             |
+| RequestKeyReused (an Idempotency-Key)        | BAD_USER_INPUT          | a fixed one             |
 | InvalidState (e.g. deleting a published one) | BAD_USER_INPUT          | the error's             |
 | Unauthenticated                              | UNAUTHENTICATED         | the error's             |
 | Conflict (a concurrent change won)           | CONFLICT                | a fixed, generic one    |
@@ -31,7 +32,7 @@ from typing import Any
 from graphql import GraphQLError
 
 from core.errors import (
-    Conflict, GatewayError, InvalidInput, InvalidState, NotFound, Unauthenticated, Unavailable,
+    Conflict, GatewayError, InvalidInput, InvalidState, NotFound, RequestKeyReused, Unauthenticated, Unavailable,
     UnsupportedImageType,
 )
 
@@ -82,6 +83,8 @@ def classify(error: GraphQLError) -> tuple[str, str, bool]:
         return BAD_USER_INPUT, error.message, False
     if isinstance(original, UnsupportedImageType):
         return BAD_USER_INPUT, FILE_TYPE_ERROR, False
+    if isinstance(original, RequestKeyReused):
+        return BAD_USER_INPUT, "This Idempotency-Key was used for a different request; send a new one", False
     if isinstance(original, NotFound):
         return NOT_FOUND, original.message, False
     if isinstance(original, (InvalidInput, InvalidState)):

@@ -17,6 +17,7 @@ from core.services import ImageService
 from rest_api import presenters
 from rest_api.auth import authenticate_request, current_caller
 from rest_api.errors import core_error_response
+from rest_api.idempotency import once_per_request_id
 from rest_api.parsing import RestBlueprint, limit_request_body
 from rest_api.schemas import (
     REQUEST_ID_HEADER, CopyImagesRequest, EmptySchema, GrantQuery, OptionalRequestIdHeader, PublicationRequest,
@@ -59,6 +60,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
         # Core errors are translated here, for REST routes only: GraphQL reports them its own way.
         blp.register_error_handler(GatewayError, core_error_response)
     url = service.url
+    once = once_per_request_id(service)  # every write: a retry with its Request-ID gets the first answer
 
     @images.route("/uploadGrants", methods=["GET"])
     @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
@@ -86,6 +88,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
             """
             return presenters.image_list(service.realty(current_caller(), realtyId).images, url)
 
+        @once
         @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
         @images.arguments(RealtyPath, location="path", as_kwargs=True)
         @images.arguments(SaveImagesRequest)
@@ -101,6 +104,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
             saved = service.save_uploads(current_caller(), realtyId, body["uploaded_images"])
             return presenters.image_list(saved, url)
 
+        @once
         @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
         @images.arguments(RealtyPath, location="path", as_kwargs=True)
         @images.arguments(UpdateImagesRequest)
@@ -116,6 +120,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
             return {}
 
     @images.route("/realty/<uuid_segment:realtyId>/images/<image_id_segment:realtyImageId>", methods=["DELETE"])
+    @once
     @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
     @images.arguments(RealtyImagePath, location="path", as_kwargs=True)
     @images.response(200, EmptySchema, headers=ECHOED_REQUEST_ID)
@@ -129,6 +134,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
         return {}
 
     @images.route("/realty/<uuid_segment:realtyId>/images/publish", methods=["POST"])
+    @once
     @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
     @images.arguments(RealtyPath, location="path", as_kwargs=True)
     @images.arguments(PublicationRequest, required=False)
@@ -144,6 +150,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
         return {}
 
     @images.route("/realty/<uuid_segment:realtyId>/images/unpublish", methods=["POST"])
+    @once
     @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
     @images.arguments(RealtyPath, location="path", as_kwargs=True)
     @images.arguments(PublicationRequest, required=False)
@@ -159,6 +166,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
         return {}
 
     @copying.route("/realty/<uuid_segment:realtyId>/images/copy", methods=["POST"])
+    @once
     @copying.arguments(RequestIdHeader, location="headers", as_kwargs=True)
     @copying.arguments(RealtyPath, location="path", as_kwargs=True)
     @copying.arguments(CopyImagesRequest)
