@@ -11,13 +11,14 @@ import peewee
 from playhouse.db_url import parse as parse_db_url
 from playhouse.pool import MaxConnectionsExceeded, PooledSqliteDatabase
 
-from adapters.peewee_pool import TimedPostgresqlPool, install_wait_callback, timed_connection_class
-from core.errors import Conflict, Unavailable
+from adapters.peewee_pool import BackendTimeout, TimedPostgresqlPool, install_wait_callback, timed_connection_class
+from core.errors import Conflict, TimedOut, Unavailable
 
 DEFAULT_BACKEND_TIMEOUT = 10.0
 """Seconds a statement may take (BACKEND_TIMEOUT); the composition root passes the configured value."""
 
 _PG_RETRYABLE = {"40001", "40P01"}  # serialization failure, deadlock detected
+_PG_CANCELED = "57014"  # query_canceled: statement_timeout
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,13 +33,15 @@ def translate_errors() -> Iterator[None]:
     """
     try:
         yield
-    except MaxConnectionsExceeded as exc:
-        raise Unavailable("the database has no free connection") from exc
+    except MaxConnectionsExceeded as exc:  # waited the whole timeout: every connection is busy or stuck
+        raise TimedOut("the database has no free connection") from exc
     except peewee.OperationalError as exc:
-        if getattr(_driver_error(exc), "pgcode", None) in _PG_RETRYABLE:
+        driver_error = _driver_error(exc)
+        if getattr(driver_error, "pgcode", None) in _PG_RETRYABLE:
             raise Conflict("a concurrent change won; retry") from exc
-        # Everything else: unreachable, a connection the server closed, a statement cancelled by
-        # statement_timeout (57014) or abandoned by the client-side deadline (BackendTimeout).
+        if isinstance(driver_error, BackendTimeout) or getattr(driver_error, "pgcode", None) == _PG_CANCELED:
+            raise TimedOut("the database did not answer in time") from exc
+        # Everything else: unreachable, refusing, a connection the server closed.
         raise Unavailable("the database is unavailable") from exc
     except peewee.InterfaceError as exc:
         # peewee raises InterfaceError itself for misuse (a message string); only wrapped driver errors,

@@ -20,9 +20,9 @@ from typing import Any, BinaryIO, Callable, Iterator, Sequence, TypeVar
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
-from core.errors import Unavailable
+from core.errors import TimedOut, Unavailable
 from core.ports import BlobChanged, BlobContent, BlobStore, UploadForm
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -66,7 +66,9 @@ def translate_errors() -> Iterator[None]:
     """
     try:
         yield
-    except BotoCoreError as exc:  # connection refused or reset, timeouts, credentials not found...
+    except (ConnectTimeoutError, ReadTimeoutError) as exc:  # every try used up its share of the timeout
+        raise TimedOut("storage did not answer in time") from exc
+    except BotoCoreError as exc:  # connection refused or reset, credentials not found...
         raise Unavailable("storage is unavailable") from exc
     except ClientError as exc:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0

@@ -61,3 +61,8 @@ class Conflict(GatewayError):
 class Unavailable(GatewayError):
     """A backing service (database, storage) does not answer."""
 
+
+class TimedOut(Unavailable):
+    """A backing service did not answer within the backend timeout: a call made now would most likely
+    wait as long again, so clean-up that needs it is left for later (gc)."""
+

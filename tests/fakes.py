@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 from uuid import UUID
 
 from core.domain import Image, Processing, Realty, Room, UploadGrant
-from core.errors import Unavailable, UnsupportedImageType, UploadRejected
+from core.errors import TimedOut, Unavailable, UnsupportedImageType, UploadRejected
 from core.ports import (
     BlobChanged, BlobContent, BlobRepository, BlobStore, Clock, GrantRepository, IdGenerator, ImageFacts,
     ImageInspector, JobQueue, ProcessingRepository, RealtyRepository, RenderedImage, RenderJob, RenditionSpec,
@@ -290,23 +290,33 @@ class InMemoryBlobStore(BlobStore):
         self.before_copy: list = []
         """One-shot callables run as the next copy starts: what a client does meanwhile."""
         self.fail_deletes = False
+        self.hanging = False
+        """Every call that reaches storage fails as one to a storage that does not answer would."""
+        self.delete_calls = 0
+
+    def _answer(self) -> None:
+        if self.hanging:
+            raise TimedOut("storage did not answer in time")
 
     def upload_form(self, key, content_type, max_bytes, expires_in):
         return UploadForm(url="memory://upload", fields={"key": key, "Content-Type": content_type},
                           expires_at=datetime.now(timezone.utc) + timedelta(seconds=expires_in))
 
     def read_version(self, key, max_bytes):
+        self._answer()
         if key not in self.objects:
             return None
         data = self.objects[key]
         return BlobContent(size=len(data), version=_version(data), data=data if len(data) <= max_bytes else None)
 
     def read(self, key):
+        self._answer()
         if key not in self.objects:
             raise FileNotFoundError(key)
         return self.objects[key]
 
     def put(self, key, data, content_type):
+        self._answer()
         if self.fail_puts_after is not None:
             if self.fail_puts_after <= 0:
                 raise Unavailable("storage is full")
@@ -316,6 +326,7 @@ class InMemoryBlobStore(BlobStore):
     def copy(self, source, target, if_version):
         while self.before_copy:
             self.before_copy.pop(0)()
+        self._answer()
         if source not in self.objects:
             raise FileNotFoundError(source)
         if _version(self.objects[source]) != if_version:
@@ -327,6 +338,8 @@ class InMemoryBlobStore(BlobStore):
         self.objects[target] = self.objects[source]
 
     def delete(self, keys):
+        self.delete_calls += 1
+        self._answer()
         if self.fail_deletes:
             raise Unavailable("storage refuses deletes")
         for key in keys:
