@@ -103,10 +103,15 @@ class TimedPostgresqlPool(PooledPostgresqlDatabase):
         self._state.reset()
         with peewee.__exception_wrapper__:
             conn = self._check_out()
-            self._state.set_connection(conn)
-            if self.server_version is None:
-                self._set_server_version(conn)
-            self._initialize_connection(conn)
+            try:
+                self._state.set_connection(conn)
+                if self.server_version is None:
+                    self._set_server_version(conn)
+                self._initialize_connection(conn)
+            except BaseException:
+                self._state.reset()
+                self._close(conn, close_conn=True)  # never counted as in use by nobody
+                raise
         return True
 
     def _check_out(self) -> Any:
