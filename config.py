@@ -40,6 +40,10 @@ class Settings:
     """A worker silent for this long counts as dead: its unfinished jobs go back on the queue."""
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the APIs (CONTRACT §9); empty: none, "*": any."""
+    backend_timeout: float = 10.0
+    """Seconds a database statement or storage call may take before it counts as unavailable (CONTRACT §8)."""
+    jwt_leeway_seconds: int = 30
+    """Clock skew allowed between token issuers and the gateway, for `iat`, `nbf` and `exp`."""
 
     def __post_init__(self) -> None:
         if not self.storage_url:
@@ -61,6 +65,19 @@ class Settings:
                 raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
             if value <= 0:
                 raise SystemExit(f"{name} must be positive, got {value}")
+            return value
+
+        def seconds(name: str, default: float, allow_zero: bool = False) -> float:
+            raw = environ.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise SystemExit(f"{name} must be a number of seconds, got {raw!r}") from None
+            if not (value >= 0 if allow_zero else value > 0) or value == float("inf"):
+                raise SystemExit(f"{name} must be {'zero or more' if allow_zero else 'positive'} "
+                                 f"(and finite), got {raw!r}")
             return value
 
         defaults = cls()
@@ -88,6 +105,8 @@ class Settings:
             processing_stale_seconds=number("PROCESSING_STALE_AFTER", defaults.processing_stale_seconds),
             worker_heartbeat_seconds=number("WORKER_HEARTBEAT_TIMEOUT", defaults.worker_heartbeat_seconds),
             cors_origins=parse_origins(environ.get("CORS_ORIGINS", "")),
+            backend_timeout=seconds("BACKEND_TIMEOUT", defaults.backend_timeout),
+            jwt_leeway_seconds=int(seconds("AUTH_JWT_LEEWAY", defaults.jwt_leeway_seconds, allow_zero=True)),
         )
 
 

@@ -72,7 +72,7 @@ class Gateway:
 
 def build(settings: Settings, secret: str) -> Gateway:
     """The adapters and the core's services, wired. Nothing here starts a thread or serves a request."""
-    database = PeeweeUnitOfWorkFactory(settings.database_url)
+    database = PeeweeUnitOfWorkFactory(settings.database_url, settings.backend_timeout)
     database.create_tables()
     blobs = _blob_store(settings, secret)
     inspector = PillowInspector(render_max_pixels=settings.max_image_pixels)
@@ -88,7 +88,7 @@ def build(settings: Settings, secret: str) -> Gateway:
     # Sweep often enough that a stale image waits at most about 1.5 times the limit.
     interval = min(SWEEP_INTERVAL_SECONDS, settings.processing_stale_seconds / 2)
     jobs = (redis_queue(settings.redis_url, render, sweep, heartbeat_timeout_s=settings.worker_heartbeat_seconds,
-                        sweep_interval=interval) if settings.redis_url
+                        sweep_interval=interval, timeout=settings.backend_timeout) if settings.redis_url
             else InProcessJobQueue(render, sweep, threads=settings.render_threads, sweep_interval=interval))
     processor = ImageProcessor(database, blobs, inspector, clock, jobs, ProcessingLimits(
         stale_after=timedelta(seconds=settings.processing_stale_seconds)))
@@ -99,7 +99,8 @@ def build(settings: Settings, secret: str) -> Gateway:
                grant_ttl=timedelta(seconds=settings.grant_ttl_seconds),
                url_ttl=timedelta(seconds=settings.url_ttl_seconds)),
     )
-    return Gateway(settings, database, blobs, JwtAuthenticator(secret), service, processor, jobs)
+    authenticator = JwtAuthenticator(secret, leeway_seconds=settings.jwt_leeway_seconds)
+    return Gateway(settings, database, blobs, authenticator, service, processor, jobs)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -164,7 +165,8 @@ def _blob_store(settings: Settings, secret: str) -> BlobStore:
     if url.scheme == "s3":
         if not url.netloc:
             raise SystemExit(f"STORAGE_URL {settings.storage_url!r} names no bucket")
-        return S3BlobStore(bucket=url.netloc, prefix=url.path.strip("/"), url_window=settings.url_window_seconds)
+        return S3BlobStore(bucket=url.netloc, prefix=url.path.strip("/"), timeout=settings.backend_timeout,
+                           url_window=settings.url_window_seconds)
     if url.scheme == "file":
         if url.netloc not in ("", "localhost") or not url.path:
             # file://var/storage would silently mean /storage: say what an absolute URL looks like.
@@ -173,8 +175,9 @@ def _blob_store(settings: Settings, secret: str) -> BlobStore:
         root = unquote(url.path)
         # The local store signs its forms and URLs with a key derived from, but not equal to, the JWT secret.
         signing_key = hmac.new(secret.encode(), b"local-blob-store", hashlib.sha256).digest()
+        # Not ready when the disk could not take one more upload of the largest size.
         return LocalBlobStore(root, signing_key, base_url=lambda: _base_url(settings),
-                              url_window=settings.url_window_seconds)
+                              url_window=settings.url_window_seconds, min_free_bytes=settings.max_upload_bytes)
     raise SystemExit(f"STORAGE_URL must start with file:// or s3://, got {settings.storage_url!r}")
 
 
@@ -243,7 +246,7 @@ def _add_commands(app: Flask, gateway: Gateway) -> None:
 
     @app.cli.command("gc")
     def gc() -> None:
-        """Delete uploads never saved within 24 h and blobs left behind by failed deletes."""
+        """Delete uploads never saved within 24 h, blobs left behind, and records of writes older than 24 h."""
         click.echo(service.collect_garbage())
 
 

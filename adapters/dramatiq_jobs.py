@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 from uuid import UUID
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware
@@ -171,8 +172,11 @@ class InProcessJobQueue(DramatiqJobQueue):
 
 
 def redis_queue(redis_url: str, render: Render, sweep: Sweep, *, heartbeat_timeout_s: float,
-                sweep_interval: float = SWEEP_INTERVAL_SECONDS) -> DramatiqJobQueue:
-    broker = RedisBroker(url=redis_url, heartbeat_timeout=int(heartbeat_timeout_s * 1000),
+                sweep_interval: float = SWEEP_INTERVAL_SECONDS, timeout: float | None = None) -> DramatiqJobQueue:
+    """`timeout`: seconds a Redis command may take; a save whose enqueue fails this way still answers
+    (the sweep queues its jobs later) instead of waiting on a hung Redis."""
+    client = redis.Redis.from_url(redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    broker = RedisBroker(client=client, heartbeat_timeout=int(heartbeat_timeout_s * 1000),
                          maintenance_chance=MAINTENANCE_CHANCE)
     broker.add_middleware(_SweepInWorkers(_Sweeper(sweep, sweep_interval)))
     return DramatiqJobQueue(broker, render)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import functools
 import hashlib
 import hmac
@@ -96,6 +97,7 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+
 def _file_version(info: os.stat_result) -> str:
     return f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
 
@@ -130,7 +132,9 @@ class LocalBlobStore(BlobStore):
 
     def __init__(self, root: str, secret: bytes | str, base_url: Callable[[], str], *,
                  access_key_id: str = "local", bucket: str = "local",
-                 now: Callable[[], datetime] = _utcnow, url_window: int = 1) -> None:
+                 now: Callable[[], datetime] = _utcnow, url_window: int = 1, min_free_bytes: int = 0) -> None:
+        """`url_window`: seconds download URLs are signed in (see adapters.url_window); `min_free_bytes`: below
+        this much free space the store reports itself not ready (`ping`)."""
         if not secret:
             raise ValueError("LocalBlobStore needs a non-empty secret")
         check_window(url_window)
@@ -142,6 +146,7 @@ class LocalBlobStore(BlobStore):
         self.access_key_id = access_key_id
         self.bucket = bucket
         self._now = now
+        self._min_free_bytes = min_free_bytes
         # Download URLs are signed with a key derived for that purpose only, so a download signature can
         # never be replayed as an upload signature or the other way round.
         self._download_key = _hmac(self._secret, b"realty-gateway/local-download-url/v1")
@@ -181,6 +186,7 @@ class LocalBlobStore(BlobStore):
 
     # --- BlobStore ---------------------------------------------------------------------------------
 
+    @_storage_errors
     def upload_form(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> UploadForm:
         self.path_of(key)  # never sign a form for a key that could not be stored
         now = self._now().astimezone(timezone.utc).replace(microsecond=0)
@@ -294,11 +300,16 @@ class LocalBlobStore(BlobStore):
         return f"/storage/blobs/{quote(key, safe='/')}?{query}"
 
     def ping(self) -> None:
-        """Raise unless the root is a writable directory."""
+        """Raise unless the root is a writable directory with room for another object."""
         if not os.path.isdir(self._root):
             raise OSError(f"storage root {self._root} is not a directory")
         if not os.access(self._root, os.W_OK | os.X_OK):
             raise PermissionError(f"storage root {self._root} is not writable")
+        disk = os.statvfs(self._root)
+        free = disk.f_bavail * disk.f_frsize
+        # f_files is 0 where a file system has no fixed number of inodes (btrfs): nothing to run out of.
+        if free <= self._min_free_bytes or (disk.f_files and not disk.f_favail):
+            raise OSError(errno.ENOSPC, f"storage root {self._root} is full ({free} bytes free)")
 
     # --- extras -----------------------------------------------------------------------------------
 

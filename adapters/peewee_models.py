@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from peewee import (
-    SQL, AutoField, BigIntegerField, BooleanField, CharField, Database, Field, ForeignKeyField, IntegerField,
-    Model, PostgresqlDatabase, TextField, UUIDField,
+    SQL, AutoField, BigIntegerField, BlobField, BooleanField, CharField, Database, Field, ForeignKeyField,
+    IntegerField, Model, PostgresqlDatabase, TextField, UUIDField,
 )
 
 _SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
@@ -72,10 +72,12 @@ class Models:
     UploadGrant: type[Model]
     BlobTombstone: type[Model]
     Blob: type[Model]
+    IdempotentRequest: type[Model]
 
     @property
     def all(self) -> list[type[Model]]:
-        return [self.Realty, self.Room, self.Image, self.UploadGrant, self.BlobTombstone, self.Blob]
+        return [self.Realty, self.Room, self.Image, self.UploadGrant, self.BlobTombstone, self.Blob,
+                self.IdempotentRequest]
 
 
 def build_models(database: Database) -> Models:
@@ -173,4 +175,21 @@ def build_models(database: Database) -> Models:
             table_name = "blob"
             indexes = ((("refs", "created_at"), False),)  # gc looks for old reservations
 
-    return Models(database, Realty, Room, Image, UploadGrant, BlobTombstone, Blob)
+    class IdempotentRequest(Base):
+        """A write of an org named by its client's key, done at most once (core/idempotency.py)."""
+
+        id = AutoField()
+        org = CharField(max_length=255)
+        key = CharField(max_length=255)
+        operation = CharField(max_length=255)
+        fingerprint = CharField(max_length=64)
+        owner = CharField(max_length=32)
+        created_at = UtcDateTimeField(index=True)  # gc expires by age
+        answer = BlobField(null=True)
+        """zlib-compressed; NULL while the write runs."""
+
+        class Meta:
+            table_name = "idempotent_request"
+            indexes = ((("org", "key"), True),)  # one holder per key: of two racing claims one wins
+
+    return Models(database, Realty, Room, Image, UploadGrant, BlobTombstone, Blob, IdempotentRequest)

@@ -18,7 +18,7 @@ from typing import Iterator
 
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
-from adapters.peewee_database import is_postgres, open_database, translate_errors
+from adapters.peewee_database import DEFAULT_BACKEND_TIMEOUT, is_postgres, open_database, translate_errors
 from adapters.peewee_image_cache import ImageCache
 from adapters.peewee_models import Models, build_models
 from adapters.peewee_realties import PeeweeRealtyRepository
@@ -26,6 +26,7 @@ from adapters.peewee_repositories import (
     PeeweeBlobRepository, PeeweeGrantRepository, PeeweeProcessingRepository, PeeweeRoomRepository,
     PeeweeTombstoneRepository,
 )
+from adapters.peewee_requests import PeeweeRequestRepository
 from adapters.peewee_schema import create_schema
 from adapters.peewee_session import Session
 from core.ports import UnitOfWork, UnitOfWorkFactory
@@ -38,8 +39,9 @@ log = logging.getLogger(__name__)
 class PeeweeUnitOfWorkFactory(UnitOfWorkFactory):
     """Units of work over one database; safe to share between threads."""
 
-    def __init__(self, database_url: str) -> None:
-        self.database = open_database(database_url)
+    def __init__(self, database_url: str, timeout: float = DEFAULT_BACKEND_TIMEOUT) -> None:
+        """`timeout`: seconds any one statement may take before it fails as Unavailable."""
+        self.database = open_database(database_url, timeout)
         self.models = build_models(self.database)
         self.image_cache = ImageCache()
         if isinstance(self.database, (PooledPostgresqlDatabase, PooledSqliteDatabase)):
@@ -100,6 +102,7 @@ class PeeweeUnitOfWork(UnitOfWork):
         self.tombstones = PeeweeTombstoneRepository(self._session)
         self.blobs = PeeweeBlobRepository(self._session)
         self.processing = PeeweeProcessingRepository(self._session)
+        self.requests = PeeweeRequestRepository(self._session)
 
     def __enter__(self) -> "PeeweeUnitOfWork":
         if self._state != "new":

@@ -24,10 +24,11 @@ from typing import Any, BinaryIO, Callable, Hashable, Iterator, Sequence, TypeVa
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+from botocore.handlers import add_expect_header
 
 from adapters.s3_url_signer import S3UrlSigner
-from core.errors import Unavailable
+from core.errors import TimedOut, Unavailable
 from core.ports import BlobChanged, BlobContent, BlobStore, UploadForm
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -56,6 +57,11 @@ _OUTAGE_CODES = {
 }
 MAX_POOL_CONNECTIONS = 50
 """Concurrent requests one client may have open: a save verifies and copies uploads on a pool of threads."""
+DEFAULT_TIMEOUT = 10.0
+"""Seconds one storage call may take (BACKEND_TIMEOUT); the composition root passes the configured value."""
+ATTEMPTS = 2
+"""Tries per call: one retry outlives a connection reset or a single 5xx; each try gets its share of
+the timeout, so a storage server that does not answer fails the call within the timeout."""
 
 
 @contextlib.contextmanager
@@ -66,7 +72,9 @@ def translate_errors() -> Iterator[None]:
     """
     try:
         yield
-    except BotoCoreError as exc:  # connection refused or reset, timeouts, credentials not found...
+    except (ConnectTimeoutError, ReadTimeoutError) as exc:  # every try used up its share of the timeout
+        raise TimedOut("storage did not answer in time") from exc
+    except BotoCoreError as exc:  # connection refused or reset, credentials not found...
         raise Unavailable("storage is unavailable") from exc
     except ClientError as exc:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
@@ -83,20 +91,33 @@ def _storage_errors(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def default_client(session: Any = None) -> Any:
+def default_client(session: Any = None, timeout: float = DEFAULT_TIMEOUT) -> Any:
     """An S3 client configured the way boto3 configures itself (environment, profile, role).
 
-    Only the signature version is pinned (presigned POST policies and URLs must be SigV4), and the
-    connection pool is made large enough for the threads that verify and copy uploads.
+    Pinned here: the signature version (presigned POST policies and URLs must be SigV4), a connection
+    pool large enough for the threads that verify and copy uploads, and the time a call may take.
+    botocore's read timeout is per socket read, not per call: a large transfer that keeps moving is
+    not cut, a server that stops answering is. Its "standard" retries back off 50 ms at most before
+    the second of ATTEMPTS tries (throttling, which backs off longer, is answered as unavailable anyway).
     """
-    return (session or boto3.session.Session()).client(
-        "s3", config=Config(signature_version="s3v4", max_pool_connections=MAX_POOL_CONNECTIONS))
+    per_attempt = timeout / ATTEMPTS
+    client = (session or boto3.session.Session()).client("s3", config=Config(
+        signature_version="s3v4", max_pool_connections=MAX_POOL_CONNECTIONS,
+        connect_timeout=per_attempt, read_timeout=per_attempt,
+        retries={"mode": "standard", "total_max_attempts": ATTEMPTS}))
+    # botocore sends uploads with "Expect: 100-continue" and waits a fixed second for a server that never
+    # says "continue" before it sends the body: outside the timeout, once per try. The gateway's uploads
+    # are at most MAX_UPLOAD_BYTES; sending them straight away costs nothing worth that second.
+    client.meta.events.unregister("before-call.s3", add_expect_header)
+    return client
 
 
 class S3BlobStore(BlobStore):
-    def __init__(self, bucket: str, prefix: str = "", client: Any = None, *, url_window: int = 1,
-                 credentials: Callable[[], Any] | None = None, now: Callable[[], float] = time.time) -> None:
-        """`url_window`: seconds download URLs are signed in (1: no rounding beyond whole seconds);
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None, timeout: float = DEFAULT_TIMEOUT, *,
+                 url_window: int = 1, credentials: Callable[[], Any] | None = None,
+                 now: Callable[[], float] = time.time) -> None:
+        """`timeout`: seconds one call may take before it fails as Unavailable (for the default client);
+        `url_window`: seconds download URLs are signed in (1: no rounding beyond whole seconds);
         `now()`: the clock they are signed by, in epoch seconds.
 
         `credentials()` returns what `client` signs with. By default both come from one boto3 session;
@@ -109,7 +130,7 @@ class S3BlobStore(BlobStore):
         self.prefix = prefix.strip("/")
         if client is None:
             session = boto3.session.Session()
-            client = default_client(session)
+            client = default_client(session, timeout)
             credentials = credentials or session.get_credentials
         self.client = client
         self._urls = S3UrlSigner(client, bucket, credentials or boto3.session.Session().get_credentials, url_window,
@@ -132,7 +153,9 @@ class S3BlobStore(BlobStore):
 
     # --- BlobStore ----------------------------------------------------------------------------------
 
+    @_storage_errors
     def upload_form(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> UploadForm:
+        # Presigning is local, but needs credentials, which boto3 may have to fetch (a role, SSO).
         post = self.client.generate_presigned_post(
             Bucket=self.bucket,
             Key=self.s3_key(key),

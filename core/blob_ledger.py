@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Iterator, Sequence
 
-from core.errors import Conflict
+from core.errors import Conflict, TimedOut
 from core.ports import BlobStore, Clock, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -28,12 +28,17 @@ class BlobLedger:
     @contextmanager
     def writing(self, keys: Sequence[str]) -> Iterator[None]:
         """Reserve `keys`, then run the block that writes them and commits their use. If the block
-        fails, those of them that no image uses are deleted again."""
+        fails, those of them that no image uses are deleted again; unless a backend did not answer in
+        time: deleting now would wait as long again before the caller hears of the failure, and the
+        reservations let `gc` delete them later."""
         with self._uow() as uow:
             uow.blobs.reserve(keys, self._clock.now())
             uow.commit()
         try:
             yield
+        except TimedOut:
+            log.info("a backend timed out: %d reserved blobs are left for gc", len(keys))
+            raise
         except BaseException:
             self.discard(keys)
             raise

@@ -46,6 +46,10 @@ class UnsupportedMediaType(InvalidInput):
     """A declared content type is not one we accept."""
 
 
+class RequestKeyReused(InvalidInput):
+    """A write's idempotency key was already used, by the same org, for a different request."""
+
+
 class InvalidState(GatewayError):
     """The object's state forbids the operation (for example: deleting a published image)."""
 
@@ -56,4 +60,9 @@ class Conflict(GatewayError):
 
 class Unavailable(GatewayError):
     """A backing service (database, storage) does not answer."""
+
+
+class TimedOut(Unavailable):
+    """A backing service did not answer within the backend timeout: a call made now would most likely
+    wait as long again, so clean-up that needs it is left for later (gc)."""
 

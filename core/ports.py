@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import abc
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Hashable, Iterable, Sequence
@@ -145,6 +146,45 @@ class ProcessingRepository(abc.ABC):
         """
 
 
+@dataclass(frozen=True)
+class RequestRecord:
+    """Who holds an idempotency key of an org, for which request, and its answer once there is one."""
+
+    org: str
+    key: str
+    operation: str
+    fingerprint: str
+    owner: str
+    """Names the run doing the work; only it may record the answer or free the key."""
+    created_at: datetime
+    answer: bytes | None = None
+
+
+class RequestRepository(abc.ABC):
+    """Writes done at most once per key (core/idempotency.py)."""
+
+    @abc.abstractmethod
+    def claim(self, record: RequestRecord, expired_before: datetime) -> RequestRecord | None:
+        """Record `record` unless its org and key are held; returns the record holding them now (`record`
+        itself when it was recorded), or None when the holder went away meanwhile. A holder created
+        before `expired_before` no longer counts and is replaced. Of two racing claims one wins."""
+
+    @abc.abstractmethod
+    def take_over(self, org: str, key: str, owner: str, new_owner: str, now: datetime) -> bool:
+        """Hand a record still without answer from `owner` to `new_owner`; False when it changed meanwhile."""
+
+    @abc.abstractmethod
+    def keep_answer(self, org: str, key: str, owner: str, answer: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def forget(self, org: str, key: str, owner: str) -> None:
+        """Remove the record while it has no answer, so the key can be used again."""
+
+    @abc.abstractmethod
+    def expire(self, created_before: datetime, limit: int) -> int:
+        """Remove up to `limit` records created before the cut-off; returns how many."""
+
+
 class UnitOfWork(abc.ABC):
     """One transaction over every repository. Leaving the block without `commit()` rolls back."""
 
@@ -154,6 +194,7 @@ class UnitOfWork(abc.ABC):
     tombstones: TombstoneRepository
     blobs: BlobRepository
     processing: ProcessingRepository
+    requests: RequestRepository
 
     def __enter__(self) -> "UnitOfWork":
         return self
@@ -313,6 +354,10 @@ class Clock(abc.ABC):
     @abc.abstractmethod
     def now(self) -> datetime:
         """Timezone-aware UTC now."""
+
+    def sleep(self, seconds: float) -> None:
+        """Wait this long (a test's clock may move on instead)."""
+        time.sleep(seconds)
 
 
 class IdGenerator(abc.ABC):

@@ -7,7 +7,7 @@ from collections import Counter
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Hashable, Sequence
+from typing import Callable, Hashable, Sequence
 from uuid import UUID
 
 from core.blob_ledger import BlobLedger
@@ -16,6 +16,7 @@ from core.domain import (
     ImageKind, ImageRef, Realty, Room, UploadGrant, clean_file_name, copy_of,
 )
 from core.errors import FieldError, InvalidInput, NotFound, UnsupportedMediaType, UploadRejected
+from core.idempotency import Answer, IdempotencyLimits, IdempotentWrites, Outcome
 from core.ports import (
     BlobStore, Caller, Clock, IdGenerator, ImageFacts, ImageInspector, JobQueue, RenderJob, UnitOfWorkFactory,
     UploadForm,
@@ -75,7 +76,8 @@ class IssuedGrant:
 
 class ImageService:
     def __init__(self, uow: UnitOfWorkFactory, blobs: BlobStore, inspector: ImageInspector, clock: Clock,
-                 ids: IdGenerator, jobs: JobQueue, pool: Executor, limits: Limits = Limits()) -> None:
+                 ids: IdGenerator, jobs: JobQueue, pool: Executor, limits: Limits = Limits(),
+                 idempotency: IdempotencyLimits = IdempotencyLimits()) -> None:
         """`pool` runs the per-upload I/O and decoding of a save; its size bounds how many run at once."""
         self._uow = uow
         self._blobs = blobs
@@ -84,8 +86,14 @@ class ImageService:
         self._jobs = jobs
         self._ledger = BlobLedger(uow, blobs, clock)
         self._verifier = UploadVerifier(blobs, inspector, pool, limits.max_upload_bytes, limits.max_image_pixels)
+        self._writes = IdempotentWrites(uow, clock, ids, idempotency)
         self.limits = limits
         self._url_ttl = int(limits.url_ttl.total_seconds())
+
+    def run_once(self, caller: Caller, key: str, operation: str, fingerprint: str,
+                 write: Callable[[], Answer]) -> Outcome:
+        """Run a write at most once per key of the caller's org; a retry gets the first answer (core/idempotency.py)."""
+        return self._writes.run(caller, key, operation, fingerprint, write)
 
     # --- uploads --------------------------------------------------------------------------------
 
@@ -298,7 +306,7 @@ class ImageService:
 
     def collect_garbage(self, batch: int = 500) -> dict[str, int]:
         """Delete uploads never saved within the retention time, blobs whose writer died before any
-        image used them, and blobs left over by failed deletes."""
+        image used them, blobs left over by failed deletes, and the records of writes older than a day."""
         now = self._clock.now()
         # Never before the grant has expired: until then its holder may still save the upload.
         cutoff = now - max(self.limits.upload_retention, self.limits.grant_ttl)
@@ -312,7 +320,9 @@ class ImageService:
                 uow.commit()
         abandoned = self._ledger.collect_abandoned(now - self.limits.reservation_grace, batch)
         leftovers = self._ledger.purge_leftovers(batch)
-        return {"expired_uploads": len(keys), "abandoned_blobs": abandoned, "purged_blobs": leftovers}
+        expired_requests = self._writes.expire(now, batch)
+        return {"expired_uploads": len(keys), "abandoned_blobs": abandoned, "purged_blobs": leftovers,
+                "expired_requests": expired_requests}
 
     def check_ready(self) -> dict[str, bool]:
         """Whether the database and storage answer."""

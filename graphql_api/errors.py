@@ -7,10 +7,17 @@ Mapping of the core's errors:
 | NotFound                                     | NOT_FOUND               | the error's             |
 | UnsupportedImageType                         | BAD_USER_INPUT          | `file type error`       |
 | InvalidInput, UploadRejected, ...MediaType   | BAD_USER_INPUT          | the error's             |
+| RequestKeyReused (an Idempotency-Key)        | BAD_USER_INPUT          | a fixed one             |
 | InvalidState (e.g. deleting a published one) | BAD_USER_INPUT          | the error's             |
 | Unauthenticated                              | UNAUTHENTICATED         | the error's             |
-| Conflict (retryable), Unavailable            | INTERNAL_SERVER_ERROR   | a fixed, generic one    |
+| Conflict (a concurrent change won)           | CONFLICT                | a fixed, generic one    |
+| Unavailable (database or storage down, slow) | SERVICE_UNAVAILABLE     | a fixed, generic one    |
 | anything else (a bug)                        | INTERNAL_SERVER_ERROR   | `Internal server error` |
+
+CONFLICT and SERVICE_UNAVAILABLE also carry `extensions.retryable: true`: the same request may succeed
+when sent again (with the same Idempotency-Key, a mutation is still done only once). By code alone a
+client tells "try again" (those two) from "fix your request" (BAD_USER_INPUT, NOT_FOUND,
+UNAUTHENTICATED) from "our bug" (INTERNAL_SERVER_ERROR).
 
 InvalidState is a BAD_USER_INPUT (not FAILED_PRECONDITION): the caller fixes it by changing what
 they ask for (unpublish first), and clients already handle that code. GraphQL's own request errors
@@ -25,7 +32,7 @@ from typing import Any
 from graphql import GraphQLError
 
 from core.errors import (
-    Conflict, GatewayError, InvalidInput, InvalidState, NotFound, Unauthenticated, Unavailable,
+    Conflict, GatewayError, InvalidInput, InvalidState, NotFound, RequestKeyReused, Unauthenticated, Unavailable,
     UnsupportedImageType,
 )
 
@@ -35,7 +42,14 @@ BAD_USER_INPUT = "BAD_USER_INPUT"
 NOT_FOUND = "NOT_FOUND"
 UNAUTHENTICATED = "UNAUTHENTICATED"
 FORBIDDEN = "FORBIDDEN"
+CONFLICT = "CONFLICT"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+RETRYABLE = frozenset({CONFLICT, SERVICE_UNAVAILABLE})
+
+# HTTP statuses of errors answered before execution (no GraphQL result to carry them in a 200).
+_HTTP_STATUS = {BAD_USER_INPUT: 400, UNAUTHENTICATED: 401, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409,
+                SERVICE_UNAVAILABLE: 503, INTERNAL_SERVER_ERROR: 500}
 
 INTERNAL_MESSAGE = "Internal server error"
 FILE_TYPE_ERROR = "file type error"
@@ -69,6 +83,8 @@ def classify(error: GraphQLError) -> tuple[str, str, bool]:
         return BAD_USER_INPUT, error.message, False
     if isinstance(original, UnsupportedImageType):
         return BAD_USER_INPUT, FILE_TYPE_ERROR, False
+    if isinstance(original, RequestKeyReused):
+        return BAD_USER_INPUT, "This Idempotency-Key was used for a different request; send a new one", False
     if isinstance(original, NotFound):
         return NOT_FOUND, original.message, False
     if isinstance(original, (InvalidInput, InvalidState)):
@@ -76,10 +92,10 @@ def classify(error: GraphQLError) -> tuple[str, str, bool]:
     if isinstance(original, Unauthenticated):
         return UNAUTHENTICATED, original.message, False
     if isinstance(original, Conflict):
-        return INTERNAL_SERVER_ERROR, "A concurrent change won; retry the request", False
+        return CONFLICT, "A concurrent change won; retry the request", False
     if isinstance(original, Unavailable):
         # Its message may name hosts or driver details: not for clients.
-        return INTERNAL_SERVER_ERROR, "A backing service is unavailable; retry later", False
+        return SERVICE_UNAVAILABLE, "A backing service is unavailable; retry later", False
     if isinstance(original, GatewayError):
         return INTERNAL_SERVER_ERROR, original.message, False
     return INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE, True
@@ -94,7 +110,7 @@ def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
     if error.path is not None:
         formatted["path"] = list(error.path)
     extensions: dict[str, Any] = {"code": code}
-    if isinstance(_original(error), Conflict):
+    if code in RETRYABLE:
         extensions["retryable"] = True
     formatted["extensions"] = extensions
     return formatted
@@ -102,7 +118,19 @@ def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
 
 def error_body(message: str, code: str) -> dict[str, Any]:
     """A response body for an error answered before GraphQL execution (HTTP 400/401/413/500)."""
-    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+    extensions: dict[str, Any] = {"code": code}
+    if code in RETRYABLE:
+        extensions["retryable"] = True
+    return {"errors": [{"message": message, "extensions": extensions}]}
+
+
+def core_error_answer(error: GatewayError) -> tuple[dict[str, Any], int]:
+    """A core error raised before execution (reading the request, the Idempotency-Key's record): the
+    body and HTTP status, by the same table as errors raised by resolvers."""
+    code, message, _ = classify(GraphQLError(error.message, original_error=error))
+    if isinstance(error, Unavailable):
+        log.warning("GraphQL outage before execution: %s", error.message, exc_info=error)
+    return error_body(message, code), _HTTP_STATUS.get(code, 500)
 
 
 class ErrorLog(logging.LoggerAdapter):

@@ -7,6 +7,7 @@ whole: bytes per file, files per request, bytes of the non-file fields, bytes of
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from dataclasses import dataclass
 from typing import Any
@@ -15,9 +16,14 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
+from core.errors import Unavailable
+
 SPEC = "the GraphQL multipart request spec"
 SPOOL_MEMORY_BYTES = 256 * 1024
 """A file part larger than this moves from memory to a temporary file on disk."""
+_LIST_INDEX = re.compile(r"[0-9]{1,9}")
+"""A `map` path segment that indexes a list: ASCII digits only (str.isdigit() also takes '²' and '١',
+which int() then refuses or reads), and few of them (int() refuses thousands of digits)."""
 
 
 class RequestRejected(Exception):
@@ -52,7 +58,10 @@ class _LimitedSpool:
         if self._size > self._limit:
             name = f" '{self._filename}'" if self._filename else ""
             raise RequestRejected(413, f"The file{name} is larger than the limit of {self._limit} bytes")
-        return self._file.write(data)
+        try:
+            return self._file.write(data)
+        except OSError as exc:  # the temporary directory is full (or failing): ours, not the client's
+            raise Unavailable("no room to spool an uploaded file") from exc
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._file, name)
@@ -195,7 +204,7 @@ def _place(operations: dict[str, Any], path: str, upload: FileStorage) -> None:
             if container.get(segment) is None and segment == "variables":
                 container[segment] = {}
             container = container.get(segment)
-        elif isinstance(container, list) and segment.isdigit() and int(segment) < len(container):
+        elif isinstance(container, list) and _LIST_INDEX.fullmatch(segment) and int(segment) < len(container):
             if last:
                 if container[int(segment)] is not None:
                     raise _malformed(f"the path {path!r} must point to a null placeholder")

@@ -12,14 +12,15 @@ from graphql import DocumentNode, GraphQLError, GraphQLSchema
 from graphql.validation import ASTValidationRule
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from core.errors import Unauthenticated
+from core.errors import GatewayError, Unauthenticated
 from core.ports import Authenticator
 from core.services import ImageService
 from graphql_api.context import GraphQLContext
 from graphql_api.cost import CostModel
 from graphql_api.errors import BAD_USER_INPUT, INTERNAL_MESSAGE, INTERNAL_SERVER_ERROR, UNAUTHENTICATED, ErrorLog, \
-    error_body, format_error
+    core_error_answer, error_body, format_error
 from graphql_api.explorer import EXPLORER_CSP, LocalGraphiQL
+from graphql_api.idempotency import idempotency_key, is_mutation, run_once
 from graphql_api.multipart import MultipartRequest, RequestRejected, UploadLimits
 from graphql_api.validation import DocumentCache, depth_limit_rule, image_mutation_limit_rule
 
@@ -77,6 +78,8 @@ class GraphQLView:
             return self._post()
         except RequestRejected as exc:
             return _json(error_body(exc.message, BAD_USER_INPUT), exc.status)
+        except GatewayError as exc:
+            return _json(*core_error_answer(exc))
         except Exception:  # noqa: BLE001 - the last line of defence: never a stack trace or an HTML page
             log.exception("GraphQL request failed")
             return _json(error_body(INTERNAL_MESSAGE, INTERNAL_SERVER_ERROR), 500)
@@ -92,9 +95,9 @@ class GraphQLView:
         if request.mimetype == "multipart/form-data":
             request.max_content_length = self._limits.max_request_bytes
             with MultipartRequest(request, self._limits) as multipart:
-                return self._execute(multipart.parse(), context)
+                return self._answer(multipart.parse(), context)
         if request.mimetype == "application/json" or request.mimetype.endswith("+json"):
-            return self._execute(self._json_body(), context)
+            return self._answer(self._json_body(), context)
         raise RequestRejected(415, "POST /graphql takes application/json, or multipart/form-data for uploads "
                                    f"(GraphQL multipart request spec); got {request.mimetype or 'no Content-Type'}")
 
@@ -116,6 +119,13 @@ class GraphQLView:
         if isinstance(data, list):
             raise RequestRejected(400, "Batched operations (a JSON array) are not supported; send one operation")
         return data
+
+    def _answer(self, data: Any, context: GraphQLContext) -> Response:
+        """Execute; a mutation sent with an Idempotency-Key at most once (CONTRACT §8)."""
+        key = idempotency_key(request)
+        if key is None or not is_mutation(self._documents, data):
+            return self._execute(data, context)
+        return run_once(self._service, context.caller, key, data, lambda: self._execute(data, context))
 
     def _execute(self, data: Any, context: GraphQLContext) -> Response:
         _success, result = graphql_sync(

@@ -19,7 +19,7 @@ from core.ports import Authenticator
 from core.services import ImageService
 from rest_api.auth import SECURITY_SCHEME
 from rest_api.errors import ErrorResponse, http_error_response, register_app_handlers
-from rest_api.parsing import UuidSegment, uuid_segment_schema
+from rest_api.parsing import ImageIdSegment, UuidSegment, uuid_segment_schema
 from rest_api.schemas import REQUEST_ID_HEADER, ErrorSchema
 from rest_api.views import ECHOED_REQUEST_ID, create_blueprints
 
@@ -80,8 +80,9 @@ def init_app(app: Flask, service: ImageService, authenticator: Authenticator) ->
     app.json.sort_keys = False
     api = RestApi(app, spec_kwargs={**SPEC_KWARGS, "extra_plugins": [EchoedRequestIdPlugin()]})
     api.spec.components.security_scheme("bearerAuth", SECURITY_SCHEME)
-    app.url_map.converters[UuidSegment.NAME] = UuidSegment
-    api.register_converter(UuidSegment, uuid_segment_schema)
+    for converter in (UuidSegment, ImageIdSegment):
+        app.url_map.converters[converter.NAME] = converter
+        api.register_converter(converter, uuid_segment_schema)
     for blueprint in create_blueprints(service, authenticator):
         api.register_blueprint(blueprint)
     register_app_handlers(app)

@@ -14,7 +14,8 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
 from core.errors import (
-    Conflict, GatewayError, InvalidInput, InvalidState, NotFound, Unauthenticated, Unavailable, UnsupportedMediaType,
+    Conflict, GatewayError, InvalidInput, InvalidState, NotFound, RequestKeyReused, Unauthenticated, Unavailable,
+    UnsupportedMediaType,
 )
 from rest_api.schemas import REQUEST_ID_HEADER
 
@@ -30,6 +31,7 @@ TECHNICAL_ERROR = "TECHNICAL_ERROR"
 
 # Most specific class first: UnsupportedMediaType and UploadRejected are InvalidInputs.
 _CORE_ERRORS: tuple[tuple[type[GatewayError], int, str], ...] = (
+    (RequestKeyReused, 400, BAD_REQUEST_PARAMETERS),  # the Request-ID header names another request
     (Unauthenticated, 401, "UNAUTHORIZED"),
     (NotFound, 404, "INVALID_ID"),
     (UnsupportedMediaType, 415, "UNSUPPORTED_MEDIA_TYPE"),
@@ -82,6 +84,9 @@ def core_error_response(error: GatewayError) -> ErrorResponse:
     errors = [{"target": e.target, "errorCode": e.code, "message": e.message} for e in error.errors]
     headers = [("WWW-Authenticate", "Bearer")] if status == 401 else []
     message = error.message
+    if isinstance(error, RequestKeyReused):
+        message = "This Request-ID was used for a different request (another operation or body); send a new one"
+        errors = [{"target": REQUEST_ID_HEADER, "errorCode": BAD_REQUEST_PARAMETERS, "message": "already used"}]
     if isinstance(error, Unavailable):
         # The driver's words (in the cause) name hosts, ports, paths or databases: for operators, not callers.
         log.warning("503 on %s %s (Request-ID %s): %s", request.method, request.path,

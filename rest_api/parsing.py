@@ -11,6 +11,7 @@ import flask
 from flask_smorest import Blueprint
 from webargs import core
 from webargs.flaskparser import FlaskParser, abort, is_json_request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import BaseConverter
 
 MAX_JSON_BODY = 8 * 1024 * 1024
@@ -29,7 +30,7 @@ class RestParser(FlaskParser):
             return core.missing
         try:
             # UTF-8 only (RFC 8259), as webargs' parse_json; json.loads(bytes) would also guess UTF-16/32.
-            return json.loads(req.get_data(cache=True).decode("utf-8"), object_pairs_hook=_checked_object)
+            return json.loads(request_body().decode("utf-8"), object_pairs_hook=_checked_object)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise  # webargs' load_json reports these, and reads an empty body as "no body"
         except InvalidObject as exc:
@@ -75,6 +76,25 @@ def limit_request_body() -> None:
     flask.request.max_content_length = MAX_JSON_BODY
 
 
+def request_body() -> bytes:
+    """The whole body of the current request, read once; RequestEntityTooLarge (413) past MAX_JSON_BODY.
+
+    A chunked body has no Content-Length to check up front, and werkzeug's `get_data()` silently stops
+    at `max_content_length`: the cut JSON would be answered as malformed rather than too large.
+    Reading on past the limit makes werkzeug's limited stream raise instead.
+    """
+    body = flask.g.get("rest_request_body")
+    if body is None:
+        flask.request.max_content_length = MAX_JSON_BODY
+        buffer = bytearray()
+        while chunk := flask.request.stream.read(64 * 1024):
+            buffer += chunk
+            if len(buffer) > MAX_JSON_BODY:
+                raise RequestEntityTooLarge()
+        body = flask.g.rest_request_body = bytes(buffer)
+    return body
+
+
 class UuidSegment(BaseConverter):
     """A path segment documented as a UUID but matched as any text.
 
@@ -83,6 +103,18 @@ class UuidSegment(BaseConverter):
     """
 
     NAME = "uuid_segment"
+
+
+class ImageIdSegment(UuidSegment):
+    """An image id segment: like UuidSegment, but never one of the realty routes' action words.
+
+    Otherwise `DELETE /realty/{id}/images/copy` would be a delete of an image with the malformed id
+    "copy", and the 405 of `PUT .../copy` would advertise DELETE; this way such requests meet the
+    copy (publish, unpublish) route, which answers 405 with the methods it really has.
+    """
+
+    NAME = "image_id_segment"
+    regex = r"(?!(?:copy|publish|unpublish)$)[^/]+"
 
 
 def uuid_segment_schema(converter: BaseConverter) -> dict[str, str]:

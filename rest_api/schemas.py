@@ -22,6 +22,14 @@ REQUEST_ID_HEADER = "Request-ID"
 REQUEST_ID_DESCRIPTION = ("A unique id which identifies the HTTP request. The value of this header must be "
                           "created by the client.")
 REQUEST_ID_EXAMPLE = "9031d1c5-7d40-41dd-b2b8-7919a2fc4fe9"
+WRITE_REQUEST_ID_DESCRIPTION = REQUEST_ID_DESCRIPTION + (
+    " On writes (POST, PUT, DELETE) it is also the idempotency key: the same request (same operation, path "
+    "and body) sent again with the same Request-ID within 24 hours, by the same organisation, gets the first "
+    "successful answer again, with the header `Idempotent-Replayed: true`, and is not done twice, also when the "
+    "two arrive at the same time. Send a new Request-ID for each new request: one reused for a different "
+    "request is refused (400 BAD_REQUEST_PARAMETERS). While the first is still being answered a copy waits "
+    "for it, up to 10 seconds, then gets 409 CONFLICT: retry it. An answer that was an error (4xx, or 409, "
+    "500, 503) is not kept: the same request may be sent again with the same Request-ID.")
 
 
 class StrictBoolean(fields.Boolean):
@@ -89,7 +97,7 @@ class _ValidateOnly(ma.Schema):
 
 class RequestIdHeader(_ValidateOnly):
     request_id = CanonicalUUID(data_key=REQUEST_ID_HEADER, required=True,
-                               metadata={"description": REQUEST_ID_DESCRIPTION, "example": REQUEST_ID_EXAMPLE})
+                               metadata={"description": WRITE_REQUEST_ID_DESCRIPTION, "example": REQUEST_ID_EXAMPLE})
 
 
 class OptionalRequestIdHeader(_ValidateOnly):

@@ -19,6 +19,7 @@ from rest_api import presenters
 from rest_api.auth import authenticate_request, current_caller
 from rest_api.conditional import LISTING_ETAG, Listings
 from rest_api.errors import core_error_response
+from rest_api.idempotency import once_per_request_id
 from rest_api.parsing import RestBlueprint, limit_request_body
 from rest_api.schemas import (
     REQUEST_ID_HEADER, CopyImagesRequest, EmptySchema, GrantQuery, ListingHeaders, PublicationRequest,
@@ -62,6 +63,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
         blp.register_error_handler(GatewayError, core_error_response)
     urls = service.urls
     listings = Listings()
+    once = once_per_request_id(service)  # every write: a retry with its Request-ID gets the first answer
 
     @images.route("/uploadGrants", methods=["GET"])
     @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
@@ -97,6 +99,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
             key = (caller.org, realty.uuid, realty.version, service.url_generation())
             return listings.answer(key, caller.org, lambda: presenters.image_list_json(realty.images, urls))
 
+        @once
         @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
         @images.arguments(RealtyPath, location="path", as_kwargs=True)
         @images.arguments(SaveImagesRequest)
@@ -112,6 +115,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
             saved = service.save_uploads(current_caller(), realtyId, body["uploaded_images"])
             return presenters.image_list(saved, urls)
 
+        @once
         @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
         @images.arguments(RealtyPath, location="path", as_kwargs=True)
         @images.arguments(UpdateImagesRequest)
@@ -126,7 +130,8 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
             service.update_images(current_caller(), realtyId, body["realty_images"], reorder=True)
             return {}
 
-    @images.route("/realty/<uuid_segment:realtyId>/images/<uuid_segment:realtyImageId>", methods=["DELETE"])
+    @images.route("/realty/<uuid_segment:realtyId>/images/<image_id_segment:realtyImageId>", methods=["DELETE"])
+    @once
     @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
     @images.arguments(RealtyImagePath, location="path", as_kwargs=True)
     @images.response(200, EmptySchema, headers=ECHOED_REQUEST_ID)
@@ -140,6 +145,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
         return {}
 
     @images.route("/realty/<uuid_segment:realtyId>/images/publish", methods=["POST"])
+    @once
     @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
     @images.arguments(RealtyPath, location="path", as_kwargs=True)
     @images.arguments(PublicationRequest, required=False)
@@ -155,6 +161,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
         return {}
 
     @images.route("/realty/<uuid_segment:realtyId>/images/unpublish", methods=["POST"])
+    @once
     @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
     @images.arguments(RealtyPath, location="path", as_kwargs=True)
     @images.arguments(PublicationRequest, required=False)
@@ -170,6 +177,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
         return {}
 
     @copying.route("/realty/<uuid_segment:realtyId>/images/copy", methods=["POST"])
+    @once
     @copying.arguments(RequestIdHeader, location="headers", as_kwargs=True)
     @copying.arguments(RealtyPath, location="path", as_kwargs=True)
     @copying.arguments(CopyImagesRequest)

@@ -10,17 +10,17 @@ import copy
 import hashlib
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Sequence
 from uuid import UUID
 
 from core.domain import Processing, Realty, Room, UploadGrant
-from core.errors import Unavailable, UnsupportedImageType, UploadRejected
+from core.errors import TimedOut, Unavailable, UnsupportedImageType, UploadRejected
 from core.ports import (
     BlobChanged, BlobContent, BlobRepository, BlobStore, Clock, GrantRepository, IdGenerator, ImageFacts,
     ImageInspector, JobQueue, ProcessingRepository, RealtyRepository, RenderedImage, RenderJob, RenditionSpec,
-    RoomRepository, TombstoneRepository, UnitOfWork, UnitOfWorkFactory, UploadForm,
+    RequestRecord, RequestRepository, RoomRepository, TombstoneRepository, UnitOfWork, UnitOfWorkFactory, UploadForm,
 )
 
 
@@ -34,6 +34,7 @@ class _Data:
     blob_reserved_at: dict[str, datetime] = field(default_factory=dict)
     queued_at: dict[UUID, datetime] = field(default_factory=dict)
     """When each image's render job was last queued (set on insert, like the real repository)."""
+    requests: dict[tuple[str, str], RequestRecord] = field(default_factory=dict)
     next_id: int = 1
 
     def new_id(self) -> int:
@@ -195,6 +196,41 @@ class _Processing(ProcessingRepository):
         return jobs[:limit]
 
 
+class _Requests(RequestRepository):
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def claim(self, record, expired_before):
+        slot = (record.org, record.key)
+        holder = self._d.requests.get(slot)
+        if holder is None or holder.created_at < expired_before:
+            self._d.requests[slot] = holder = record
+        return holder
+
+    def take_over(self, org, key, owner, new_owner, now):
+        holder = self._d.requests.get((org, key))
+        if holder is None or holder.owner != owner or holder.answer is not None:
+            return False
+        self._d.requests[(org, key)] = replace(holder, owner=new_owner, created_at=now)
+        return True
+
+    def keep_answer(self, org, key, owner, answer):
+        holder = self._d.requests.get((org, key))
+        if holder is not None and holder.owner == owner:
+            self._d.requests[(org, key)] = replace(holder, answer=bytes(answer))
+
+    def forget(self, org, key, owner):
+        holder = self._d.requests.get((org, key))
+        if holder is not None and holder.owner == owner and holder.answer is None:
+            del self._d.requests[(org, key)]
+
+    def expire(self, created_before, limit):
+        old = [slot for slot, r in self._d.requests.items() if r.created_at < created_before][:limit]
+        for slot in old:
+            del self._d.requests[slot]
+        return len(old)
+
+
 class InMemoryUnitOfWork(UnitOfWork):
     def __init__(self, factory: "InMemoryDatabase", write: bool) -> None:
         self._factory = factory
@@ -212,6 +248,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.realties, self.rooms = _Realties(self._data), _Rooms(self._data)
         self.grants, self.tombstones = _Grants(self._data), _Tombstones(self._data)
         self.blobs, self.processing = _Blobs(self._data), _Processing(self._data)
+        self.requests = _Requests(self._data)
         return self
 
     def commit(self):
@@ -253,23 +290,33 @@ class InMemoryBlobStore(BlobStore):
         self.before_copy: list = []
         """One-shot callables run as the next copy starts: what a client does meanwhile."""
         self.fail_deletes = False
+        self.hanging = False
+        """Every call that reaches storage fails as one to a storage that does not answer would."""
+        self.delete_calls = 0
+
+    def _answer(self) -> None:
+        if self.hanging:
+            raise TimedOut("storage did not answer in time")
 
     def upload_form(self, key, content_type, max_bytes, expires_in):
         return UploadForm(url="memory://upload", fields={"key": key, "Content-Type": content_type},
                           expires_at=datetime.now(timezone.utc) + timedelta(seconds=expires_in))
 
     def read_version(self, key, max_bytes):
+        self._answer()
         if key not in self.objects:
             return None
         data = self.objects[key]
         return BlobContent(size=len(data), version=_version(data), data=data if len(data) <= max_bytes else None)
 
     def read(self, key):
+        self._answer()
         if key not in self.objects:
             raise FileNotFoundError(key)
         return self.objects[key]
 
     def put(self, key, data, content_type):
+        self._answer()
         if self.fail_puts_after is not None:
             if self.fail_puts_after <= 0:
                 raise Unavailable("storage is full")
@@ -279,6 +326,7 @@ class InMemoryBlobStore(BlobStore):
     def copy(self, source, target, if_version):
         while self.before_copy:
             self.before_copy.pop(0)()
+        self._answer()
         if source not in self.objects:
             raise FileNotFoundError(source)
         if _version(self.objects[source]) != if_version:
@@ -290,6 +338,8 @@ class InMemoryBlobStore(BlobStore):
         self.objects[target] = self.objects[source]
 
     def delete(self, keys):
+        self.delete_calls += 1
+        self._answer()
         if self.fail_deletes:
             raise Unavailable("storage refuses deletes")
         for key in keys:
@@ -365,12 +415,19 @@ class FakeInspector(ImageInspector):
 class FakeClock(Clock):
     def __init__(self, start: datetime = datetime(2026, 1, 1, tzinfo=timezone.utc)) -> None:
         self.current = start
+        self.while_sleeping: list = []
 
     def now(self):
         return self.current
 
     def advance(self, **delta) -> None:
         self.current += timedelta(**delta)
+
+    def sleep(self, seconds: float) -> None:
+        """Time passes at once; meanwhile runs the next of `while_sleeping` (what others do meanwhile)."""
+        self.current += timedelta(seconds=seconds)
+        if self.while_sleeping:
+            self.while_sleeping.pop(0)()
 
 
 class SequentialIds(IdGenerator):

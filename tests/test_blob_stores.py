@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import errno
 import io
 import json
 import os
@@ -365,6 +366,15 @@ def test_local_ping_fails_without_its_root(local_store):
         local_store.ping()
 
 
+def test_local_ping_fails_when_the_disk_could_not_take_another_upload(local_store, tmp_path):
+    local_store.ping()
+    free = os.statvfs(local_store.root).f_bavail * os.statvfs(local_store.root).f_frsize
+    full = LocalBlobStore(local_store.root, SECRET, lambda: BASE_URL, min_free_bytes=free + 2**40)
+    with pytest.raises(OSError) as raised:
+        full.ping()
+    assert raised.value.errno == errno.ENOSPC
+
+
 # --- local store: the upload endpoint enforces the policy like S3 ----------------------------------
 
 @pytest.fixture
@@ -553,6 +563,21 @@ def test_local_download_refuses_bad_or_expired_signatures(local_store, client, c
     expired = client.get(good)
     assert expired.status_code == 403
     assert expired.content_type.startswith("application/xml")
+
+
+@pytest.mark.parametrize("spelling", ["0{e}", "+{e}", " {e}", "{e} ", "{e:_}", "{arabic}", "{e}.0"])
+def test_local_download_accepts_expires_only_as_it_was_signed(local_store, client, spelling):
+    """int() reads many spellings of one number; each would be another URL under the same signature."""
+    local_store.put("images/e/original.png", b"ee", "image/png")
+    url = urlsplit(local_store.download_url("images/e/original.png", 60))
+    query = dict(part.split("=", 1) for part in url.query.split("&"))
+    expires = int(query["expires"])
+    arabic = "".join(chr(0x660 + int(digit)) for digit in str(expires))
+    other = spelling.format(e=expires, arabic=arabic)
+    assert client.get(url.path, query_string={"expires": str(expires), "signature": query["signature"]}).data == b"ee"
+    refused = client.get(url.path, query_string={"expires": other, "signature": query["signature"]})
+    assert refused.status_code == 403
+    assert b"AccessDenied" in refused.data
 
 
 def test_local_downloads_are_never_run_as_pages(local_store, client):

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from core.domain import ImageCategory, ImageChange, ImageKind, ImageType, ModerationStatus, Processing
 from core.errors import (
-    Conflict, InvalidInput, InvalidState, NotFound, Unavailable, UnsupportedImageType, UnsupportedMediaType,
+    Conflict, InvalidInput, InvalidState, NotFound, TimedOut, Unavailable, UnsupportedImageType, UnsupportedMediaType,
     UploadRejected,
 )
 from core.ports import Caller
@@ -205,6 +205,19 @@ def test_a_storage_failure_midway_leaves_no_metadata_and_no_blobs(w):
         w.images()
     w.blobs.fail_copies_after = None
     assert len(w.save(*keys)) == 3, "the grants were not used up"
+
+
+def test_a_storage_timeout_midway_fails_at_once_and_leaves_the_files_to_gc(w):
+    """Deleting what was stored would wait on the hung storage as long again: gc does it later."""
+    key = w.upload()
+    w.blobs.before_copy.append(lambda: setattr(w.blobs, "hanging", True))
+    with pytest.raises(TimedOut):
+        w.save(key)
+    assert w.blobs.delete_calls == 0
+    w.blobs.hanging = False
+    assert len(w.save(key)) == 1, "the grant was not used up"
+    w.clock.advance(hours=2)
+    assert w.service.collect_garbage()["abandoned_blobs"] == 1  # the failed save's reservation
 
 
 def test_an_upload_replaced_after_it_was_verified_is_not_saved(w):

@@ -37,9 +37,16 @@ def test_post_without_a_valid_credential_is_401(client, headers):
 
 
 def test_expired_and_wrongly_signed_tokens_are_401(client, make_token):
-    for token in (make_token(ttl=-10), make_token(secret="another-secret-of-enough-length!!")):
+    # Expired longer ago than the clock-skew leeway (AUTH_JWT_LEEWAY, 30 s): within it a token still counts.
+    for token in (make_token(ttl=-60), make_token(secret="another-secret-of-enough-length!!")):
         _assert_unauthenticated(post_graphql(client, token, QUERY))
         _assert_unauthenticated(client.post("/graphql", json={"query": QUERY}, headers={"x-api-token": token}))
+
+
+@pytest.mark.parametrize("org, sub", [("org\u0000a", "agent"), ("org-\ud800", "agent"), ("org-a", "\udc00")],
+                         ids=["nul-org", "surrogate-org", "surrogate-sub"])
+def test_a_token_whose_org_or_sub_is_not_storable_text_is_401(client, make_token, org, sub):
+    _assert_unauthenticated(post_graphql(client, make_token(org=org, sub=sub), QUERY))
 
 
 def test_token_without_exp_is_401(client):

@@ -342,7 +342,8 @@ def test_database_outage_is_a_generic_error_with_the_details_in_the_log(settings
 
         response = post_graphql(client, token, "query($id: ID!) { property(id: $id) { name } }", {"id": prop["id"]})
         error = single_error(response)
-        assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+        # "Try again", told apart from "our bug" (INTERNAL_SERVER_ERROR) by the code alone (CONTRACT §8).
+        assert error["extensions"] == {"code": "SERVICE_UNAVAILABLE", "retryable": True}
         assert "unable to open database file" not in response.get_data(as_text=True)
         assert "unable to open database file" in caplog.text
     finally:

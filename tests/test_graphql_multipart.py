@@ -66,9 +66,17 @@ def test_a_well_formed_request_with_the_file_mapped_twice(client, token, prop):
     (None, '{"0": ["input.file"]}', ["must point into 'variables'"]),
     (None, '{"0": ["variables.input.nested.file"]}', ["does not exist"]),
     (None, '{"0": ["variables.input.category"]}', ["null placeholder"]),
+    # str.isdigit() is true for these; int() refuses the first and reads the second as 1.
+    ('{"query": "{ __typename }", "variables": {"l": [null, null]}}', '{"0": ["variables.l.\u00b2"]}',
+     ["does not exist"]),
+    ('{"query": "{ __typename }", "variables": {"l": [null, null]}}', '{"0": ["variables.l.\u0661"]}',
+     ["does not exist"]),
+    ('{"query": "{ __typename }", "variables": {"l": [null]}}', '{"0": ["variables.l.' + "9" * 5000 + '"]}',
+     ["does not exist"]),
 ], ids=["operations-not-json", "operations-batch", "operations-not-object", "map-not-json", "map-not-object",
         "map-entry-not-list", "map-entry-empty", "map-names-missing-file", "path-outside-variables",
-        "path-does-not-exist", "path-not-null"])
+        "path-does-not-exist", "path-not-null", "path-superscript-digit", "path-arabic-indic-digit",
+        "path-index-of-5000-digits"])
 def test_malformed_multipart_is_400(client, token, prop, operations, files_map, fragments):
     response = post_multipart(client, token, operations or _operations(prop), files_map,
                               {"0": (make_jpeg(), "a.jpg")})

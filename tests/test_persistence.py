@@ -625,7 +625,8 @@ def test_service_use_cases_on_the_database(factory):
     assert stored == in_use, "the deleted image's blobs went; those its copy shares stayed"
 
     w.clock.advance(days=2)
-    assert w.service.collect_garbage() == {"expired_uploads": 3, "abandoned_blobs": 0, "purged_blobs": 0}
+    assert w.service.collect_garbage() == {"expired_uploads": 3, "abandoned_blobs": 0, "purged_blobs": 0,
+                                           "expired_requests": 0}
     assert w.service.check_ready() == {"database": True, "storage": True}
 
 
@@ -709,6 +710,55 @@ def test_racing_sweepers_claim_each_stale_image_once(factory):
     assert len(claims) == 40 and len({j.image_uuid for j in claims}) == 40
 
 
+def test_idempotent_requests_are_claimed_once_kept_forgotten_and_expired(factory):
+    from core.ports import RequestRecord
+
+    def claim_as(owner: str, at: datetime = T0, key: str = "k1") -> RequestRecord | None:
+        with factory() as uow:
+            holder = uow.requests.claim(RequestRecord(ORG_A, key, "save", "f" * 64, owner, at),
+                                        expired_before=at - timedelta(hours=24))
+            uow.commit()
+        return holder
+
+    assert claim_as("first").owner == "first"
+    assert claim_as("second") == RequestRecord(ORG_A, "k1", "save", "f" * 64, "first", T0)
+    answer = b'{"realtyImages": []}' * 1000
+    with factory() as uow:
+        uow.requests.keep_answer(ORG_A, "k1", "second", b"not the owner")  # ignored
+        uow.requests.keep_answer(ORG_A, "k1", "first", answer)
+        uow.requests.forget(ORG_A, "k1", "first")  # an answered record stays
+        assert not uow.requests.take_over(ORG_A, "k1", "first", "third", T0)
+        uow.commit()
+    assert claim_as("second").answer == answer
+    assert claim_as("late", at=T0 + timedelta(hours=25)).owner == "late", "an expired record is replaced"
+
+    assert claim_as("x", key="k2").owner == "x"
+    with factory() as uow:
+        assert uow.requests.take_over(ORG_A, "k2", "x", "y", T0 + timedelta(minutes=5))
+        uow.requests.forget(ORG_A, "k2", "y")
+        uow.commit()
+    assert claim_as("z", key="k2").owner == "z"
+    with factory() as uow:
+        assert uow.requests.expire(T0 + timedelta(hours=1), 100) == 1  # k2; k1 was renewed at T0 + 25 h
+        uow.commit()
+
+
+def test_racing_claims_of_one_request_key_let_exactly_one_win(factory):
+    from core.ports import RequestRecord
+
+    holders: list[str] = []
+
+    def race(i: int) -> None:
+        with factory() as uow:
+            holder = uow.requests.claim(RequestRecord(ORG_A, "contended", "save", "f", f"racer-{i}", T0),
+                                        expired_before=T0 - timedelta(hours=24))
+            uow.commit()
+        holders.append(holder.owner)
+
+    assert run_racers(6, race) == []
+    assert len(holders) == 6 and len(set(holders)) == 1
+
+
 def test_an_older_schema_is_brought_up_to_date_at_start(database_url):
     """Tables made before processing and blob counting existed get the new columns, and the blobs of
     images saved then are counted, so deleting them later deletes their blobs."""
@@ -725,6 +775,7 @@ def test_an_older_schema_is_brought_up_to_date_at_start(database_url):
         for column in ("processing", "processing_error", "processing_queued_at"):
             old.database.execute_sql(f'ALTER TABLE "image" DROP COLUMN "{column}"')
         old.database.execute_sql('DROP TABLE "blob"')
+        old.database.execute_sql('DROP TABLE "idempotent_request"')
         uow.commit()
     old.close()
 
@@ -734,6 +785,8 @@ def test_an_older_schema_is_brought_up_to_date_at_start(database_url):
     assert [i.processing for i in images] == [Processing.READY, Processing.READY]
     assert blob_refs(upgraded) == {"images/0/original.png": 1, "images/0/thumbnail.jpg": 1,
                                    "images/1/original.png": 1}
+    with upgraded() as uow:
+        assert uow.requests.expire(datetime.now(timezone.utc), 10) == 0, "the table of idempotent requests exists"
     upgraded.create_tables()  # and again: nothing changes
     assert len(blob_refs(upgraded)) == 3
     upgraded.close()

@@ -57,6 +57,10 @@ def test_every_operation_needs_a_bearer_token(client, op):
     pytest.param("Bearer {no_exp}", id="no-exp"),
     pytest.param("Bearer {string_exp}", id="exp-not-a-number"),
     pytest.param("Bearer {long_org}", id="org-longer-than-any-stored-org"),
+    pytest.param("Bearer {nul_org}", id="org-with-nul"),
+    pytest.param("Bearer {surrogate_org}", id="org-with-lone-surrogate"),
+    pytest.param("Bearer {surrogate_sub}", id="sub-with-lone-surrogate"),
+    pytest.param("Bearer {future_iat}", id="issued-beyond-the-leeway"),
 ])
 def test_bad_credentials_are_401(client, make_token, authorization):
     import jwt
@@ -70,6 +74,11 @@ def test_bad_credentials_are_401(client, make_token, authorization):
         "long_org": make_token(org="o" * 256),
         "string_exp": jwt.encode({"sub": "agent-1", "org": "org-a", "exp": str(int(time.time()) + 3600)},
                                  JWT_SECRET, algorithm="HS256"),
+        # Text no database stores as it is: PostgreSQL refuses NUL, and SQLite made a tenant of its own.
+        "nul_org": make_token(org="org-a\u0000"),
+        "surrogate_org": make_token(org="org-\ud800"),
+        "surrogate_sub": make_token(sub="agent-\udfff"),
+        "future_iat": _token_with(iat=int(time.time()) + 600),
     }
     rid = request_id()
 
@@ -79,6 +88,30 @@ def test_bad_credentials_are_401(client, make_token, authorization):
     assert_error(response, 401, "UNAUTHORIZED")
     assert response.headers["Request-ID"] == rid
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def _token_with(**claims) -> str:
+    import jwt
+
+    return jwt.encode({"sub": "agent-1", "org": "org-a", "exp": int(time.time()) + 3600, **claims}, JWT_SECRET,
+                      algorithm="HS256")
+
+
+@pytest.mark.parametrize("claim, offset", [("iat", 5), ("nbf", 5), ("exp", -5)],
+                         ids=["iat-a-few-seconds-ahead", "nbf-a-few-seconds-ahead", "expired-a-few-seconds-ago"])
+def test_clocks_a_little_apart_are_tolerated(client, claim, offset):
+    """The issuer's clock and ours differ a little (AUTH_JWT_LEEWAY, 30 s by default)."""
+    token = _token_with(**{claim: int(time.time()) + offset})
+    response = client.get("/uploadGrants?type=image/png",
+                          headers={"Authorization": f"Bearer {token}", "Request-ID": request_id()})
+    assert response.status_code == 200, response.get_json()
+
+
+def test_a_token_from_the_future_is_told_so(client):
+    response = client.get("/uploadGrants?type=image/png", headers={
+        "Authorization": f"Bearer {_token_with(iat=int(time.time()) + 600)}", "Request-ID": request_id()})
+    body = assert_error(response, 401, "UNAUTHORIZED")
+    assert "not valid yet" in body["message"]
 
 
 def test_token_without_org_claim_uses_sub_as_org(client, make_token, realty):
@@ -398,6 +431,17 @@ def test_wrong_method_is_json_405(rest, method, path):
 
     assert_error(response, 405, "METHOD_NOT_ALLOWED")
     assert "Allow" in response.headers
+
+
+@pytest.mark.parametrize("action", ["copy", "publish", "unpublish"])
+@pytest.mark.parametrize("method", ["DELETE", "PUT", "GET"])
+def test_an_action_route_is_not_an_image_id(rest, realty, action, method):
+    """`DELETE .../images/copy` is the copy route asked with the wrong method, not a delete of an image
+    named "copy": 405, and Allow names what the route takes."""
+    response = rest.client.open(f"/realty/{realty}/images/{action}", method=method, headers=rest.headers())
+
+    assert_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert set(response.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
 
 
 def test_unexpected_exception_is_500_without_trace(settings, make_token, caplog):

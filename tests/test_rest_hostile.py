@@ -262,6 +262,46 @@ def test_error_responses_document_the_echoed_request_id(client):
     assert checked >= 8 * 5
 
 
+# --- bodies without a length ----------------------------------------------------------------------
+
+def test_a_chunked_body_over_the_limit_is_413_not_invalid_json(app, make_token):
+    """Without Content-Length the limit is only met while reading: a body cut at the limit is not "invalid
+    JSON", it is too large. Over real HTTP, since only a server sends a body in chunks."""
+    import threading
+
+    import requests
+    from werkzeug.serving import make_server
+
+    from rest_api.parsing import MAX_JSON_BODY
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def chunked(body: bytes):
+        for start in range(0, len(body), 64 * 1024):
+            yield body[start:start + 64 * 1024]
+
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/realty/{uuid.uuid4()}/images"
+        headers = {"Authorization": f"Bearer {make_token()}", "Content-Type": "application/json"}
+        small = b'{"uploadedImages": [{"key": "uploads/none"}]}'
+        response = requests.post(url, data=chunked(small), headers={**headers, "Request-ID": request_id()}, timeout=30)
+        assert response.status_code == 400, response.text  # read whole: the key is the problem
+        assert response.json()["errors"][0]["target"] == "uploads/none"
+
+        large = b'{"uploadedImages": [{"key": "' + b"k" * MAX_JSON_BODY + b'"}]}'
+        rid = request_id()
+        response = requests.post(url, data=chunked(large), headers={**headers, "Request-ID": rid}, timeout=30)
+        assert response.status_code == 413, response.text
+        assert response.json()["errorCode"] == "PAYLOAD_TOO_LARGE"
+        assert response.headers["Request-ID"] == rid
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
 # --- outages -------------------------------------------------------------------------------------
 
 def test_database_outage_is_503_without_driver_details(settings, tmp_path, make_token, caplog):

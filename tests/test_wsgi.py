@@ -80,6 +80,37 @@ def test_the_download_url_window_is_read_and_checked_at_start():
         Settings(url_window_seconds=600_000, url_ttl_seconds=5_000)
 
 
+def test_backend_timeout_and_token_leeway_from_the_environment():
+    defaults = Settings.from_env({})
+    assert (defaults.backend_timeout, defaults.jwt_leeway_seconds) == (10, 30)
+    settings = Settings.from_env({"BACKEND_TIMEOUT": "2.5", "AUTH_JWT_LEEWAY": "0"})
+    assert (settings.backend_timeout, settings.jwt_leeway_seconds) == (2.5, 0)
+    for bad in ("soon", "0", "-1", "nan", "inf"):
+        with pytest.raises(SystemExit, match="BACKEND_TIMEOUT"):
+            Settings.from_env({"BACKEND_TIMEOUT": bad})
+    with pytest.raises(SystemExit, match="AUTH_JWT_LEEWAY"):
+        Settings.from_env({"AUTH_JWT_LEEWAY": "-5"})
+
+
+def test_the_backend_timeout_bounds_the_database_and_storage_clients(settings, aws_credentials):
+    from wsgi import build
+
+    gateway = build(dataclasses.replace(settings, backend_timeout=4, storage_url="s3://any-bucket"), JWT_SECRET)
+    try:
+        config = gateway.blobs.client.meta.config
+        # Two tries of half the timeout each: a storage server that stops answering fails a call in time.
+        assert (config.connect_timeout, config.read_timeout) == (2, 2)
+        assert config.retries == {"mode": "standard", "total_max_attempts": 2}
+        database = gateway.database.database
+        if settings.database_url.startswith("sqlite"):
+            assert dict(database._pragmas)["busy_timeout"] == 4000  # waiting for another writer's lock
+        else:
+            assert "statement_timeout=4000" in database.connect_params["options"]
+            assert database.connect_params["connection_factory"].backend_timeout == 4
+    finally:
+        gateway.close()
+
+
 @pytest.mark.parametrize("url", ["file://var/storage", "ftp://host/dir", "s3://"])
 def test_unusable_storage_urls_are_refused_at_start(settings, url):
     from wsgi import create_app

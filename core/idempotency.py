@@ -1,0 +1,139 @@
+"""Writes done at most once: a client that retries a write whose answer it lost gets the first answer
+again, and the work is not done twice (CONTRACT §8).
+
+A facade names each write by a key its client chose (REST: the Request-ID, GraphQL: an
+Idempotency-Key), within the caller's org, and describes the request by its operation and a
+fingerprint of its content; the answer is the facade's too (opaque bytes). The rules live here:
+
+- Per org and key, the work runs once. The answer of work that changed something is kept for
+  `retention` and handed to every retry of the same request.
+- A key already used for another request (another operation, or other content) is refused.
+- A request that changed nothing (refused, or failed because a backend was down, a concurrent change
+  won, or a bug) keeps nothing: the client may simply send it again, and then it is done.
+- Two copies of one request at once: the first to record the key does the work; the other waits for
+  its answer (at most `wait`), then answers "still in progress, retry" (Conflict). A record whose
+  worker died without a word (a killed process) is taken over after `lease`.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Callable
+
+from core.errors import Conflict, RequestKeyReused
+from core.ports import Caller, Clock, IdGenerator, RequestRecord, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IdempotencyLimits:
+    retention: timedelta = timedelta(hours=24)
+    """How long a kept answer is given to retries; `gc` removes records older than this."""
+    wait: timedelta = timedelta(seconds=10)
+    """How long a copy of a request in progress waits for the first one's answer."""
+    poll: timedelta = timedelta(milliseconds=100)
+    lease: timedelta = timedelta(minutes=2)
+    """After this, a record without an answer counts as abandoned by its worker: far longer than a
+    write takes, every backend call being bounded by the backend timeout."""
+    max_answer_bytes: int = 16 * 1024 * 1024
+    """Larger answers are not kept. The largest valid write (200 images with the longest texts) answers
+    about 10 MB of JSON at worst; this bound only keeps a bug from storing without limit."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a write answered, as the facade will send it again."""
+
+    content: bytes
+    changed: bool
+    """The write changed something: its answer is kept and replayed."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    content: bytes
+    replayed: bool
+    """The answer of an earlier copy of the request; nothing was done now."""
+
+
+class IdempotentWrites:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, ids: IdGenerator,
+                 limits: IdempotencyLimits = IdempotencyLimits()) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self.limits = limits
+
+    def run(self, caller: Caller, key: str, operation: str, fingerprint: str,
+            work: Callable[[], Answer]) -> Outcome:
+        """`work`'s answer, or the answer an earlier copy of this request was given."""
+        owner = self._ids.new().hex
+        deadline = self._clock.now() + self.limits.wait
+        while True:
+            now = self._clock.now()
+            mine = RequestRecord(caller.org, key, operation, fingerprint, owner, now)
+            holder = self._claim(mine)
+            if holder is not None:
+                if holder.owner == owner:
+                    return self._do(mine, work)
+                if (holder.operation, holder.fingerprint) != (operation, fingerprint):
+                    raise RequestKeyReused("This key was already used for a different request; "
+                                           "send a new request with a new key")
+                if holder.answer is not None:
+                    return Outcome(holder.answer, replayed=True)
+                if holder.created_at <= now - self.limits.lease and self._take_over(holder, owner, now):
+                    log.warning("taking over request %r of org %r: its worker gave no answer", key, caller.org)
+                    return self._do(replace(mine, created_at=now), work)
+            if now >= deadline:
+                raise Conflict("The same request is still being answered; retry it in a moment")
+            self._clock.sleep(self.limits.poll.total_seconds())
+
+    def expire(self, now: datetime, batch: int) -> int:
+        """Forget records older than the retention time; returns how many."""
+        with self._uow() as uow:
+            expired = uow.requests.expire(now - self.limits.retention, batch)
+            uow.commit()
+        return expired
+
+    def _claim(self, record: RequestRecord) -> RequestRecord | None:
+        # A transaction of its own, committed before the work starts: a copy of the request arriving
+        # meanwhile finds the key taken instead of doing the work too.
+        with self._uow() as uow:
+            holder = uow.requests.claim(record, expired_before=record.created_at - self.limits.retention)
+            uow.commit()
+        return holder
+
+    def _take_over(self, holder: RequestRecord, owner: str, now: datetime) -> bool:
+        with self._uow() as uow:
+            taken = uow.requests.take_over(holder.org, holder.key, holder.owner, owner, now)
+            uow.commit()
+        return taken
+
+    def _do(self, record: RequestRecord, work: Callable[[], Answer]) -> Outcome:
+        try:
+            answer = work()
+        except BaseException:
+            self._settle(record, None)
+            raise
+        if answer.changed and len(answer.content) > self.limits.max_answer_bytes:
+            log.warning("not keeping the %d-byte answer of request %r", len(answer.content), record.key)
+        keep = answer.changed and len(answer.content) <= self.limits.max_answer_bytes
+        self._settle(record, answer.content if keep else None)
+        return Outcome(answer.content, replayed=False)
+
+    def _settle(self, record: RequestRecord, answer: bytes | None) -> None:
+        """Keep the answer, or free the key for a retry. The work is over either way and its answer must
+        still reach the client: a failure here (the database went down meanwhile) is logged, and the
+        record then waits out its lease."""
+        try:
+            with self._uow() as uow:
+                if answer is None:
+                    uow.requests.forget(record.org, record.key, record.owner)
+                else:
+                    uow.requests.keep_answer(record.org, record.key, record.owner, answer)
+                uow.commit()
+        except Exception:  # noqa: BLE001 - see above
+            log.warning("could not record the end of request %r of org %r; retries wait for its lease",
+                        record.key, record.org, exc_info=True)

@@ -1,0 +1,191 @@
+"""Writes done at most once per key (core/idempotency.py), on the in-memory fakes: one rule per test."""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from core.errors import Conflict, RequestKeyReused, Unavailable
+from core.idempotency import Answer, IdempotencyLimits, IdempotentWrites
+from core.ports import Caller, Clock
+from tests.fakes import FakeClock, InMemoryDatabase, SequentialIds
+
+ORG_A = Caller(sub="agent-a", org="org-a")
+ORG_B = Caller(sub="agent-b", org="org-b")
+
+
+class Counter:
+    """A write that counts how often it was done and answers with that count."""
+
+    def __init__(self, changed: bool = True) -> None:
+        self.done = 0
+        self.changed = changed
+
+    def __call__(self) -> Answer:
+        self.done += 1
+        return Answer(f"answer {self.done}".encode(), changed=self.changed)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def db() -> InMemoryDatabase:
+    return InMemoryDatabase()
+
+
+@pytest.fixture
+def writes(db, clock) -> IdempotentWrites:
+    return IdempotentWrites(db, clock, SequentialIds())
+
+
+def test_a_retry_gets_the_first_answer_and_the_work_is_not_done_again(writes):
+    write = Counter()
+    first = writes.run(ORG_A, "k1", "save", "f1", write)
+    again = writes.run(ORG_A, "k1", "save", "f1", write)
+    assert (first.content, first.replayed) == (b"answer 1", False)
+    assert (again.content, again.replayed) == (b"answer 1", True)
+    assert write.done == 1
+
+
+@pytest.mark.parametrize("operation, fingerprint", [("save", "other body"), ("copy", "f1")])
+def test_a_key_used_for_another_request_is_refused(writes, operation, fingerprint):
+    writes.run(ORG_A, "k1", "save", "f1", Counter())
+    other = Counter()
+    with pytest.raises(RequestKeyReused):
+        writes.run(ORG_A, "k1", operation, fingerprint, other)
+    assert other.done == 0
+
+
+def test_keys_belong_to_an_org(writes):
+    write = Counter()
+    writes.run(ORG_A, "k1", "save", "f1", write)
+    other_org = writes.run(ORG_B, "k1", "save", "f1", write)
+    assert (other_org.content, other_org.replayed) == (b"answer 2", False)
+
+
+@pytest.mark.parametrize("failure", [Unavailable("storage is down"), Conflict("a concurrent change won"),
+                                     RuntimeError("a bug")], ids=["unavailable", "conflict", "bug"])
+def test_a_failed_write_keeps_nothing_so_its_retry_is_done(writes, failure):
+    def failing() -> Answer:
+        raise failure
+
+    with pytest.raises(type(failure)):
+        writes.run(ORG_A, "k1", "save", "f1", failing)
+    write = Counter()
+    retried = writes.run(ORG_A, "k1", "save", "f1", write)
+    assert (retried.content, retried.replayed, write.done) == (b"answer 1", False, 1)
+
+
+def test_an_answer_that_changed_nothing_is_not_kept(writes):
+    refused = Counter(changed=False)
+    writes.run(ORG_A, "k1", "save", "f1", refused)
+    writes.run(ORG_A, "k1", "save", "f1", refused)
+    assert refused.done == 2
+
+
+def test_a_copy_arriving_while_the_first_runs_waits_for_its_answer(writes, db, clock):
+    record_of_first = _in_progress(writes, db, clock)
+    # While the copy waits, the first finishes.
+    clock.while_sleeping.append(lambda: _finish(db, record_of_first, b"the first answer"))
+    write = Counter()
+    copy = writes.run(ORG_A, "k1", "save", "f1", write)
+    assert (copy.content, copy.replayed, write.done) == (b"the first answer", True, 0)
+
+
+def test_a_copy_waits_a_bounded_time_then_is_told_to_retry(writes, db, clock):
+    _in_progress(writes, db, clock)
+    started = clock.now()
+    write = Counter()
+    with pytest.raises(Conflict):
+        writes.run(ORG_A, "k1", "save", "f1", write)
+    assert write.done == 0
+    assert writes.limits.wait <= clock.now() - started <= writes.limits.wait + writes.limits.poll
+
+
+def test_a_record_whose_worker_died_is_taken_over_after_its_lease(writes, db, clock):
+    _in_progress(writes, db, clock)
+    clock.advance(seconds=writes.limits.lease.total_seconds())
+    write = Counter()
+    taken = writes.run(ORG_A, "k1", "save", "f1", write)
+    assert (taken.replayed, write.done) == (False, 1)
+    assert writes.run(ORG_A, "k1", "save", "f1", write).content == b"answer 1"
+
+
+def test_records_expire_after_a_day(writes, clock):
+    write = Counter()
+    writes.run(ORG_A, "k1", "save", "f1", write)
+    clock.advance(hours=23)
+    assert writes.expire(clock.now(), batch=100) == 0
+    assert writes.run(ORG_A, "k1", "save", "f1", write).replayed
+    clock.advance(hours=1, seconds=1)
+    assert writes.run(ORG_A, "k1", "save", "f1", write).replayed is False, "an expired record no longer counts"
+    clock.advance(hours=25)
+    assert writes.expire(clock.now(), batch=100) == 1
+
+
+def test_an_oversized_answer_is_not_kept(db, clock):
+    writes = IdempotentWrites(db, clock, SequentialIds(), IdempotencyLimits(max_answer_bytes=5))
+    write = Counter()
+    writes.run(ORG_A, "k1", "save", "f1", write)
+    assert writes.run(ORG_A, "k1", "save", "f1", write).replayed is False
+
+
+def test_an_answer_that_cannot_be_recorded_still_reaches_the_client(writes, db):
+    def write_then_database_down() -> Answer:
+        db.down = True
+        return Answer(b"done", changed=True)
+
+    assert writes.run(ORG_A, "k1", "save", "f1", write_then_database_down).content == b"done"
+
+
+class RealClock(Clock):
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+def test_two_copies_at_the_same_time_do_the_work_once(db):
+    """Real threads and time: the second copy finds the key taken and gets the first one's answer."""
+    writes = IdempotentWrites(db, RealClock(), SequentialIds(), IdempotencyLimits(poll=timedelta(milliseconds=10)))
+    started, release = threading.Event(), threading.Event()
+    done = []
+
+    def slow_write() -> Answer:
+        done.append(1)
+        started.set()
+        release.wait(5)
+        return Answer(b"saved once", changed=True)
+
+    outcomes = []
+    first = threading.Thread(target=lambda: outcomes.append(writes.run(ORG_A, "k1", "save", "f1", slow_write)))
+    first.start()
+    assert started.wait(5)
+    second = threading.Thread(target=lambda: outcomes.append(writes.run(ORG_A, "k1", "save", "f1", slow_write)))
+    second.start()
+    threading.Timer(0.2, release.set).start()
+    first.join(10)
+    second.join(10)
+    assert len(done) == 1
+    assert sorted((o.content, o.replayed) for o in outcomes) == [(b"saved once", False), (b"saved once", True)]
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def _in_progress(writes, db, clock):
+    """A first copy of the request that has claimed the key and is still working."""
+    from core.ports import RequestRecord
+
+    record = RequestRecord(ORG_A.org, "k1", "save", "f1", "first-owner", clock.now())
+    with db() as uow:
+        uow.requests.claim(record, expired_before=clock.now() - timedelta(days=1))
+        uow.commit()
+    return record
+
+
+def _finish(db, record, answer: bytes) -> None:
+    with db() as uow:
+        uow.requests.keep_answer(record.org, record.key, record.owner, answer)
+        uow.commit()
