@@ -209,10 +209,8 @@ class ImageService:
         with self._uow(write=False) as uow:
             return uow.rooms.list_for(caller.org, realty_uuids)
 
-    def url(self, storage_key: str) -> str:
-        return self._blobs.download_url(storage_key, self._url_ttl)
-
     def urls(self, storage_keys: Sequence[str]) -> list[str]:
+        """Time-limited download URLs of stored blobs, signed at once."""
         return self._blobs.download_urls(storage_keys, self._url_ttl)
 
     def url_generation(self) -> Hashable:

@@ -1,4 +1,4 @@
-"""Per-request state: who is calling, and a small cache so nested fields do not query per item.
+"""Per-request state: who is calling, and a small cache so nested fields do not query (or sign) per item.
 
 A property is read once with all its images (the core's repository loads them together); images,
 rooms and their `property` fields then resolve from this cache. Rooms are fetched for every
@@ -26,6 +26,17 @@ class Loaders:
         self._rooms: dict[UUID, list[Room]] = {}
         self._room_by_id: dict[int, Room | None] = {}
         self._image_ids: dict[UUID, int | None] = {}
+        self._urls: dict[str, str] = {}
+
+    def url(self, storage_key: str) -> str:
+        """A signed download URL. The first one asked for signs those of every image read so far at once,
+        so a listing of 200 images signs in one batch rather than 800 times."""
+        if storage_key not in self._urls:
+            keys = {key: None for realty in self._by_uuid.values() if realty is not None
+                    for image in realty.images for key in image.blob_keys if key not in self._urls}
+            keys[storage_key] = None
+            self._urls.update(zip(keys, self._service.urls(list(keys))))
+        return self._urls[storage_key]
 
     def prime(self, realty: Realty) -> Realty:
         self._by_uuid[realty.uuid] = realty

@@ -136,7 +136,7 @@ def resolve_image_active(image: Image, _info):
 
 @image_type.field("url")
 def resolve_image_url(image: Image, info):
-    return info.context.service.url(image.storage_key)
+    return info.context.loaders.url(image.storage_key)
 
 
 @image_type.field("property")
@@ -163,7 +163,7 @@ for graphql_name, attribute in {
 
 @rendition_type.field("url")
 def resolve_rendition_url(rendition, info):
-    return info.context.service.url(rendition.storage_key)
+    return info.context.loaders.url(rendition.storage_key)
 
 
 rendition_type.set_alias("contentType", "content_type")
