@@ -9,6 +9,7 @@ import enum
 import os
 import re
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from datetime import datetime
 from typing import Iterable, Sequence
 from uuid import UUID
@@ -139,7 +140,9 @@ class Image:
             return ImageType.ROOM_IMAGE
         return ImageType.PROPERTY_IMAGE
 
-    @property
+    # The file names below depend only on what an image keeps for life (its original file name, type,
+    # creation time and hash): computed once per object, as a listing asks each of them twice.
+    @cached_property
     def extension(self) -> str:
         """The original file name's extension, else the one of the stored type."""
         if self.original_file_name:
@@ -148,13 +151,13 @@ class Image:
                 return ext
         return EXTENSIONS.get(self.content_type, "bin")
 
-    @property
+    @cached_property
     def filename(self) -> str:
         """`<epoch ms>-<original name without extension>`, the GraphQL source's naming."""
         stem = os.path.splitext(self.original_file_name or "")[0] or str(self.uuid)
         return f"{int(self.created_at.timestamp() * 1000)}-{stem}"
 
-    @property
+    @cached_property
     def source(self) -> str:
         return f"{self.filename}-{self.md5}.{self.extension}"
 
