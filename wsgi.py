@@ -26,11 +26,11 @@ from flask_cors import CORS
 
 import graphql_api
 import rest_api
+import storage_api
 import web_console
 from adapters.dramatiq_jobs import SWEEP_INTERVAL_SECONDS, DramatiqJobQueue, InProcessJobQueue, redis_queue
 from adapters.jwt_auth import JwtAuthenticator
 from adapters.local_blobs import LocalBlobStore
-from adapters.local_storage_http import create_local_storage_blueprint
 from adapters.peewee_uow import PeeweeUnitOfWorkFactory
 from adapters.pillow_images import PillowInspector
 from adapters.s3_blobs import S3BlobStore
@@ -116,7 +116,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     graphql_api.init_app(app, service, authenticator, max_file_bytes=settings.max_upload_bytes,
                          max_files=settings.max_files_per_request, max_request_bytes=settings.max_request_bytes)
     if isinstance(gateway.blobs, LocalBlobStore):
-        app.register_blueprint(create_local_storage_blueprint(gateway.blobs,
+        app.register_blueprint(storage_api.create_local_storage_blueprint(gateway.blobs,
                                                               max_upload_bytes=settings.max_upload_bytes))
     if isinstance(gateway.jobs, InProcessJobQueue):
         # Started by the process that serves requests, never by a master that forks it.

@@ -29,7 +29,7 @@ from flask import Flask
 from moto import mock_aws
 
 from adapters.local_blobs import InvalidKey, LocalBlobStore, LocalStorageError
-from adapters.local_storage_http import create_local_storage_blueprint
+from storage_api import create_local_storage_blueprint
 from adapters.s3_blobs import S3BlobStore
 from core.ports import BlobChanged, BlobStore
 

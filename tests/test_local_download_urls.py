@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 
 from adapters.local_blobs import LocalBlobStore
-from adapters.local_storage_http import create_local_storage_blueprint
+from storage_api import create_local_storage_blueprint
 
 WINDOW = 900
 TTL = 3600

@@ -21,7 +21,7 @@ from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
 from adapters.local_blobs import LocalBlobStore
-from adapters.local_storage_http import create_local_storage_blueprint
+from storage_api import create_local_storage_blueprint
 from adapters.s3_blobs import S3BlobStore
 from core.ports import BlobStore
 

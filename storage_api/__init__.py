@@ -1,4 +1,6 @@
-"""The HTTP face of LocalBlobStore: an S3-compatible POST upload endpoint and signed downloads.
+"""The HTTP face of the local-disk store (adapters.local_blobs): an S3-compatible POST upload endpoint and
+signed downloads. An entrypoint like the two APIs, mounted beside them by wsgi.py when STORAGE_URL is a
+local directory.
 
     POST /storage/upload          multipart/form-data: the grant's fields, then a part named `file`
     GET  /storage/blobs/<key>     ?expires=...&signature=... as made by LocalBlobStore.download_url
