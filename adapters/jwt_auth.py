@@ -5,7 +5,7 @@ import time
 
 import jwt
 
-from core.domain import is_storable
+from core.input_rules import is_storable
 from core.errors import Unauthenticated
 from core.ports import Authenticator, Caller
 

@@ -1,7 +1,7 @@
 """The realty repository: a realty and its ordered images, read together and saved as a diff."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Iterator, Sequence
 from uuid import UUID
 
@@ -124,14 +124,14 @@ class PeeweeRealtyRepository(Repository, RealtyRepository):
         return found
 
     @db_errors
-    def lock(self, org: str, uuid: UUID, create: bool) -> Realty | None:
+    def lock(self, org: str, uuid: UUID, created_at: datetime | None = None) -> Realty | None:
         if not self._session.write:
             raise RuntimeError("lock() needs a write unit of work")
         row = self._select_for_update(uuid)
-        if row is None and create:
+        if row is None and created_at is not None:
             RealtyModel = self._m.Realty
             # DO NOTHING: a concurrent creator may win the race; either way the row exists afterwards.
-            (RealtyModel.insert(uuid=uuid, org=org, created_at=datetime.now(timezone.utc))
+            (RealtyModel.insert(uuid=uuid, org=org, created_at=created_at)
              .on_conflict(action="NOTHING", conflict_target=[RealtyModel.uuid])
              .execute())
             row = self._select_for_update(uuid)

@@ -7,41 +7,16 @@ from __future__ import annotations
 
 import enum
 import os
-import re
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from datetime import datetime
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 from uuid import UUID
 
-from core.errors import FieldError, InvalidInput, InvalidState, NotFound
+from core.errors import FieldError, InvalidInput, InvalidState, NotFound, Problem
 
 MAX_IMAGES_PER_REALTY = 200
 MAX_ROOMS_PER_REALTY = 200
-MAX_DESCRIPTION_LENGTH = 4000
-MAX_NAME_LENGTH = 255
-"""Names of properties, rooms and uploaded files."""
-
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-_NOT_IN_FILE_NAMES = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
-
-
-def is_storable(text: str) -> bool:
-    """Whether every database we run on keeps `text` as it is.
-
-    JSON can escape both NUL, which PostgreSQL text refuses, and unpaired surrogates, which no UTF-8
-    store takes; each API refuses such text where it reads its input, naming the field.
-    """
-    return _UNSTORABLE.search(text) is None
-
-
-def clean_file_name(name: str | None) -> str | None:
-    """A client's file name as it is kept: its last path component (either separator), without control
-    characters (they would end up in `filename` and `source`), at most MAX_NAME_LENGTH long."""
-    base = _NOT_IN_FILE_NAMES.sub("", re.split(r"[\\/]", name or "")[-1]).strip()
-    return base[:MAX_NAME_LENGTH] or None
-
-
 ACCEPTED_UPLOAD_TYPES = ("image/jpeg", "image/png", "image/webp")
 """Content types a REST upload grant may be issued for."""
 
@@ -185,6 +160,13 @@ class UploadGrant:
     used_at: datetime | None = None
 
 
+def check_room_count(rooms: int) -> None:
+    """A property holds at most MAX_ROOMS_PER_REALTY rooms: one more must fit beside `rooms`."""
+    if rooms >= MAX_ROOMS_PER_REALTY:
+        raise InvalidInput(f"A property holds at most {MAX_ROOMS_PER_REALTY} rooms",
+                           [FieldError("realty", Problem.INVALID, "too many rooms")])
+
+
 ImageRef = UUID | int
 """An image is named by its REST uuid or its numeric id (which the GraphQL global id encodes)."""
 
@@ -199,6 +181,15 @@ class ImageChange:
     hero: bool | None = None
     clear_description: bool = False
     clear_category: bool = False
+
+    @classmethod
+    def as_given(cls, ref: ImageRef, given: Mapping[str, Any]) -> ImageChange:
+        """The change a caller asks for with the fields they sent (`description`, `category`, `hero`): a
+        field left out is left as it is; a description or category sent as None is cleared."""
+        return cls(ref=ref, description=given.get("description"), category=given.get("category"),
+                   hero=given.get("hero"),
+                   clear_description="description" in given and given["description"] is None,
+                   clear_category="category" in given and given["category"] is None)
 
 
 @dataclass
@@ -223,20 +214,20 @@ class Realty:
             raise NotFound(f"Image {ref} is not an image of this realty")
         return image
 
-    def check_room_for(self, count: int, target: str = "uploadedImages") -> None:
+    def check_room_for(self, count: int, field: str) -> None:
+        """A realty holds at most MAX_IMAGES_PER_REALTY images: `count` more must fit (`field` names them)."""
         if len(self.images) + count > MAX_IMAGES_PER_REALTY:
             raise InvalidInput(
                 f"A realty holds at most {MAX_IMAGES_PER_REALTY} images; it has {len(self.images)} "
                 f"and {count} more were requested",
-                [FieldError(target, "BAD_REQUEST_BODY", f"at most {MAX_IMAGES_PER_REALTY} images per realty")],
+                [FieldError(field, Problem.INVALID, f"at most {MAX_IMAGES_PER_REALTY} images per realty")],
             )
 
-    def append(self, new_images: Sequence[Image], now: datetime) -> None:
-        """Add images after the existing ones, in the given order."""
-        self.check_room_for(len(new_images))
+    def append(self, new_images: Sequence[Image], now: datetime, field: str) -> None:
+        """Add images after the existing ones, in the given order (`field` names them in the request)."""
+        self.check_room_for(len(new_images), field)
         heroes = [i for i in new_images if i.hero]
-        if len(heroes) > 1:
-            raise InvalidInput("At most one image can be the hero", [FieldError("hero", "BAD_REQUEST_BODY", "more than one hero")])
+        _at_most_one_hero(len(heroes))
         if heroes:
             self._clear_hero(now)
         for image in new_images:
@@ -249,16 +240,17 @@ class Realty:
         unknown = [str(c.ref) for c in changes if self._find(c.ref) is None]
         if unknown:
             raise InvalidInput("Not images of this realty: " + ", ".join(unknown),
-                               [FieldError("realtyImages", "BAD_REQUEST_BODY", f"{u} is not an image of this realty") for u in unknown])
+                               [FieldError("images", Problem.INVALID, f"{u} is not an image of this realty")
+                                for u in unknown])
         targets = [self.image(c.ref) for c in changes]
         if len({id(i) for i in targets}) != len(targets):
-            raise InvalidInput("An image is listed more than once", [FieldError("realtyImages", "BAD_REQUEST_BODY", "duplicate image")])
+            raise InvalidInput("An image is listed more than once",
+                               [FieldError("images", Problem.INVALID, "duplicate image")])
         if reorder and len(targets) != len(self.images):
             missing = [str(i.uuid) for i in self.images if all(i is not t for t in targets)]
             raise InvalidInput("The list must name exactly the realty's current images; missing: " + ", ".join(missing),
-                               [FieldError("realtyImages", "BAD_REQUEST_BODY", f"{u} is missing") for u in missing])
-        if sum(1 for c in changes if c.hero) > 1:
-            raise InvalidInput("At most one image can be the hero", [FieldError("hero", "BAD_REQUEST_BODY", "more than one hero")])
+                               [FieldError("images", Problem.INVALID, f"{u} is missing") for u in missing])
+        _at_most_one_hero(sum(1 for c in changes if c.hero))
         if any(c.hero for c in changes):
             self._clear_hero(now)
         for image, change in zip(targets, changes):
@@ -318,6 +310,13 @@ class Realty:
         # Positions are always contiguous from 0 and equal to list order.
         for position, image in enumerate(self.images):
             image.position = position
+
+
+def _at_most_one_hero(heroes: int) -> None:
+    """A realty has at most one hero image: a request may make one image the hero, not several."""
+    if heroes > 1:
+        raise InvalidInput("At most one image can be the hero",
+                           [FieldError("hero", Problem.INVALID, "more than one hero")])
 
 
 def _apply_change(image: Image, change: ImageChange, now: datetime) -> None:

@@ -1,16 +1,36 @@
-"""The core's error hierarchy. Each facade translates these once, at its edge."""
+"""The core's error hierarchy and its words for what is wrong with an input. Each facade translates
+them once, at its edge, into its own codes and field names."""
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
+
+
+class Problem(str, enum.Enum):
+    """What is wrong with one part of an input."""
+
+    UNKNOWN = "UNKNOWN"
+    """It names nothing the caller may use: an id, or an upload key never granted to them."""
+    MISSING = "MISSING"
+    """Something required is not there: a field, or the upload a key was granted for."""
+    WRONG_TYPE = "WRONG_TYPE"
+    """It is not of a type accepted there: a content type, or a file's real type."""
+    INVALID = "INVALID"
+    """It breaks a rule: too long, too many, listed twice, already used, expired..."""
 
 
 @dataclass(frozen=True)
 class FieldError:
-    """One reason an input was refused, pinned to what the caller sent (`target`)."""
+    """One reason an input was refused, pinned to the part of it that is wrong.
+
+    `target` is a field path in the core's words (`uploads[3].description`, `source`, `hero`), or, with
+    `upload`, the key the caller named an uploaded object by.
+    """
 
     target: str
-    code: str
+    problem: Problem
     message: str
+    upload: bool = False
 
 
 class GatewayError(Exception):

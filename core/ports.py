@@ -23,11 +23,11 @@ class RealtyRepository(abc.ABC):
         """Several realties with their images, in a constant number of queries."""
 
     @abc.abstractmethod
-    def lock(self, org: str, uuid: UUID, create: bool) -> Realty | None:
+    def lock(self, org: str, uuid: UUID, created_at: datetime | None = None) -> Realty | None:
         """Like `get`, but holds the realty exclusively until the unit of work ends.
 
-        With `create`, a realty nobody has written yet comes into being for `org`. A uuid owned by
-        another org is None either way: it does not exist for this caller.
+        With `created_at`, a realty nobody has written yet comes into being for `org`, created then. A
+        uuid owned by another org is None either way: it does not exist for this caller.
         """
 
     @abc.abstractmethod

@@ -102,7 +102,7 @@ class ImageProcessor:
     def _finish(self, job: RenderJob, renditions: Sequence[Rendition] = (), error: str | None = None) -> bool:
         """Record the outcome; False when the image no longer takes one (deleted, or finished by a twin job)."""
         with self._uow() as uow:
-            realty = uow.realties.lock(job.org, job.realty_uuid, create=False)
+            realty = uow.realties.lock(job.org, job.realty_uuid)
             image = realty.finish_processing(job.image_uuid, renditions, error) if realty is not None else None
             if image is None:
                 return False

@@ -12,15 +12,16 @@ from uuid import UUID
 
 from core.blob_ledger import BlobLedger
 from core.domain import (
-    ACCEPTED_UPLOAD_TYPES, EXTENSIONS, MAX_IMAGES_PER_REALTY, MAX_ROOMS_PER_REALTY, Image, ImageCategory, ImageChange,
-    ImageKind, ImageRef, Realty, Room, UploadGrant, clean_file_name, copy_of,
+    ACCEPTED_UPLOAD_TYPES, EXTENSIONS, MAX_IMAGES_PER_REALTY, Image, ImageCategory, ImageChange, ImageKind, ImageRef,
+    Realty, Room, UploadGrant, check_room_count, copy_of,
 )
-from core.errors import FieldError, InvalidInput, NotFound, UnsupportedMediaType, UploadRejected
+from core.errors import FieldError, InvalidInput, NotFound, Problem, UnsupportedMediaType, UploadRejected
 from core.idempotency import Answer, IdempotencyLimits, IdempotentWrites, Outcome
 from core.ports import (
     BlobStore, Caller, Clock, IdGenerator, ImageFacts, ImageInspector, JobQueue, RenderJob, UnitOfWorkFactory,
     UploadForm,
 )
+from core.input_rules import TextRules, clean_file_name
 from core.processing import render_jobs
 from core.uploads import UploadVerifier
 
@@ -101,7 +102,7 @@ class ImageService:
         if content_type not in ACCEPTED_UPLOAD_TYPES:
             raise UnsupportedMediaType(
                 f"type must be one of {', '.join(ACCEPTED_UPLOAD_TYPES)}",
-                [FieldError("type", "INVALID_TYPE", f"unsupported content type {content_type!r}")],
+                [FieldError("content_type", Problem.WRONG_TYPE, f"unsupported content type {content_type!r}")],
             )
         key = f"{UPLOAD_PREFIX}{self._ids.new()}"
         now = self._clock.now()
@@ -119,13 +120,19 @@ class ImageService:
         Renditions are made afterwards by jobs: the images are answered PENDING.
         """
         client_keys = _batch_keys(items)
+        texts = TextRules()
+        for n, item in enumerate(items):
+            texts.storable(item.key, f"uploads[{n}].key")
+            texts.description(item.description, f"uploads[{n}].description")
+            texts.original_file_name(item.original_file_name, f"uploads[{n}].original_file_name")
+        texts.raise_if_any()
         keys = [self._logical_key(k) for k in client_keys]
         now = self._clock.now()
         with self._uow(write=False) as uow:
             grants = uow.grants.get_many(keys)
             existing = uow.realties.get(caller.org, realty_uuid)
         if existing is not None:
-            existing.check_room_for(len(items))  # fail fast; re-checked under the lock
+            existing.check_room_for(len(items), "uploads")  # fail fast; re-checked under the lock
         verified = self._verifier.verify_batch(caller, keys, client_keys, grants, now)
         images = [self._new_image(v.facts, v.size, v.md5, realty_uuid, now, description=item.description,
                                   original_file_name=clean_file_name(item.original_file_name),
@@ -136,10 +143,11 @@ class ImageService:
             self._verifier.store_originals(verified, originals)
             with self._uow() as uow:
                 realty = self._lock(uow, caller, realty_uuid, create=True)
-                realty.append(images, now)
+                realty.append(images, now, "uploads")
                 if uow.grants.claim(caller.org, keys, now) != len(keys):
                     raise UploadRejected("An upload was saved by another request meanwhile; none was saved",
-                                         [FieldError(k, "BAD_REQUEST_BODY", "already saved") for k in client_keys])
+                                         [FieldError(k, Problem.INVALID, "already saved", upload=True)
+                                          for k in client_keys])
                 uow.realties.save_images(realty)
                 self._ledger.use(uow, originals)
                 uow.tombstones.add(keys, now)  # the uploads themselves: their bytes now live under `originals`
@@ -150,8 +158,11 @@ class ImageService:
 
     def upload_image(self, caller: Caller, realty_ref: UUID | int, upload: DirectUpload) -> Image:
         """Attach an image whose bytes came with the request (GraphQL); renditions follow by a job."""
+        texts = TextRules()
+        texts.description(upload.description, "description")
+        texts.raise_if_any()
         realty = self.realty(caller, realty_ref)
-        realty.check_room_for(1, target="file")  # fail fast, before decoding; re-checked under the lock
+        realty.check_room_for(1, "file")  # fail fast, before decoding; re-checked under the lock
         if upload.room_id is not None:
             room = self.room(caller, upload.room_id)
             if room.realty_uuid != realty.uuid:
@@ -165,7 +176,7 @@ class ImageService:
             self._blobs.put(image.storage_key, upload.data, facts.content_type)
             with self._uow() as uow:
                 realty = self._lock(uow, caller, realty.uuid, create=False)
-                realty.append([image], now)
+                realty.append([image], now, "file")
                 uow.realties.save_images(realty)
                 self._ledger.use(uow, [image.storage_key])
                 uow.commit()
@@ -219,7 +230,11 @@ class ImageService:
 
     # --- changing -------------------------------------------------------------------------------
 
-    def create_property(self, caller: Caller, name: str, external_id: str | None = None) -> Realty:
+    def create_property(self, caller: Caller, name: str | None, external_id: str | None = None) -> Realty:
+        texts = TextRules()
+        name = texts.name(name, "name", required=True)
+        external_id = texts.name(external_id, "external_id")
+        texts.raise_if_any()
         realty = Realty(uuid=self._ids.new(), org=caller.org, created_at=self._clock.now(),
                         name=name, external_id=external_id)
         with self._uow() as uow:
@@ -227,12 +242,13 @@ class ImageService:
             uow.commit()
         return realty
 
-    def create_room(self, caller: Caller, realty_ref: UUID | int, name: str) -> Room:
+    def create_room(self, caller: Caller, realty_ref: UUID | int, name: str | None) -> Room:
+        texts = TextRules()
+        name = texts.name(name, "name", required=True)
+        texts.raise_if_any()
         with self._uow() as uow:
             realty = self._lock(uow, caller, realty_ref)  # serialises racing creators, so the cap holds
-            if len(uow.rooms.list_for(caller.org, [realty.uuid])) >= MAX_ROOMS_PER_REALTY:
-                raise InvalidInput(f"A property holds at most {MAX_ROOMS_PER_REALTY} rooms",
-                                   [FieldError("propertyId", "BAD_REQUEST_BODY", "too many rooms")])
+            check_room_count(len(uow.rooms.list_for(caller.org, [realty.uuid])))
             room = Room(realty_uuid=realty.uuid, org=caller.org, name=name, created_at=self._clock.now())
             uow.rooms.add(room)
             uow.commit()
@@ -241,6 +257,10 @@ class ImageService:
     def update_images(self, caller: Caller, realty_ref: UUID | int, changes: Sequence[ImageChange],
                       reorder: bool) -> Realty:
         """Change images' metadata; with `reorder`, `changes` names the whole set in its new order."""
+        texts = TextRules()
+        for n, change in enumerate(changes):
+            texts.description(change.description, f"images[{n}].description")
+        texts.raise_if_any()
         with self._uow() as uow:
             realty = self._lock(uow, caller, realty_ref)
             realty.apply(changes, self._clock.now(), reorder=reorder)
@@ -281,10 +301,10 @@ class ImageService:
         source = self.find_realty(caller, source_ref)
         if source is None:
             raise NotFound(f"Source realty {source_ref} not found",
-                           [FieldError("sourceRealtyId", "INVALID_ID", "no such realty")])
+                           [FieldError("source", Problem.UNKNOWN, "no such realty")])
         if source.uuid == target_uuid:
             raise InvalidInput("A realty cannot be copied onto itself",
-                               [FieldError("sourceRealtyId", "BAD_REQUEST_BODY", "equals the target realty")])
+                               [FieldError("source", Problem.INVALID, "equals the target realty")])
         now = self._clock.now()
         copies = [copy_of(image, self._ids.new(), target_uuid, now) for image in source.images]
         with self._uow() as uow:
@@ -292,7 +312,7 @@ class ImageService:
             if target.hero is not None:
                 for copy in copies:
                     copy.hero = False
-            target.append(copies, now)
+            target.append(copies, now, "source")
             uow.realties.save_images(target)
             # The source was read without its lock: a blob whose last user was deleted meanwhile is gone.
             self._ledger.use(uow, [key for copy in copies for key in copy.blob_keys])
@@ -342,7 +362,7 @@ class ImageService:
             if found is None:
                 raise NotFound(f"Realty {ref} not found")
             ref = found.uuid
-        realty = uow.realties.lock(caller.org, ref, create=create)
+        realty = uow.realties.lock(caller.org, ref, created_at=self._clock.now() if create else None)
         if realty is None:
             raise NotFound(f"Realty {ref} not found")
         return realty
@@ -380,11 +400,11 @@ class ImageService:
 def _batch_keys(items: Sequence[UploadedImage]) -> list[str]:
     """The keys of a save's items: 1 to MAX_IMAGES_PER_REALTY of them, none listed twice."""
     if not 1 <= len(items) <= MAX_IMAGES_PER_REALTY:
-        raise InvalidInput(f"uploadedImages must hold 1 to {MAX_IMAGES_PER_REALTY} items",
-                           [FieldError("uploadedImages", "BAD_REQUEST_BODY", "wrong number of items")])
+        raise InvalidInput(f"A save holds 1 to {MAX_IMAGES_PER_REALTY} images",
+                           [FieldError("uploads", Problem.INVALID, "wrong number of items")])
     keys = [item.key for item in items]
     duplicates = sorted(k for k, n in Counter(keys).items() if n > 1)
     if duplicates:
         raise UploadRejected("A key is listed more than once",
-                             [FieldError(k, "BAD_REQUEST_BODY", "listed more than once") for k in duplicates])
+                             [FieldError(k, Problem.INVALID, "listed more than once", upload=True) for k in duplicates])
     return keys

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Sequence, TypeVar
 
-from core.errors import FieldError, UnsupportedImageType, UploadRejected
+from core.errors import FieldError, Problem, UnsupportedImageType, UploadRejected
 from core.domain import UploadGrant
 from core.ports import BlobChanged, BlobStore, Caller, ImageFacts, ImageInspector
 
@@ -90,10 +90,10 @@ class UploadVerifier:
         assert grant is not None
         content = self._blobs.read_version(key, self.max_upload_bytes)
         if content is None:
-            return FieldError(client_key, "VALUE_REQUIRED", "nothing was uploaded with this key")
+            return FieldError(client_key, Problem.MISSING, "nothing was uploaded with this key", upload=True)
         if content.data is None:
-            return FieldError(client_key, "BAD_REQUEST_BODY",
-                              f"{content.size} bytes exceeds the limit of {self.max_upload_bytes}")
+            return FieldError(client_key, Problem.INVALID,
+                              f"{content.size} bytes exceeds the limit of {self.max_upload_bytes}", upload=True)
         try:
             facts = self.verify_bytes(content.data, allowed=(grant.content_type,))
         except UploadRejected as exc:
@@ -105,24 +105,25 @@ class UploadVerifier:
         try:
             self._blobs.copy(upload.key, target, if_version=upload.version)
         except BlobChanged:
-            return FieldError(upload.client_key, "BAD_REQUEST_BODY",
-                              "the upload was replaced while it was being saved; save it again")
+            return FieldError(upload.client_key, Problem.INVALID,
+                              "the upload was replaced while it was being saved; save it again", upload=True)
         except FileNotFoundError:
-            return FieldError(upload.client_key, "VALUE_REQUIRED", "the upload disappeared while it was being saved")
+            return FieldError(upload.client_key, Problem.MISSING, "the upload disappeared while it was being saved",
+                              upload=True)
         return None
 
 
 def grant_problem(caller: Caller, grant: UploadGrant | None, key: str, now: datetime) -> FieldError | None:
     # A grant of another org is reported like a missing one: it does not exist for this caller.
     if grant is None or grant.org != caller.org:
-        return FieldError(key, "INVALID_ID", "this key was not granted to you")
+        return FieldError(key, Problem.UNKNOWN, "this key was not granted to you", upload=True)
     if grant.used_at is not None:
-        return FieldError(key, "BAD_REQUEST_BODY", "this upload was already saved")
+        return FieldError(key, Problem.INVALID, "this upload was already saved", upload=True)
     if grant.expires_at <= now:
-        return FieldError(key, "BAD_REQUEST_BODY", "the upload grant has expired")
+        return FieldError(key, Problem.INVALID, "the upload grant has expired", upload=True)
     return None
 
 
 def upload_error(key: str, exc: UploadRejected) -> FieldError:
-    return FieldError(key, "INVALID_TYPE" if isinstance(exc, UnsupportedImageType) else "BAD_REQUEST_BODY",
-                      exc.message)
+    return FieldError(key, Problem.WRONG_TYPE if isinstance(exc, UnsupportedImageType) else Problem.INVALID,
+                      exc.message, upload=True)

@@ -27,6 +27,7 @@ a stack trace: `debug` is ignored.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from graphql import GraphQLError
@@ -41,14 +42,13 @@ log = logging.getLogger("graphql_api")
 BAD_USER_INPUT = "BAD_USER_INPUT"
 NOT_FOUND = "NOT_FOUND"
 UNAUTHENTICATED = "UNAUTHENTICATED"
-FORBIDDEN = "FORBIDDEN"
 CONFLICT = "CONFLICT"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 RETRYABLE = frozenset({CONFLICT, SERVICE_UNAVAILABLE})
 
 # HTTP statuses of errors answered before execution (no GraphQL result to carry them in a 200).
-_HTTP_STATUS = {BAD_USER_INPUT: 400, UNAUTHENTICATED: 401, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409,
+_HTTP_STATUS = {BAD_USER_INPUT: 400, UNAUTHENTICATED: 401, NOT_FOUND: 404, CONFLICT: 409,
                 SERVICE_UNAVAILABLE: 503, INTERNAL_SERVER_ERROR: 500}
 
 INTERNAL_MESSAGE = "Internal server error"
@@ -88,7 +88,7 @@ def classify(error: GraphQLError) -> tuple[str, str, bool]:
     if isinstance(original, NotFound):
         return NOT_FOUND, original.message, False
     if isinstance(original, (InvalidInput, InvalidState)):
-        return BAD_USER_INPUT, original.message, False
+        return BAD_USER_INPUT, _input_message(original), False
     if isinstance(original, Unauthenticated):
         return UNAUTHENTICATED, original.message, False
     if isinstance(original, Conflict):
@@ -99,6 +99,21 @@ def classify(error: GraphQLError) -> tuple[str, str, bool]:
     if isinstance(original, GatewayError):
         return INTERNAL_SERVER_ERROR, original.message, False
     return INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE, True
+
+
+# The core's names of the input fields its text rules check, as this API's input names them.
+_INPUT_FIELDS = {"name": "name", "external_id": "externalId", "description": "description"}
+_ONE_IMAGE = re.compile(r"^images\[\d+\]\.")
+"""updateImage changes one image: the core's `images[0].description` is its `input.description`."""
+
+
+def _input_message(error: GatewayError) -> str:
+    """The error's message, or for the core's text rules `input.<field> <what is wrong>`, as the GraphQL
+    source words its input errors."""
+    fields = [_ONE_IMAGE.sub("", e.target) for e in error.errors if not e.upload]
+    if not error.errors or not all(field in _INPUT_FIELDS for field in fields):
+        return error.message
+    return "; ".join(f"input.{_INPUT_FIELDS[field]} {e.message}" for field, e in zip(fields, error.errors))
 
 
 def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:

@@ -4,18 +4,10 @@ from __future__ import annotations
 from uuid import UUID
 
 from core.global_ids import IMAGE, PROPERTY, ROOM, TYPES, decode, decode_any, encode
+from core.input_rules import parse_uuid
 
 __all__ = ["IMAGE", "PROPERTY", "ROOM", "TYPES", "decode", "decode_any", "encode", "image_ref", "parse_uuid",
            "realty_ref"]
-
-
-def parse_uuid(value: object) -> UUID | None:
-    if not isinstance(value, str) or len(value) > 64:
-        return None
-    try:
-        return UUID(value.strip())
-    except ValueError:
-        return None
 
 
 def realty_ref(value: object) -> UUID | int | None:

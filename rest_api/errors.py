@@ -7,6 +7,7 @@ wrong method, body too large) and unexpected exceptions alike. Never HTML, never
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Iterator
 
 import marshmallow as ma
@@ -14,8 +15,8 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
 from core.errors import (
-    Conflict, GatewayError, InvalidInput, InvalidState, NotFound, RequestKeyReused, Unauthenticated, Unavailable,
-    UnsupportedMediaType,
+    Conflict, FieldError, GatewayError, InvalidInput, InvalidState, NotFound, Problem, RequestKeyReused,
+    Unauthenticated, Unavailable, UnsupportedMediaType,
 )
 from rest_api.schemas import REQUEST_ID_HEADER
 
@@ -58,6 +59,13 @@ _HTTP_CODES = {
 # webargs' body location; any other location (query, path, headers) is a parameter.
 _BODY_LOCATIONS = frozenset({"json"})
 
+# The core's words, as this API says them: what is wrong, and the fields it is wrong with.
+_PROBLEM_CODES = {Problem.UNKNOWN: "INVALID_ID", Problem.MISSING: VALUE_REQUIRED, Problem.WRONG_TYPE: INVALID_TYPE,
+                  Problem.INVALID: BAD_REQUEST_BODY}
+_FIELD_NAMES = {"uploads": "uploadedImages", "images": "realtyImages", "original_file_name": "originalFileName",
+                "source": "sourceRealtyId", "content_type": "type"}
+_FIELD = re.compile(r"[a-z_]+")
+
 MAX_LISTED_ERRORS = 200
 """errors[] holds at most this many entries: one per item of the largest valid batch. A body of a
 million unknown members must not become a response a hundred times its size."""
@@ -81,7 +89,8 @@ def core_error_response(error: GatewayError) -> ErrorResponse:
     else:
         # A GatewayError nobody mapped is a gap in this table, not the caller's fault.
         return unexpected_error_response(error)
-    errors = [{"target": e.target, "errorCode": e.code, "message": e.message} for e in error.errors]
+    errors = [{"target": _target(e), "errorCode": _PROBLEM_CODES[e.problem], "message": e.message}
+              for e in error.errors]
     headers = [("WWW-Authenticate", "Bearer")] if status == 401 else []
     message = error.message
     if isinstance(error, RequestKeyReused):
@@ -93,6 +102,14 @@ def core_error_response(error: GatewayError) -> ErrorResponse:
                     request.headers.get(REQUEST_ID_HEADER), error.message, exc_info=error)
         message = "A backing service is unavailable; retry later"
     return error_body(code, message, errors=errors), status, headers
+
+
+def _target(error: FieldError) -> str:
+    """A core field path in this API's names (`uploads[0].original_file_name` is
+    `uploadedImages[0].originalFileName`); an upload key stays as the client sent it."""
+    if error.upload:
+        return error.target
+    return _FIELD.sub(lambda name: _FIELD_NAMES.get(name.group(), name.group()), error.target)
 
 
 def http_error_response(error: HTTPException) -> ErrorResponse:

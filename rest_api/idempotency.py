@@ -10,15 +10,15 @@ import functools
 import hashlib
 import json
 from typing import Any, Callable
-from uuid import UUID
 
 from flask import Response, request
 
 from core.idempotency import Answer, Outcome
+from core.input_rules import parse_uuid
 from core.services import ImageService
 from rest_api.auth import current_caller
 from rest_api.parsing import request_body
-from rest_api.schemas import REQUEST_ID_HEADER, CanonicalUUID
+from rest_api.schemas import REQUEST_ID_HEADER
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 """Set to `true` on an answer given again to a retry (as Stripe and the IETF draft's users do)."""
@@ -50,10 +50,8 @@ def once_per_request_id(service: ImageService) -> Callable[[View], View]:
 
 
 def _request_id() -> str | None:
-    value = request.headers.get(REQUEST_ID_HEADER, "")
-    if not CanonicalUUID.TEXT_FORM.fullmatch(value):
-        return None
-    return str(UUID(value))  # either case names the same id
+    request_id = parse_uuid(request.headers.get(REQUEST_ID_HEADER, ""))
+    return None if request_id is None else str(request_id)  # either case names the same id
 
 
 def _fingerprint() -> str:

@@ -6,16 +6,15 @@ views hand them (UUIDs, ISO 8601 timestamps, enum values) and document it in the
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, utils, validate
 
 from core.domain import (
-    ACCEPTED_UPLOAD_TYPES, MAX_DESCRIPTION_LENGTH, MAX_IMAGES_PER_REALTY, MAX_NAME_LENGTH, ImageCategory, ImageChange,
-    Processing, is_storable,
+    ACCEPTED_UPLOAD_TYPES, MAX_IMAGES_PER_REALTY, ImageCategory, ImageChange, Processing,
 )
+from core.input_rules import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH, parse_uuid
 from core.services import UploadedImage
 
 REQUEST_ID_HEADER = "Request-ID"
@@ -41,29 +40,11 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
-class Text(fields.String):
-    """A string every database can store (`core.domain.is_storable`): refused here as a 400 naming the
-    field, rather than failing as a 500 in the driver."""
-
-    default_error_messages = {"unstorable": "Must not contain a NUL character or an unpaired surrogate."}
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if not is_storable(text):
-            raise self.make_error("unstorable")
-        return text
-
-
 class CanonicalUUID(fields.UUID):
-    """A UUID in its text form only: 8-4-4-4-12 hex digits, either case.
-
-    uuid.UUID() also reads 32 bare hex digits, `{...}`, `urn:uuid:...` and misplaced hyphens; the contract
-    says "a UUID" and the seed's pattern is the hyphenated form, so those are malformed (400) here."""
-
-    TEXT_FORM = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+    """A UUID spelled as the core accepts it (`core.input_rules.parse_uuid`), the same over both APIs."""
 
     def _validated(self, value: Any) -> Any:
-        if isinstance(value, str) and not self.TEXT_FORM.fullmatch(value):
+        if isinstance(value, str) and parse_uuid(value) is None:
             raise self.make_error("invalid_uuid")
         return super()._validated(value)
 
@@ -130,10 +111,11 @@ class GrantQuery(ma.Schema):
 # --- request bodies ---------------------------------------------------------------------------
 
 class UploadedImageSchema(ma.Schema):
-    key = Text(required=True, metadata={"description": "The `key` field of the upload grant."})
-    description = Text(allow_none=True, validate=validate.Length(max=MAX_DESCRIPTION_LENGTH))
-    original_file_name = Text(data_key="originalFileName", allow_none=True,
-                              validate=validate.Length(max=MAX_NAME_LENGTH))
+    # Lengths are the core's rules (core.input_rules), documented here from its constants.
+    key = fields.String(required=True, metadata={"description": "The `key` field of the upload grant."})
+    description = fields.String(allow_none=True, metadata={"maxLength": MAX_DESCRIPTION_LENGTH})
+    original_file_name = fields.String(data_key="originalFileName", allow_none=True,
+                                       metadata={"maxLength": MAX_NAME_LENGTH})
     category = Category()
     hero = StrictBoolean()
 
@@ -151,23 +133,14 @@ class SaveImagesRequest(ma.Schema):
 
 class ImageUpdateSchema(ma.Schema):
     realty_image_id = CanonicalUUID(data_key="realtyImageId", required=True)
-    description = Text(allow_none=True, validate=validate.Length(max=MAX_DESCRIPTION_LENGTH), metadata={
-        "description": "Absent: left as it is; null: cleared."})
+    description = fields.String(allow_none=True, metadata={
+        "description": "Absent: left as it is; null: cleared.", "maxLength": MAX_DESCRIPTION_LENGTH})
     category = Category(metadata={"description": "Absent: left as it is; null: cleared."})
     hero = StrictBoolean(metadata={"description": "Absent: left as it is."})
 
     @ma.post_load
     def _to_core(self, data: dict, **kwargs: Any) -> ImageChange:
-        # An absent field leaves the value alone; an explicit null clears it. ImageChange tells them apart
-        # with its clear_* flags, since None there means "unchanged".
-        return ImageChange(
-            ref=data["realty_image_id"],
-            description=data.get("description"),
-            category=data.get("category"),
-            hero=data.get("hero"),
-            clear_description="description" in data and data["description"] is None,
-            clear_category="category" in data and data["category"] is None,
-        )
+        return ImageChange.as_given(data.pop("realty_image_id"), data)
 
 
 class UpdateImagesRequest(ma.Schema):

@@ -54,9 +54,9 @@ class _Realties(RealtyRepository):
     def get_many(self, org, ids):
         return [r for i in ids if (r := self.get(org, i))]
 
-    def lock(self, org, uuid, create):
-        if uuid not in self._d.realties and create:
-            self.add(Realty(uuid=uuid, org=org, created_at=datetime.now(timezone.utc)))
+    def lock(self, org, uuid, created_at=None):
+        if uuid not in self._d.realties and created_at is not None:
+            self.add(Realty(uuid=uuid, org=org, created_at=created_at))
         return self.get(org, uuid)
 
     def add(self, realty):

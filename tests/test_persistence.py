@@ -51,8 +51,8 @@ def new_image(realty_uuid: uuid.UUID, n: int = 0, **overrides) -> Image:
 def create_realty(factory: PeeweeUnitOfWorkFactory, org: str = ORG_A, images: int = 0) -> Realty:
     realty_uuid = uuid.uuid4()
     with factory() as uow:
-        realty = uow.realties.lock(org, realty_uuid, create=True)
-        realty.append([new_image(realty_uuid, n) for n in range(images)], T0)
+        realty = uow.realties.lock(org, realty_uuid, created_at=T0)
+        realty.append([new_image(realty_uuid, n) for n in range(images)], T0, "uploads")
         uow.realties.save_images(realty)
         uow.commit()
     return realty
@@ -136,8 +136,8 @@ def test_two_sqlite_factories_in_one_process_do_not_interfere(tmp_path):
     assert in_first.id == in_second.id == 1
     # Interleaved units of work on one thread, one per database.
     with first() as uow_1, second() as uow_2:
-        a = uow_1.realties.lock(ORG_A, in_first.uuid, create=False)
-        b = uow_2.realties.lock(ORG_A, in_second.uuid, create=False)
+        a = uow_1.realties.lock(ORG_A, in_first.uuid)
+        b = uow_2.realties.lock(ORG_A, in_second.uuid)
         a.remove(a.images[0].uuid)
         b.remove(b.images[0].uuid)
         uow_1.realties.save_images(a)
@@ -180,8 +180,8 @@ def test_round_trip_of_a_realty_with_images(factory):
         new_image(realty_uuid, 2, kind=ImageKind.FLOOR_PLAN, status=ModerationStatus.REJECTED, file_size=3 * 2**31),
     ]
     with factory() as uow:
-        locked = uow.realties.lock(ORG_A, realty_uuid, create=False)
-        locked.append(images, T0)
+        locked = uow.realties.lock(ORG_A, realty_uuid)
+        locked.append(images, T0, "uploads")
         uow.realties.save_images(locked)
         uow.commit()
     assert all(i.id for i in images)
@@ -213,7 +213,7 @@ def test_missing_realty_and_lock_without_create(factory):
     with factory() as uow:
         assert uow.realties.get(ORG_A, uuid.uuid4()) is None
         assert uow.realties.get(ORG_A, 12345) is None
-        assert uow.realties.lock(ORG_A, uuid.uuid4(), create=False) is None
+        assert uow.realties.lock(ORG_A, uuid.uuid4()) is None
         uow.commit()
 
 
@@ -235,8 +235,8 @@ def test_another_orgs_objects_do_not_exist(factory):
         assert uow.rooms.list_for(ORG_B, [mine.uuid]) == []
         with pytest.raises(NotFound):
             uow.rooms.add(Room(realty_uuid=mine.uuid, org=ORG_B, name="Intruder", created_at=T0))
-        assert uow.realties.lock(ORG_B, mine.uuid, create=True) is None
-        assert uow.realties.lock(ORG_B, mine.uuid, create=False) is None
+        assert uow.realties.lock(ORG_B, mine.uuid, created_at=T0) is None
+        assert uow.realties.lock(ORG_B, mine.uuid) is None
         uow.commit()
 
     still = load(factory, mine.uuid, ORG_A)
@@ -272,7 +272,7 @@ def test_a_cached_listing_is_never_older_than_the_database(factory, database_url
     assert len(load(factory, realty.uuid).images) == 3  # cached now
     other = PeeweeUnitOfWorkFactory(database_url)  # another process, as far as caches go
     with other() as uow:
-        locked = uow.realties.lock(ORG_A, realty.uuid, create=False)
+        locked = uow.realties.lock(ORG_A, realty.uuid)
         locked.remove(locked.images[0].uuid)
         locked.apply([ImageChange(ref=locked.images[0].uuid, description="changed elsewhere")], T0, reorder=False)
         uow.realties.save_images(locked)
@@ -290,14 +290,14 @@ def test_save_images_inserts_updates_deletes_and_reorders(factory):
     a, b, c, d, e = (i.uuid for i in realty.images)
     later = T0 + timedelta(minutes=5)
     with factory() as uow:
-        locked = uow.realties.lock(ORG_A, realty.uuid, create=False)
+        locked = uow.realties.lock(ORG_A, realty.uuid)
         locked.remove(b)
         locked.apply([ImageChange(ref=u) for u in (e, d, c, a)], later, reorder=True)
         locked.apply([ImageChange(ref=c, description="Garden", category=ImageCategory.COMMON_OUTDOOR_SPACES,
                                   hero=True)], later, reorder=False)
         locked.set_published([a], True, later)
         fresh = new_image(realty.uuid, 9)
-        locked.append([fresh], T0)
+        locked.append([fresh], T0, "uploads")
         uow.realties.save_images(locked)
         uow.commit()
 
@@ -313,7 +313,7 @@ def test_save_images_inserts_updates_deletes_and_reorders(factory):
 
     # Clearing values back to NULL works through the batched update too.
     with factory() as uow:
-        locked = uow.realties.lock(ORG_A, realty.uuid, create=False)
+        locked = uow.realties.lock(ORG_A, realty.uuid)
         locked.apply([ImageChange(ref=c, clear_description=True, clear_category=True)], later, reorder=False)
         uow.realties.save_images(locked)
         uow.commit()
@@ -324,7 +324,7 @@ def test_save_images_inserts_updates_deletes_and_reorders(factory):
 def test_save_images_writes_only_what_changed(factory):
     realty = create_realty(factory, images=MAX_IMAGES_PER_REALTY)
     with factory() as uow:
-        locked = uow.realties.lock(ORG_A, realty.uuid, create=False)
+        locked = uow.realties.lock(ORG_A, realty.uuid)
         with statements(factory) as seen:
             uow.realties.save_images(locked)
         assert seen == [], "nothing changed, nothing written"
@@ -362,7 +362,7 @@ def test_save_images_of_a_realty_not_loaded_in_this_unit_of_work(factory):
 def test_lock_needs_a_write_unit_of_work(factory):
     with factory(write=False) as uow:
         with pytest.raises(RuntimeError):
-            uow.realties.lock(ORG_A, uuid.uuid4(), create=True)
+            uow.realties.lock(ORG_A, uuid.uuid4(), created_at=T0)
 
 
 # --- transactions ----------------------------------------------------------------------------------
@@ -370,8 +370,8 @@ def test_lock_needs_a_write_unit_of_work(factory):
 def test_leaving_without_commit_rolls_back(factory):
     realty_uuid = uuid.uuid4()
     with factory() as uow:
-        realty = uow.realties.lock(ORG_A, realty_uuid, create=True)
-        realty.append([new_image(realty_uuid)], T0)
+        realty = uow.realties.lock(ORG_A, realty_uuid, created_at=T0)
+        realty.append([new_image(realty_uuid)], T0, "uploads")
         uow.realties.save_images(realty)
         uow.grants.add(UploadGrant("uploads/x", ORG_A, "image/png", T0, T0 + timedelta(hours=1)))
         uow.tombstones.add(["a"], T0)
@@ -419,8 +419,8 @@ def test_a_read_unit_of_work_sees_one_snapshot(factory):
 
         def write() -> None:
             with factory() as uow:
-                locked = uow.realties.lock(ORG_A, realty.uuid, create=False)
-                locked.append([new_image(realty.uuid, 1)], T0)
+                locked = uow.realties.lock(ORG_A, realty.uuid)
+                locked.append([new_image(realty.uuid, 1)], T0, "uploads")
                 uow.realties.save_images(locked)
                 uow.commit()
             done.set()
@@ -546,8 +546,8 @@ def test_racing_appends_to_a_new_realty_respect_order_and_cap(factory, racers, p
 
     def append(i: int) -> None:
         with factory() as uow:
-            realty = uow.realties.lock(ORG_A, realty_uuid, create=True)
-            realty.append([new_image(realty_uuid, 1000 * i + n) for n in range(per_racer)], T0)  # checks the cap
+            realty = uow.realties.lock(ORG_A, realty_uuid, created_at=T0)
+            realty.append([new_image(realty_uuid, 1000 * i + n) for n in range(per_racer)], T0, "uploads")  # checks the cap
             uow.realties.save_images(realty)
             uow.commit()
 
@@ -675,8 +675,8 @@ def test_processing_state_is_stored_and_stale_jobs_are_claimed_once(factory):
     pending = new_image(realty.uuid, 1, processing=Processing.PENDING)
     failed = new_image(realty.uuid, 2, processing=Processing.FAILED, processing_error="broken file")
     with factory() as uow:
-        locked = uow.realties.lock(ORG_A, realty.uuid, create=False)
-        locked.append([pending, failed], T0)
+        locked = uow.realties.lock(ORG_A, realty.uuid)
+        locked.append([pending, failed], T0, "uploads")
         uow.realties.save_images(locked)
         uow.commit()
     images = load(factory, realty.uuid).images
@@ -694,8 +694,8 @@ def test_processing_state_is_stored_and_stale_jobs_are_claimed_once(factory):
 def test_racing_sweepers_claim_each_stale_image_once(factory):
     realty = create_realty(factory)
     with factory() as uow:
-        locked = uow.realties.lock(ORG_A, realty.uuid, create=False)
-        locked.append([new_image(realty.uuid, n, processing=Processing.PENDING) for n in range(40)], T0)
+        locked = uow.realties.lock(ORG_A, realty.uuid)
+        locked.append([new_image(realty.uuid, n, processing=Processing.PENDING) for n in range(40)], T0, "uploads")
         uow.realties.save_images(locked)
         uow.commit()
     claims: list = []
@@ -766,7 +766,7 @@ def test_an_older_schema_is_brought_up_to_date_at_start(database_url):
     old.create_tables()
     realty = create_realty(old, images=2)
     with old() as uow:
-        locked = uow.realties.lock(ORG_A, realty.uuid, create=False)
+        locked = uow.realties.lock(ORG_A, realty.uuid)
         locked.images[0].renditions = (Rendition("thumbnail", "images/0/thumbnail.jpg", 32, 24),)
         uow.realties.save_images(locked)
         uow.commit()

@@ -11,10 +11,7 @@ from uuid import UUID
 
 from ariadne import MutationType
 
-from core.domain import (
-    MAX_DESCRIPTION_LENGTH, MAX_IMAGES_PER_REALTY, MAX_NAME_LENGTH, ImageCategory, ImageChange, ImageKind, ImageRef,
-    Realty, is_storable,
-)
+from core.domain import MAX_IMAGES_PER_REALTY, ImageCategory, ImageChange, ImageKind, ImageRef, Realty
 from core.errors import InvalidInput, NotFound, UploadRejected
 from core.services import DirectUpload
 from graphql_api import ids
@@ -30,9 +27,7 @@ mutation = MutationType()
 @mutation.field("createProperty")
 def resolve_create_property(_root, info, input: dict[str, Any]):
     ctx = info.context
-    name = _text(input["name"], "name", required=True)
-    external_id = _text(input.get("externalId"), "externalId")
-    realty = ctx.service.create_property(ctx.caller, name, external_id)
+    realty = ctx.service.create_property(ctx.caller, input["name"], input.get("externalId"))
     return {"property": _fresh(ctx, realty)}
 
 
@@ -40,9 +35,8 @@ def resolve_create_property(_root, info, input: dict[str, Any]):
 def resolve_create_room(_root, info, input: dict[str, Any]):
     ctx = info.context
     ref = _realty_ref(input["propertyId"], "propertyId")
-    name = _text(input["name"], "name", required=True)
     with _missing_as("propertyId"):
-        room = ctx.service.create_room(ctx.caller, ref, name)
+        room = ctx.service.create_room(ctx.caller, ref, input["name"])
     ctx.loaders.clear()
     return {"room": room}
 
@@ -74,10 +68,9 @@ def resolve_create_floor_plan_image(_root, info, input: dict[str, Any]):
 
 def _upload(ctx, realty_ref: UUID | int, input: dict[str, Any], id_field: str, **placement: Any) -> dict[str, Any]:
     """The shared tail of the create*Image mutations: read the file part and hand it to the core."""
-    description = _description(input.get("description"))
     data, filename = _read_upload(input["file"], ctx.max_file_bytes)
-    upload = DirectUpload(data=data, filename=filename, hero=bool(input.get("hero")), description=description,
-                          **placement)
+    upload = DirectUpload(data=data, filename=filename, hero=bool(input.get("hero")),
+                          description=input.get("description"), **placement)
     with _missing_as(id_field):
         image = ctx.service.upload_image(ctx.caller, realty_ref, upload)
     ctx.loaders.clear()
@@ -90,14 +83,8 @@ def _upload(ctx, realty_ref: UUID | int, input: dict[str, Any], id_field: str, *
 def resolve_update_image(_root, info, input: dict[str, Any]):
     ctx = info.context
     ref = _image_ref(input["id"], "id")
-    change = ImageChange(
-        ref=ref,
-        description=_description(input.get("description")),
-        category=input.get("category"),
-        hero=input.get("hero"),
-        clear_description="description" in input and input["description"] is None,
-        clear_category="category" in input and input["category"] is None,
-    )
+    change = ImageChange.as_given(ref, {name: input[name] for name in ("description", "category", "hero")
+                                        if name in input})
     with _missing_as("id"):
         image = ctx.service.update_image(ctx.caller, change)
     ctx.loaders.clear()
@@ -136,7 +123,7 @@ def resolve_copy_images(_root, info, input: dict[str, Any]):
     try:
         copies = ctx.service.copy_images(ctx.caller, target_uuid, source)
     except NotFound as exc:
-        if any(e.target == "sourceRealtyId" for e in exc.errors):
+        if any(e.target == "source" for e in exc.errors):
             raise not_exist("sourcePropertyId") from None
         raise not_exist("targetPropertyId") from None
     ctx.loaders.clear()
@@ -212,33 +199,6 @@ def _missing_as(field: str) -> Iterator[None]:
         yield
     except NotFound:
         raise not_exist(field) from None
-
-
-def _text(value: str | None, field: str, required: bool = False) -> str | None:
-    if value is None:
-        return None
-    _check_storable(value, field)
-    text = value.strip()
-    if required and not text:
-        raise InvalidInput(f"input.{field} must not be empty")
-    if len(text) > MAX_NAME_LENGTH:
-        raise InvalidInput(f"input.{field} may be at most {MAX_NAME_LENGTH} characters long")
-    return text or None
-
-
-def _description(value: str | None) -> str | None:
-    """A description as given (not stripped, as over REST), within REST's bounds."""
-    if value is None:
-        return None
-    _check_storable(value, "description")
-    if len(value) > MAX_DESCRIPTION_LENGTH:
-        raise InvalidInput(f"input.description may be at most {MAX_DESCRIPTION_LENGTH} characters long")
-    return value
-
-
-def _check_storable(value: str, field: str) -> None:
-    if not is_storable(value):
-        raise InvalidInput(f"input.{field} must not contain a NUL character or an unpaired surrogate")
 
 
 def _read_upload(upload, max_bytes: int) -> tuple[bytes, str | None]:
