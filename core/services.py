@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import Counter
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,7 +11,7 @@ from uuid import UUID
 
 from core.blob_ledger import BlobLedger
 from core.domain import (
-    ACCEPTED_UPLOAD_TYPES, EXTENSIONS, MAX_IMAGES_PER_REALTY, Image, ImageCategory, ImageChange, ImageKind, ImageRef,
+    ACCEPTED_UPLOAD_TYPES, EXTENSIONS, Image, ImageCategory, ImageChange, ImageKind, ImageRef,
     Realty, Room, UploadGrant, check_room_count, copy_of,
 )
 from core.errors import FieldError, InvalidInput, NotFound, Problem, UnsupportedMediaType, UploadRejected
@@ -23,7 +22,7 @@ from core.ports import (
 )
 from core.input_rules import TextRules, clean_file_name
 from core.processing import render_jobs
-from core.uploads import UploadVerifier
+from core.uploads import UploadVerifier, batch_keys
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +118,7 @@ class ImageService:
 
         Renditions are made afterwards by jobs: the images are answered PENDING.
         """
-        client_keys = _batch_keys(items)
+        client_keys = batch_keys([item.key for item in items])
         texts = TextRules()
         for n, item in enumerate(items):
             texts.storable(item.key, f"uploads[{n}].key")
@@ -156,17 +155,21 @@ class ImageService:
         self._enqueue(render_jobs(caller.org, images))
         return images
 
-    def upload_image(self, caller: Caller, realty_ref: UUID | int, upload: DirectUpload) -> Image:
-        """Attach an image whose bytes came with the request (GraphQL); renditions follow by a job."""
+    def upload_image(self, caller: Caller, realty_ref: UUID | int | None, upload: DirectUpload) -> Image:
+        """Attach an image whose bytes came with the request (GraphQL); renditions follow by a job. A room's
+        image may leave out `realty_ref`: its room says which realty it belongs to."""
         texts = TextRules()
         texts.description(upload.description, "description")
         texts.raise_if_any()
-        realty = self.realty(caller, realty_ref)
+        with self._uow(write=False) as uow:
+            room = uow.rooms.get(caller.org, upload.room_id) if upload.room_id is not None else None
+            ref = room.realty_uuid if room is not None else realty_ref
+            realty = uow.realties.get(caller.org, ref) if ref is not None else None
+        if realty is None:
+            raise NotFound(f"Realty {realty_ref} or room {upload.room_id} not found")
+        if room is not None and realty_ref is not None and realty_ref not in (realty.uuid, realty.id):
+            raise NotFound("The room is not a room of this property")
         realty.check_room_for(1, "file")  # fail fast, before decoding; re-checked under the lock
-        if upload.room_id is not None:
-            room = self.room(caller, upload.room_id)
-            if room.realty_uuid != realty.uuid:
-                raise NotFound("The room is not a room of this property")
         facts = self._verifier.verify_bytes(upload.data, allowed=DIRECT_UPLOAD_TYPES)
         now = self._clock.now()
         image = self._new_image(facts, len(upload.data), hashlib.md5(upload.data).hexdigest(), realty.uuid, now,
@@ -395,16 +398,3 @@ class ImageService:
             self._jobs.enqueue(jobs)
         except Exception:  # noqa: BLE001 - the images are saved; requeue_stale queues their jobs later
             log.warning("could not queue %d render jobs now; they will be queued again", len(jobs), exc_info=True)
-
-
-def _batch_keys(items: Sequence[UploadedImage]) -> list[str]:
-    """The keys of a save's items: 1 to MAX_IMAGES_PER_REALTY of them, none listed twice."""
-    if not 1 <= len(items) <= MAX_IMAGES_PER_REALTY:
-        raise InvalidInput(f"A save holds 1 to {MAX_IMAGES_PER_REALTY} images",
-                           [FieldError("uploads", Problem.INVALID, "wrong number of items")])
-    keys = [item.key for item in items]
-    duplicates = sorted(k for k, n in Counter(keys).items() if n > 1)
-    if duplicates:
-        raise UploadRejected("A key is listed more than once",
-                             [FieldError(k, Problem.INVALID, "listed more than once", upload=True) for k in duplicates])
-    return keys

@@ -12,13 +12,14 @@ holder overwrite the upload until it expires, and a re-POST must not swap the sa
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from concurrent.futures import Executor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Sequence, TypeVar
 
-from core.errors import FieldError, Problem, UnsupportedImageType, UploadRejected
-from core.domain import UploadGrant
+from core.errors import FieldError, InvalidInput, Problem, UnsupportedImageType, UploadRejected
+from core.domain import MAX_IMAGES_PER_REALTY, UploadGrant
 from core.ports import BlobChanged, BlobStore, Caller, ImageFacts, ImageInspector
 
 T = TypeVar("T")
@@ -111,6 +112,18 @@ class UploadVerifier:
             return FieldError(upload.client_key, Problem.MISSING, "the upload disappeared while it was being saved",
                               upload=True)
         return None
+
+
+def batch_keys(keys: Sequence[str]) -> list[str]:
+    """The keys of a save: 1 to MAX_IMAGES_PER_REALTY of them, none listed twice."""
+    if not 1 <= len(keys) <= MAX_IMAGES_PER_REALTY:
+        raise InvalidInput(f"A save holds 1 to {MAX_IMAGES_PER_REALTY} images",
+                           [FieldError("uploads", Problem.INVALID, "wrong number of items")])
+    duplicates = sorted(k for k, n in Counter(keys).items() if n > 1)
+    if duplicates:
+        raise UploadRejected("A key is listed more than once",
+                             [FieldError(k, Problem.INVALID, "listed more than once", upload=True) for k in duplicates])
+    return list(keys)
 
 
 def grant_problem(caller: Caller, grant: UploadGrant | None, key: str, now: datetime) -> FieldError | None:

@@ -51,13 +51,12 @@ def resolve_create_property_image(_root, info, input: dict[str, Any]):
 
 @mutation.field("createRoomImage")
 def resolve_create_room_image(_root, info, input: dict[str, Any]):
-    ctx = info.context
     number = ids.decode(input["roomId"], ids.ROOM)
-    room = ctx.loaders.room(number) if number is not None else None
-    if room is None:
+    if number is None:
         raise not_exist("roomId")
-    return _upload(ctx, room.realty_uuid, input, "roomId", kind=ImageKind.ROOM, category=ImageCategory.ROOM,
-                   room_id=room.id)
+    # The core finds the room, and through it the property, in the same read.
+    return _upload(info.context, None, input, "roomId", kind=ImageKind.ROOM, category=ImageCategory.ROOM,
+                   room_id=number)
 
 
 @mutation.field("createFloorPlanImage")
@@ -66,7 +65,8 @@ def resolve_create_floor_plan_image(_root, info, input: dict[str, Any]):
     return _upload(info.context, ref, input, "propertyId", kind=ImageKind.FLOOR_PLAN)
 
 
-def _upload(ctx, realty_ref: UUID | int, input: dict[str, Any], id_field: str, **placement: Any) -> dict[str, Any]:
+def _upload(ctx, realty_ref: UUID | int | None, input: dict[str, Any], id_field: str,
+            **placement: Any) -> dict[str, Any]:
     """The shared tail of the create*Image mutations: read the file part and hand it to the core."""
     data, filename = _read_upload(input["file"], ctx.max_file_bytes)
     upload = DirectUpload(data=data, filename=filename, hero=bool(input.get("hero")),
