@@ -16,6 +16,7 @@ fingerprint of its content; the answer is the facade's too (opaque bytes). The r
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -46,14 +47,28 @@ class IdempotencyLimits:
 class Answer:
     """What a write answered, as the facade will send it again."""
 
-    content: bytes
-    changed: bool
+    status: int
+    content_type: str
+    body: bytes
+    changed: bool = False
     """The write changed something: its answer is kept and replayed."""
+
+    @property
+    def content(self) -> bytes:
+        """The answer as it is kept."""
+        head = json.dumps({"status": self.status, "content_type": self.content_type}).encode()
+        return head + b"\n" + self.body
+
+    @classmethod
+    def kept(cls, content: bytes) -> Answer:
+        head, _, body = content.partition(b"\n")
+        meta = json.loads(head)
+        return cls(meta["status"], meta["content_type"], body)
 
 
 @dataclass(frozen=True)
 class Outcome:
-    content: bytes
+    answer: Answer
     replayed: bool
     """The answer of an earlier copy of the request; nothing was done now."""
 
@@ -82,7 +97,7 @@ class IdempotentWrites:
                     raise RequestKeyReused("This key was already used for a different request; "
                                            "send a new request with a new key")
                 if holder.answer is not None:
-                    return Outcome(holder.answer, replayed=True)
+                    return Outcome(Answer.kept(holder.answer), replayed=True)
                 if holder.created_at <= now - self.limits.lease and self._take_over(holder, owner, now):
                     log.warning("taking over request %r of org %r: its worker gave no answer", key, caller.org)
                     return self._do(replace(mine, created_at=now), work)
@@ -121,7 +136,7 @@ class IdempotentWrites:
             log.warning("not keeping the %d-byte answer of request %r", len(answer.content), record.key)
         keep = answer.changed and len(answer.content) <= self.limits.max_answer_bytes
         self._settle(record, answer.content if keep else None)
-        return Outcome(answer.content, replayed=False)
+        return Outcome(answer, replayed=False)
 
     def _settle(self, record: RequestRecord, answer: bytes | None) -> None:
         """Keep the answer, or free the key for a retry. The work is over either way and its answer must

@@ -91,14 +91,12 @@ def _answer(response: Response) -> Answer:
     except (ValueError, AttributeError):
         data = None
     changed = response.status_code == 200 and isinstance(data, dict) and any(v is not None for v in data.values())
-    head = json.dumps({"status": response.status_code, "content_type": response.content_type}).encode()
-    return Answer(head + b"\n" + body, changed=changed)
+    return Answer(response.status_code, response.content_type, body, changed=changed)
 
 
 def _response(outcome: Outcome) -> Response:
-    head, _, body = outcome.content.partition(b"\n")
-    meta = json.loads(head)
-    response = Response(body, status=meta["status"], content_type=meta["content_type"])
+    answer = outcome.answer
+    response = Response(answer.body, status=answer.status, content_type=answer.content_type)
     if outcome.replayed:
         response.headers[REPLAYED_HEADER] = "true"
     return response

@@ -70,14 +70,13 @@ def _fingerprint() -> str:
 
 def _answer(response: Response) -> Answer:
     """Status, content type and body; only a success changed anything (a refused write did nothing)."""
-    head = json.dumps({"status": response.status_code, "content_type": response.content_type}).encode()
-    return Answer(head + b"\n" + response.get_data(), changed=200 <= response.status_code < 300)
+    return Answer(response.status_code, response.content_type, response.get_data(),
+                  changed=200 <= response.status_code < 300)
 
 
 def _response(outcome: Outcome) -> Response:
-    head, _, body = outcome.content.partition(b"\n")
-    meta = json.loads(head)
-    response = Response(body, status=meta["status"], content_type=meta["content_type"])
+    answer = outcome.answer
+    response = Response(answer.body, status=answer.status, content_type=answer.content_type)
     if outcome.replayed:
         response.headers[REPLAYED_HEADER] = "true"
     return response

@@ -24,7 +24,7 @@ class Counter:
 
     def __call__(self) -> Answer:
         self.done += 1
-        return Answer(f"answer {self.done}".encode(), changed=self.changed)
+        return Answer(200, "text/plain", f"answer {self.done}".encode(), changed=self.changed)
 
 
 @pytest.fixture
@@ -46,8 +46,8 @@ def test_a_retry_gets_the_first_answer_and_the_work_is_not_done_again(writes):
     write = Counter()
     first = writes.run(ORG_A, "k1", "save", "f1", write)
     again = writes.run(ORG_A, "k1", "save", "f1", write)
-    assert (first.content, first.replayed) == (b"answer 1", False)
-    assert (again.content, again.replayed) == (b"answer 1", True)
+    assert (first.answer.body, first.replayed) == (b"answer 1", False)
+    assert (again.answer.body, again.replayed) == (b"answer 1", True)
     assert write.done == 1
 
 
@@ -64,7 +64,7 @@ def test_keys_belong_to_an_org(writes):
     write = Counter()
     writes.run(ORG_A, "k1", "save", "f1", write)
     other_org = writes.run(ORG_B, "k1", "save", "f1", write)
-    assert (other_org.content, other_org.replayed) == (b"answer 2", False)
+    assert (other_org.answer.body, other_org.replayed) == (b"answer 2", False)
 
 
 @pytest.mark.parametrize("failure", [Unavailable("storage is down"), Conflict("a concurrent change won"),
@@ -77,7 +77,7 @@ def test_a_failed_write_keeps_nothing_so_its_retry_is_done(writes, failure):
         writes.run(ORG_A, "k1", "save", "f1", failing)
     write = Counter()
     retried = writes.run(ORG_A, "k1", "save", "f1", write)
-    assert (retried.content, retried.replayed, write.done) == (b"answer 1", False, 1)
+    assert (retried.answer.body, retried.replayed, write.done) == (b"answer 1", False, 1)
 
 
 def test_an_answer_that_changed_nothing_is_not_kept(writes):
@@ -90,10 +90,11 @@ def test_an_answer_that_changed_nothing_is_not_kept(writes):
 def test_a_copy_arriving_while_the_first_runs_waits_for_its_answer(writes, db, clock):
     record_of_first = _in_progress(writes, db, clock)
     # While the copy waits, the first finishes.
-    clock.while_sleeping.append(lambda: _finish(db, record_of_first, b"the first answer"))
+    clock.while_sleeping.append(
+        lambda: _finish(db, record_of_first, Answer(200, "text/plain", b"the first answer").content))
     write = Counter()
     copy = writes.run(ORG_A, "k1", "save", "f1", write)
-    assert (copy.content, copy.replayed, write.done) == (b"the first answer", True, 0)
+    assert (copy.answer.body, copy.replayed, write.done) == (b"the first answer", True, 0)
 
 
 def test_a_copy_waits_a_bounded_time_then_is_told_to_retry(writes, db, clock):
@@ -112,7 +113,7 @@ def test_a_record_whose_worker_died_is_taken_over_after_its_lease(writes, db, cl
     write = Counter()
     taken = writes.run(ORG_A, "k1", "save", "f1", write)
     assert (taken.replayed, write.done) == (False, 1)
-    assert writes.run(ORG_A, "k1", "save", "f1", write).content == b"answer 1"
+    assert writes.run(ORG_A, "k1", "save", "f1", write).answer.body == b"answer 1"
 
 
 def test_records_expire_after_a_day(writes, clock):
@@ -137,9 +138,9 @@ def test_an_oversized_answer_is_not_kept(db, clock):
 def test_an_answer_that_cannot_be_recorded_still_reaches_the_client(writes, db):
     def write_then_database_down() -> Answer:
         db.down = True
-        return Answer(b"done", changed=True)
+        return Answer(200, "text/plain", b"done", changed=True)
 
-    assert writes.run(ORG_A, "k1", "save", "f1", write_then_database_down).content == b"done"
+    assert writes.run(ORG_A, "k1", "save", "f1", write_then_database_down).answer.body == b"done"
 
 
 class RealClock(Clock):
@@ -157,7 +158,7 @@ def test_two_copies_at_the_same_time_do_the_work_once(db):
         done.append(1)
         started.set()
         release.wait(5)
-        return Answer(b"saved once", changed=True)
+        return Answer(200, "text/plain", b"saved once", changed=True)
 
     outcomes = []
     first = threading.Thread(target=lambda: outcomes.append(writes.run(ORG_A, "k1", "save", "f1", slow_write)))
@@ -169,7 +170,7 @@ def test_two_copies_at_the_same_time_do_the_work_once(db):
     first.join(10)
     second.join(10)
     assert len(done) == 1
-    assert sorted((o.content, o.replayed) for o in outcomes) == [(b"saved once", False), (b"saved once", True)]
+    assert sorted((o.answer.body, o.replayed) for o in outcomes) == [(b"saved once", False), (b"saved once", True)]
 
 
 # --- helpers ------------------------------------------------------------------------------------
