@@ -266,18 +266,25 @@ class PeeweeRealtyRepository(Repository, RealtyRepository):
         return row["uuid"] if row else None
 
     def _load_images(self, realties: list[Realty], versions: dict[int, int]) -> None:
-        """Fill in the images of several realties with one query (none for those a reader finds in the
-        cache at their current version), and remember them for `save_images`."""
-        cache = None if self._session.write else self._session.cache
+        """Fill in the images of several realties with one query (none for those found in the cache at
+        their current version), and remember them for `save_images`.
+
+        A writer may take cached images too: it read the version after locking the realty, and every
+        change of its images bumps the version, so the cache holds exactly what the database does.
+        """
+        cache = self._session.cache
         if cache is not None:
             missing = []
             for realty in realties:
                 cached = cache.get(realty.id, versions[realty.id])
                 if cached is None:
                     missing.append(realty)
-                else:
-                    realty.images = cached
-                    self._session.loaded[realty.id] = {image.id for image in cached}
+                    continue
+                realty.images = cached
+                self._session.loaded[realty.id] = {image.id for image in cached}
+                if self._session.write:
+                    for image in cached:
+                        self._session.snapshots[image.id] = _image_row(image, realty.id)
             realties = missing
         if not realties:
             return

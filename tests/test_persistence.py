@@ -790,3 +790,26 @@ def test_an_older_schema_is_brought_up_to_date_at_start(database_url):
     upgraded.create_tables()  # and again: nothing changes
     assert len(blob_refs(upgraded)) == 3
     upgraded.close()
+
+
+def test_a_writer_takes_cached_images_and_a_rolled_back_change_leaves_no_trace(factory):
+    realty = create_realty(factory, images=3)
+    load(factory, realty.uuid)  # cached now
+    with factory() as uow, statements(factory) as seen:
+        locked = uow.realties.lock(ORG_A, realty.uuid)
+    assert [s for s in seen if '"image"' in s] == [], "the locked realty's images came from the cache"
+    with factory() as uow:
+        locked = uow.realties.lock(ORG_A, realty.uuid)
+        locked.apply([ImageChange(ref=locked.images[0].uuid, description="never committed")], T0, reorder=False)
+        locked.remove(locked.images[2].uuid)
+        uow.realties.save_images(locked)
+        # no commit: rolled back
+    images = load(factory, realty.uuid).images
+    assert [i.uuid for i in images] == [i.uuid for i in realty.images]
+    assert images[0].description is None
+    with factory() as uow:
+        locked = uow.realties.lock(ORG_A, realty.uuid)
+        locked.apply([ImageChange(ref=locked.images[1].uuid, description="committed")], T0, reorder=False)
+        uow.realties.save_images(locked)
+        uow.commit()
+    assert [i.description for i in load(factory, realty.uuid).images] == [None, "committed", None]
