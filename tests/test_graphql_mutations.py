@@ -15,6 +15,12 @@ from tests.processing_support import wait_processed
 
 
 @pytest.fixture
+def app(shared_app):
+    """The module's one app: every test here works on realties (properties) of its own."""
+    return shared_app
+
+
+@pytest.fixture
 def token(make_token):
     return make_token(org="org-a")
 

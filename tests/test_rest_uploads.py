@@ -15,6 +15,12 @@ from tests.rest_support import (  # noqa: F401 - fixtures
 )
 
 
+@pytest.fixture
+def app(shared_app):
+    """The module's one app: every test here works on realties (properties) of its own."""
+    return shared_app
+
+
 def assert_refused(response, keys: list[str]) -> list[dict]:
     """400 BAD_REQUEST_BODY whose errors[] target exactly these keys."""
     body = assert_error(response, 400, "BAD_REQUEST_BODY")
