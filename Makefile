@@ -73,13 +73,18 @@ test: $(INSTALLED)
 		echo "=== Browser tests SKIPPED: no Chromium at $(CHROMIUM) (apt-get install -y chromium; .ci/run does) ==="; \
 	fi
 
+# Bytecode is cached even where the environment says not to (PYTHONDONTWRITEBYTECODE): every test process
+# (pytest's workers, gunicorn, render workers) would otherwise compile the project and the rewritten test
+# modules again, seconds each. The __pycache__ directories are ignored by git.
+TEST_ENV := PYTHONDONTWRITEBYTECODE=
+
 test-sqlite: $(INSTALLED)
 	@echo "=== test suite on SQLite ==="
-	TEST_DATABASE=sqlite TEST_REDIS_URL=$(REDIS_URL_FOR_TESTS) $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+	$(TEST_ENV) TEST_DATABASE=sqlite TEST_REDIS_URL=$(REDIS_URL_FOR_TESTS) $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 test-postgres: $(INSTALLED)
 	@echo "=== test suite on PostgreSQL ($(PG_URL)) ==="
-	TEST_DATABASE=postgresql TEST_POSTGRES_URL=$(PG_URL) TEST_REDIS_URL=$(REDIS_URL_FOR_TESTS) $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+	$(TEST_ENV) TEST_DATABASE=postgresql TEST_POSTGRES_URL=$(PG_URL) TEST_REDIS_URL=$(REDIS_URL_FOR_TESTS) $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 # A few minutes: listing puts 10 s of load on each target, then fills 1,000,000 rows in a scratch PostgreSQL
 # database next to $(PG_URL) (skipped when none answers). Both benchmarks run even if the first misses a goal.

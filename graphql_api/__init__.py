@@ -6,6 +6,7 @@ this package never imports the REST facade or the adapters.
 """
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from ariadne import load_schema_from_path, make_executable_schema
@@ -14,8 +15,14 @@ from graphql import GraphQLSchema
 SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 
 
+@cache
 def make_schema() -> GraphQLSchema:
-    """The executable schema; the SDL is read relative to this package, never the working directory."""
+    """The executable schema; the SDL is read relative to this package, never the working directory.
+
+    Built once per process: the SDL files and the resolvers bound to it are fixed, and the schema holds
+    no state of an app (each request's service and caller travel in its context), so every app a
+    process creates (tests make hundreds) shares it instead of parsing the SDL again.
+    """
     from graphql_api.resolvers import bindables
 
     return make_executable_schema(load_schema_from_path(SCHEMA_DIR), *bindables)

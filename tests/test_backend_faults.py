@@ -25,13 +25,13 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
 from tests.conftest import TEST_DATABASE
 from tests.fault_proxy import FaultProxy
 from tests.graphql_support import upload_operations
 from tests.images import make_jpeg
+from tests.servers import SHUTDOWN_POLL
 
 BACKEND_TIMEOUT = 2.0
 MARGIN = 1.5
@@ -115,7 +115,7 @@ def serve(make_token):
             result = app.test_cli_runner().invoke(args=["init-storage"])
             assert result.exit_code == 0, result.output
         server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread = threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True)
         thread.start()
         running.append((app, server, thread))
         return Caller(f"http://127.0.0.1:{server.server_port}", make_token(), scenario)
@@ -208,17 +208,14 @@ def test_postgresql_down_gives_fast_503s_and_the_gateway_recovers_by_itself(post
 # --- S3 ----------------------------------------------------------------------------------------------
 
 @pytest.fixture
-def s3_proxy(aws_credentials, monkeypatch) -> Iterator[FaultProxy]:
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    proxy = FaultProxy(host, port)
+def s3_proxy(aws_credentials, moto_url, monkeypatch) -> Iterator[FaultProxy]:
+    moto = urlsplit(moto_url)
+    proxy = FaultProxy(moto.hostname, moto.port)
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{proxy.address}")
     try:
         yield proxy
     finally:
         proxy.close()
-        moto.stop()
 
 
 @pytest.mark.parametrize("fault", ["freeze", "cut"])

@@ -26,6 +26,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from tests.images import make_jpeg, make_png
+from tests.servers import SHUTDOWN_POLL
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # Debian's; CHROMIUM=... for another build
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -59,7 +60,7 @@ def browser() -> Iterator["Browser"]:
 def serving(app) -> Iterator[str]:
     """`app` on a free port of 127.0.0.1, in a thread; yields its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
@@ -230,7 +231,10 @@ def test_console_uploads_shows_reorders_publishes_and_refuses_to_delete_a_publis
     # The thumbnails are the renditions, served by the gateway, and really decoded by the browser.
     thumbnails = cards.locator("img")
     expect(thumbnails).to_have_count(2)
-    page.wait_for_function("[...document.querySelectorAll('#gallery img')].every(i => i.complete && i.naturalWidth)")
+    # A function, not an expression: Playwright evaluates an expression again with eval() on every later
+    # poll, which the console's CSP (no 'unsafe-eval') refuses whenever the first check comes too early.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#gallery img')].every(i => i.complete && i.naturalWidth)")
     sources = thumbnails.evaluate_all("images => images.map(i => i.src)")
     assert [urlsplit(s).hostname for s in sources] == ["127.0.0.1", "127.0.0.1"]
     assert all("/thumbnail" in s for s in sources)

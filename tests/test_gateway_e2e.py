@@ -17,10 +17,10 @@ from typing import Iterator
 
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
 from tests.images import make_jpeg, make_png
+from tests.servers import SHUTDOWN_POLL
 
 TIMEOUT = 30
 
@@ -32,15 +32,13 @@ def gateway(request, settings, aws_credentials, monkeypatch) -> Iterator[str]:
 
     moto = None
     if request.param.startswith("moto-s3"):
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        moto.start()
-        host, port = moto.get_host_and_port()
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+        moto = request.getfixturevalue("moto_url")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", moto)
         prefix = "/tenants/a" if request.param.endswith("prefix") else ""
         settings = dataclasses.replace(settings, storage_url=f"s3://e2e-{uuid.uuid4().hex[:12]}{prefix}")
     app = create_app(settings)
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True)
     try:
         if moto is not None:
             result = app.test_cli_runner().invoke(args=["init-storage"])
@@ -52,8 +50,6 @@ def gateway(request, settings, aws_credentials, monkeypatch) -> Iterator[str]:
         if thread.is_alive():
             thread.join(timeout=10)
         app.extensions["realty"].close()
-        if moto is not None:
-            moto.stop()
 
 
 class Caller:

@@ -17,6 +17,12 @@ from tests.images import make_bmp, make_gif, make_jpeg, make_png, make_svg, make
 
 
 @pytest.fixture
+def app(shared_app):
+    """The module's one app: every test here works on realties (properties) of its own."""
+    return shared_app
+
+
+@pytest.fixture
 def token(make_token):
     return make_token(org="org-a")
 

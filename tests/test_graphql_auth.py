@@ -13,6 +13,13 @@ from tests.graphql_support import (
 )
 from tests.images import make_jpeg
 
+
+@pytest.fixture
+def app(shared_app):
+    """The module's one app: every test here works on realties (properties) of its own."""
+    return shared_app
+
+
 QUERY = "{ property(id: \"eyJ0eXBlIjoiUHJvcGVydHkiLCJpZCI6MX0=\") { id } }"
 
 

@@ -14,12 +14,13 @@ from werkzeug.serving import make_server
 
 from tests.graphql_support import SEED_CREATE_PROPERTY_IMAGE_OPERATIONS, SEED_MAP, SEED_PROPERTY_ID
 from tests.images import make_jpeg, make_png
+from tests.servers import SHUTDOWN_POLL
 
 
 @pytest.fixture
 def server_url(app):
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"

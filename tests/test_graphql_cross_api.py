@@ -12,9 +12,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.core_support import fill
 from tests.graphql_support import (
-    PROPERTY_IMAGES_QUERY, create_property, create_room, data_of, post_graphql, property_images, rest_headers,
-    upload_property_image, upload_room_image,
+    PROPERTY_IMAGES_QUERY, SEED_MAP, create_property, create_room, data_of, post_graphql, post_multipart,
+    property_images, rest_headers, single_error, upload_operations, upload_property_image, upload_room_image,
 )
 from tests.images import make_jpeg, make_png, make_webp
 
@@ -201,14 +202,20 @@ def test_images_written_over_graphql_are_seen_over_rest(client, token):
     assert [c["imageHash"] for c in copies] == [hashlib.md5(contents[2]).hexdigest(), hashlib.md5(contents[1]).hexdigest()]
 
 
-def test_the_200_image_cap_counts_both_apis(client, token):
+def test_the_200_image_cap_counts_both_apis(app, client, token):
     prop = create_property(client, token)
+    fill(app, prop["realtyId"], 198)  # through the app's own service: the cap is proven in the core
     small = make_png(4, 4)
-    keys = [rest_upload(client, token, small, "image/png") for _ in range(199)]
-    rest_save(client, token, prop["realtyId"], [{"key": k} for k in keys])
-    upload_property_image(client, token, prop["id"], make_jpeg(4, 4))
+    rest_save(client, token, prop["realtyId"], [{"key": rest_upload(client, token, small, "image/png")}])
+    upload_property_image(client, token, prop["id"], make_jpeg(4, 4))  # the 200th, over GraphQL
+
     key = rest_upload(client, token, small, "image/png")
     response = client.post(f"/realty/{prop['realtyId']}/images", json={"uploadedImages": [{"key": key}]},
                            headers=rest_headers(token))
     assert response.status_code == 400
+    assert response.get_json()["errorCode"] == "BAD_REQUEST_BODY"
+    operations = upload_operations("createPropertyImage", "CreatePropertyImageInput",
+                                   {"propertyId": prop["id"], "category": "GENERAL"})
+    error = single_error(post_multipart(client, token, operations, SEED_MAP, {"0": (make_jpeg(4, 4), "x.jpg")}))
+    assert error["extensions"]["code"] == "BAD_USER_INPUT" and "200" in error["message"]
     assert len(rest_list(client, token, prop["realtyId"])) == 200

@@ -18,6 +18,13 @@ from tests.graphql_support import (
     property_images, single_error, upload_operations, upload_property_image, upload_room_image,
 )
 from tests.images import make_jpeg
+from tests.servers import SHUTDOWN_POLL
+
+
+@pytest.fixture
+def app(shared_app):
+    """The module's one app: every test here works on properties of its own."""
+    return shared_app
 
 
 @pytest.fixture
@@ -50,7 +57,7 @@ def serve():
 
     def start(app) -> str:
         server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread = threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True)
         thread.start()
         servers.append((server, thread))
         return f"http://127.0.0.1:{server.server_port}"
@@ -312,7 +319,8 @@ def test_one_request_runs_a_bounded_number_of_copies(client, token, estate, sett
 # --- GET never executes ---------------------------------------------------------------------------------------
 
 
-def test_a_mutation_sent_with_get_is_not_executed(client, token):
+def test_a_mutation_sent_with_get_is_not_executed(own_app, token):
+    client = own_app.test_client()  # on empty tables: no property 1 unless the GET made one
     query = 'mutation { createProperty(input: {name: "Via GET"}) { property { id } } }'
     response = client.get("/graphql", query_string={"query": query}, headers=bearer(token))
     assert response.mimetype == "text/html"

@@ -18,6 +18,12 @@ DELETE = "mutation($input: DeleteImageInput!) { deleteImage(input: $input) { suc
 
 
 @pytest.fixture
+def app(shared_app):
+    """The module's one app: every test here works on realties (properties) of its own."""
+    return shared_app
+
+
+@pytest.fixture
 def token(make_token):
     return make_token(org="org-a")
 

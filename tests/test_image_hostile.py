@@ -29,6 +29,13 @@ from tests.graphql_support import SEED_MAP, create_property, post_graphql, post_
 from tests.rest_support import assert_error, local_path, rest  # noqa: F401 - fixture
 from tests.processing_support import wait_processed
 
+
+@pytest.fixture
+def app(shared_app):
+    """The module's one app: every test here works on realties (properties) of its own."""
+    return shared_app
+
+
 LIMIT = 100_000_000
 QUICK = 1.5
 """Seconds a refusal may take. Every file refused below cost 2 s to 60 s before the fix."""

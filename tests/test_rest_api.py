@@ -5,10 +5,18 @@ import hashlib
 import uuid
 from datetime import datetime
 
+import pytest
+
 from tests.images import make_jpeg, make_png, make_webp
 from tests.rest_support import (  # noqa: F401 - fixtures
     ITEM_KEYS, RENDITION_NAMES, decode_graphql_id, distinct_png, local_path, other_org, realty, request_id, rest,
 )
+
+
+@pytest.fixture
+def app(shared_app):
+    """The module's one app: every test here works on realties (properties) of its own."""
+    return shared_app
 
 
 # --- upload grants ---------------------------------------------------------------------------

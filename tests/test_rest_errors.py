@@ -36,6 +36,12 @@ def op_id(op) -> str:
     return f"{op[0]} {op[1]}"
 
 
+@pytest.fixture
+def app(shared_app):
+    """The module's one app: every test here writes only to realties of its own."""
+    return shared_app
+
+
 # --- credentials -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("op", OPERATIONS, ids=op_id)

@@ -11,6 +11,13 @@ from tests.rest_support import (  # noqa: F401 - fixtures
     assert_error, distinct_png, error_targets, other_org, realty, request_id, rest,
 )
 
+
+@pytest.fixture
+def app(shared_app):
+    """The module's one app: every test here writes only to realties of its own."""
+    return shared_app
+
+
 # --- JSON the parser cannot turn into Python objects ------------------------------------------------
 
 UNPARSABLE_JSON = [
@@ -273,9 +280,10 @@ def test_a_chunked_body_over_the_limit_is_413_not_invalid_json(app, make_token):
     from werkzeug.serving import make_server
 
     from rest_api.parsing import MAX_JSON_BODY
+    from tests.servers import SHUTDOWN_POLL
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True)
     thread.start()
 
     def chunked(body: bytes):

@@ -11,6 +11,12 @@ from tests.rest_support import (  # noqa: F401 - fixtures
 )
 
 
+@pytest.fixture
+def app(shared_app):
+    """The module's one app: every test here works on realties (properties) of its own."""
+    return shared_app
+
+
 def send(rest: RestCaller, method: str, path: str, rid: str, body=None):
     return rest.client.open(path, method=method, json=body, headers=rest.headers(False, **{"Request-ID": rid}))
 

@@ -1,18 +1,24 @@
 """Saving uploaded images over REST: every refusal names the key and saves nothing of the batch;
-the 200-image cap holds, also when two requests race (CONTRACT §3)."""
+a save or copy past the 200-image cap is a 400 (CONTRACT §3)."""
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 import uuid
 
 import pytest
 
+from tests.core_support import fill
 from tests.images import make_gif, make_jpeg, make_png, make_text_file, make_truncated_jpeg, make_truncated_png, make_webp
 from tests.rest_support import (  # noqa: F401 - fixtures
     RestCaller, assert_error, distinct_png, error_targets, other_org, realty, rest, upload_to,
 )
+
+
+@pytest.fixture
+def app(shared_app):
+    """The module's one app: every test here works on realties (properties) of its own."""
+    return shared_app
 
 
 def assert_refused(response, keys: list[str]) -> list[dict]:
@@ -135,73 +141,33 @@ def test_upload_with_a_tampered_form_is_refused_by_storage(rest):
 
 
 # --- the 200-image cap ---------------------------------------------------------------------------
+# The cap itself (a full realty takes no more; a batch or a copy past it is refused whole; racing saves
+# never pass it) is proven on the aggregate (tests/unit/test_realty.py), through the service on fakes
+# (tests/test_core_services.py) and on both databases (tests/test_persistence.py). Here: how a refusal
+# reaches a REST caller, on realties filled through the app's own service (tests/core_support.py).
 
-def test_two_hundred_images_fit_and_the_201st_is_refused(rest, realty):
-    saved = rest.add_images(realty, 200)
-    assert len(saved) == 200
-    extra = rest.upload(distinct_png(1000))
-
-    response = rest.save(realty, [{"key": extra}])
-
-    assert_error(response, 400, "BAD_REQUEST_BODY")
-    assert rest.ids(realty) == [i["realtyImageId"] for i in saved]
-    # Room made by a delete is usable again, with the same key.
-    assert rest.delete(realty, saved[0]["realtyImageId"]).status_code == 200
-    assert len(rest.save_ok(realty, [extra])) == 1
-
-
-def test_a_batch_that_would_pass_the_cap_is_refused_whole(rest, realty):
-    rest.add_images(realty, 199)
+def test_saves_past_the_cap_are_refused_whole_naming_uploaded_images(app, rest, realty):
+    filled = [str(i.uuid) for i in fill(app, realty, 199)]
     keys = rest.upload_many([distinct_png(500), distinct_png(501)])
 
-    assert_error(rest.save(realty, [{"key": k} for k in keys]), 400, "BAD_REQUEST_BODY")
-    assert len(rest.images(realty)) == 199
+    refused = rest.save(realty, [{"key": k} for k in keys])  # 199 + 2
+
+    assert_error(refused, 400, "BAD_REQUEST_BODY")
+    assert error_targets(refused) == ["uploadedImages"]
+    assert rest.ids(realty) == filled
+    # The 200th fits; the 201st does not. The refused batch used up neither key.
+    [last] = rest.save_ok(realty, [keys[0]])
+    assert_error(rest.save(realty, [{"key": keys[1]}]), 400, "BAD_REQUEST_BODY")
+    assert rest.ids(realty) == filled + [last["realtyImageId"]]
+    # Room made by a delete is usable again, with the same key.
+    assert rest.delete(realty, filled[0]).status_code == 200
+    assert len(rest.save_ok(realty, [keys[1]])) == 1
 
 
-def test_copy_that_would_pass_the_cap_is_refused(rest, realty):
-    rest.add_images(realty, 150)
+def test_copy_that_would_pass_the_cap_is_refused(app, rest, realty):
+    fill(app, realty, 150)
     source = str(uuid.uuid4())
-    rest.add_images(source, 51, start=300)
+    fill(app, source, 51)
 
     assert_error(rest.copy(realty, source), 400, "BAD_REQUEST_BODY")
     assert len(rest.images(realty)) == 150
-
-
-def test_racing_saves_never_pass_the_cap(app, make_token, realty):
-    """Two requests of 150 images each for one realty at once: one wins, the other gets a clear 400."""
-    token = make_token()
-    uploader = RestCaller(app.test_client(), token)
-    batches = [uploader.upload_many(distinct_png(b * 1000 + n) for n in range(150)) for b in range(2)]
-    start = threading.Barrier(2)
-    responses: list = [None, None]
-
-    def save(slot: int) -> None:
-        caller = RestCaller(app.test_client(), token)  # a client per thread
-        start.wait()
-        responses[slot] = caller.save(realty, [{"key": k} for k in batches[slot]])
-
-    threads = [threading.Thread(target=save, args=(slot,)) for slot in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads)
-
-    statuses = sorted(r.status_code for r in responses)
-    assert statuses == [201, 400], [r.get_json() for r in responses]
-    loser = next(r for r in responses if r.status_code == 400)
-    assert_error(loser, 400, "BAD_REQUEST_BODY")
-    assert "200" in loser.get_json()["message"] + str(loser.get_json().get("errors"))
-    winner = next(r for r in responses if r.status_code == 201)
-
-    images = uploader.images(realty)
-    ids = [i["realtyImageId"] for i in images]
-    assert len(ids) == 150 <= 200
-    assert len(set(ids)) == len(ids)
-    assert ids == [i["realtyImageId"] for i in winner.get_json()["realtyImages"]]
-    # Stored positions (not exposed over REST) are contiguous from 0, in list order.
-    from core.ports import Caller
-
-    stored = app.extensions["realty"].service.realty(Caller(sub="agent-1", org="org-a"), uuid.UUID(realty))
-    assert [str(i.uuid) for i in stored.images] == ids
-    assert [i.position for i in stored.images] == list(range(len(ids)))

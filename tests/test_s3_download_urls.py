@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 from datetime import datetime, timezone
-from typing import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -18,7 +17,6 @@ import pytest
 import requests
 from botocore.config import Config
 from botocore.credentials import Credentials
-from moto.server import ThreadedMotoServer
 
 from adapters.s3_blobs import S3BlobStore
 from adapters.url_window import MAX_PRESIGNED_SECONDS
@@ -145,15 +143,9 @@ def test_a_lifetime_s3_would_refuse_is_never_signed(aws_credentials):
 
 
 @pytest.fixture
-def moto_server(aws_credentials, monkeypatch) -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+def moto_server(aws_credentials, moto_url, monkeypatch) -> str:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    return moto_url
 
 
 @pytest.mark.parametrize("prefix", ["", "tenants/a b"])

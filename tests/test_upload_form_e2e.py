@@ -17,13 +17,13 @@ import pytest
 import requests
 from botocore.config import Config
 from flask import Flask
-from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
 from adapters.local_blobs import LocalBlobStore
 from storage_api import create_local_storage_blueprint
 from adapters.s3_blobs import S3BlobStore
 from core.ports import BlobStore
+from tests.servers import SHUTDOWN_POLL
 
 MAX = 2 * 1024 * 1024
 SEED_ORDER = ["key", "Policy", "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Signature",
@@ -42,17 +42,11 @@ def seed_form(fields: dict[str, str], data: bytes) -> list[tuple[str, tuple]]:
 
 
 @pytest.fixture
-def moto_store(aws_credentials) -> Iterator[S3BlobStore]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        client = boto3.client("s3", endpoint_url=f"http://{host}:{port}", config=Config(signature_version="s3v4"))
-        store = S3BlobStore("e2e-bucket", client=client)
-        store.create_bucket()
-        yield store
-    finally:
-        server.stop()
+def moto_store(aws_credentials, moto_url) -> S3BlobStore:
+    client = boto3.client("s3", endpoint_url=moto_url, config=Config(signature_version="s3v4"))
+    store = S3BlobStore("e2e-bucket", client=client)
+    store.create_bucket()
+    return store
 
 
 @pytest.fixture
@@ -63,7 +57,7 @@ def local_server(tmp_path) -> Iterator[LocalBlobStore]:
     app.register_blueprint(create_local_storage_blueprint(store, max_upload_bytes=MAX))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     base["url"] = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True)
     thread.start()
     try:
         yield store
