@@ -4,9 +4,10 @@ from __future__ import annotations
 import pytest
 
 from core.domain import Processing
-from core.errors import InvalidInput, NotFound, UploadRejected
+from core.errors import InvalidInput, NotFound, Problem, UploadRejected
 from core.processing import MISSING_ORIGINAL
-from core.services import MAX_IMAGES_PER_REALTY, DirectUpload, Limits, UploadedImage
+from core.domain import MAX_IMAGES_PER_REALTY
+from core.services import DirectUpload, Limits, UploadedImage
 from tests.fakes import fake_image
 from tests.test_core_services import ORG_A, OTHER, REALTY, World
 
@@ -18,8 +19,9 @@ def w() -> World:
 
 @pytest.mark.parametrize("count", [0, MAX_IMAGES_PER_REALTY + 1])
 def test_a_save_names_one_to_two_hundred_uploads(w, count):
-    with pytest.raises(InvalidInput, match="1 to 200 items"):
+    with pytest.raises(InvalidInput, match="1 to 200 images") as refused:
         w.service.save_uploads(ORG_A, REALTY, [UploadedImage(key=f"uploads/{n}") for n in range(count)])
+    assert [(e.target, e.problem) for e in refused.value.errors] == [("uploads", Problem.INVALID)]
 
 
 def test_an_upload_another_request_saves_meanwhile_is_refused_and_this_save_writes_nothing(w):

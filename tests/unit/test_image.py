@@ -5,10 +5,8 @@ import uuid
 
 import pytest
 
-from core.domain import (
-    MAX_NAME_LENGTH, ImageCategory, ImageKind, ImageType, ModerationStatus, Processing, Rendition, clean_file_name,
-    copy_of, is_storable,
-)
+from core.domain import ImageCategory, ImageKind, ImageType, ModerationStatus, Processing, Rendition, copy_of
+from core.input_rules import MAX_NAME_LENGTH, clean_file_name, is_storable
 from tests.unit.builders import LATER, T0, image
 
 T0_MS = int(T0.timestamp() * 1000)

@@ -21,22 +21,22 @@ def test_the_cap_is_two_hundred_images():
 
 
 def test_a_realty_one_short_of_the_cap_has_room_for_one_more():
-    realty(199).check_room_for(1)
+    realty(199).check_room_for(1, "uploads")
 
 
 def test_a_full_realty_has_no_room_for_one_more():
     with pytest.raises(InvalidInput, match="at most 200 images"):
-        realty(200).check_room_for(1)
+        realty(200).check_room_for(1, "uploads")
 
 
 def test_a_batch_that_would_pass_the_cap_finds_no_room():
     with pytest.raises(InvalidInput, match="it has 150 and 51 more"):
-        realty(150).check_room_for(51)
+        realty(150).check_room_for(51, "uploads")
 
 
 def test_appending_up_to_the_cap_is_allowed():
     full = realty(150)
-    full.append([new_image(n) for n in range(150, 200)], LATER)
+    full.append([new_image(n) for n in range(150, 200)], LATER, "uploads")
     assert len(full.images) == 200
 
 
@@ -44,7 +44,7 @@ def test_appending_past_the_cap_is_refused_and_appends_nothing():
     almost = realty(199)
     before = copy.deepcopy(almost.images)
     with pytest.raises(InvalidInput, match="at most 200 images"):
-        almost.append([new_image(500), new_image(501)], LATER)
+        almost.append([new_image(500), new_image(501)], LATER, "uploads")
     assert almost.images == before
 
 
@@ -52,21 +52,21 @@ def test_appending_past_the_cap_is_refused_and_appends_nothing():
 
 def test_appended_images_follow_the_existing_ones_in_the_given_order():
     r = realty(2)
-    r.append([new_image(7), new_image(5)], LATER)
+    r.append([new_image(7), new_image(5)], LATER, "uploads")
     assert uuids(r.images) == [image(0).uuid, image(1).uuid, image(7).uuid, image(5).uuid]
     assert [i.position for i in r.images] == [0, 1, 2, 3]
 
 
 def test_appended_images_belong_to_the_realty():
     r = realty(0)
-    r.append([new_image(1)], LATER)
+    r.append([new_image(1)], LATER, "uploads")
     assert r.images[0].realty_uuid == r.uuid
 
 
 def test_an_appended_hero_takes_the_hero_from_the_existing_one():
     r = realty(2)
     r.images[0].hero = True
-    r.append([new_image(9, hero=True)], LATER)
+    r.append([new_image(9, hero=True)], LATER, "uploads")
     assert [i.hero for i in r.images] == [False, False, True]
     assert r.hero.uuid == image(9).uuid
 
@@ -74,7 +74,7 @@ def test_an_appended_hero_takes_the_hero_from_the_existing_one():
 def test_the_image_losing_the_hero_is_modified_then():
     r = realty(2)
     r.images[0].hero = True
-    r.append([new_image(9, hero=True)], LATER)
+    r.append([new_image(9, hero=True)], LATER, "uploads")
     assert r.images[0].modified_at == LATER
     assert r.images[1].modified_at == T0, "an image whose hero flag did not change is not modified"
 
@@ -82,7 +82,7 @@ def test_the_image_losing_the_hero_is_modified_then():
 def test_appending_without_a_hero_keeps_the_existing_hero():
     r = realty(1)
     r.images[0].hero = True
-    r.append([new_image(9)], LATER)
+    r.append([new_image(9)], LATER, "uploads")
     assert r.hero.uuid == image(0).uuid and r.images[0].modified_at == T0
 
 
@@ -90,7 +90,7 @@ def test_appending_two_heroes_at_once_is_refused_and_appends_nothing():
     r = realty(1)
     r.images[0].hero = True
     with pytest.raises(InvalidInput, match="At most one image can be the hero"):
-        r.append([new_image(8, hero=True), new_image(9, hero=True)], LATER)
+        r.append([new_image(8, hero=True), new_image(9, hero=True)], LATER, "uploads")
     assert uuids(r.images) == [image(0).uuid] and r.images[0].hero
 
 
