@@ -30,6 +30,9 @@ class ImageCache:
 
     def put(self, realty_id: int, version: int, images: list[Image]) -> None:
         kept = tuple(_copy(image) for image in images)
+        for image in kept:
+            # Derived once per cached version, handed to every copy: a GraphQL listing asks for them all.
+            image.source  # noqa: B018 - computes and keeps filename and extension too
         with self._lock:
             current = self._entries.get(realty_id)
             if current is not None and current[0] > version:

@@ -37,8 +37,8 @@ GOAL = 1.2
 _RENDITIONS = "[" + ",".join(
     f'{{"content_type":"image/jpeg","height":{h},"name":"{name}","storage_key":"images/%%1$s/{name}.jpg",'
     f'"width":{w}}}' for name, w, h in (("thumbnail", 320, 213), ("web", 1280, 853), ("large", 2048, 1365))) + "]"
-FILL_REALTIES = ("INSERT INTO realty (uuid, org, name, created_at) "
-                 "SELECT gen_random_uuid(), %s, 'Realty ' || g, now() FROM generate_series(%s, %s) g")
+FILL_REALTIES = ("INSERT INTO realty (uuid, org, name, created_at, version) "
+                 "SELECT gen_random_uuid(), %s, 'Realty ' || g, now(), 0 FROM generate_series(%s, %s) g")
 FILL_IMAGES = f"""
 INSERT INTO image (uuid, realty_id, room_id, kind, position, storage_key, content_type, width, height, file_size, md5,
                    description, original_file_name, category, hero, status, created_at, modified_at, renditions)
