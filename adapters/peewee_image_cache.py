@@ -28,6 +28,10 @@ class ImageCache:
             self._entries.move_to_end(realty_id)
         return [_copy(image) for image in entry[1]]
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
     def put(self, realty_id: int, version: int, images: list[Image]) -> None:
         kept = tuple(_copy(image) for image in images)
         for image in kept:

@@ -41,10 +41,11 @@ FILL_REALTIES = ("INSERT INTO realty (uuid, org, name, created_at, version) "
                  "SELECT gen_random_uuid(), %s, 'Realty ' || g, now(), 0 FROM generate_series(%s, %s) g")
 FILL_IMAGES = f"""
 INSERT INTO image (uuid, realty_id, room_id, kind, position, storage_key, content_type, width, height, file_size, md5,
-                   description, original_file_name, category, hero, status, created_at, modified_at, renditions)
+                   description, original_file_name, category, hero, status, created_at, modified_at, renditions,
+                   processing)
 SELECT u, rid, NULL, 'PROPERTY', p, 'images/' || u || '/original.jpg', 'image/jpeg', 4000, 2667, 2500000 + p,
        md5(u::text), 'Photo ' || p || ' of realty ' || rid, 'IMG_' || (1000 + p) || '.jpg', 'GENERAL', p = 0,
-       'EXTERNAL_NEW', now() - interval '1 day', now(), format('{_RENDITIONS}', u)
+       'EXTERNAL_NEW', now() - interval '1 day', now(), format('{_RENDITIONS}', u), 'READY'
 FROM (SELECT r.id AS rid, p, md5(r.id || '/' || p)::uuid AS u
       FROM realty r CROSS JOIN generate_series(0, {IMAGES_PER_REALTY - 1}) p WHERE r.id BETWEEN %s AND %s) s
 """
@@ -124,6 +125,7 @@ def _measure(url: str) -> bool:
                     cur.execute(FILL_IMAGES, (first, last))
                 filled = realties
                 cur.execute("VACUUM ANALYZE")
+                cur.execute("CHECKPOINT")  # the fill's writes reach the disk now, not while timing
                 cur.execute("SELECT count(*), pg_size_pretty(pg_total_relation_size('image')) FROM image")
                 rows, table_size = cur.fetchone()
                 if target is None:  # a realty in the middle of the first ones: at 1M rows it is deep inside
@@ -135,18 +137,25 @@ def _measure(url: str) -> bool:
                     response = client.get(path, headers={"Authorization": f"Bearer {token}"})
                     assert response.status_code == 200 and len(response.get_json()["realtyImages"]) == 200
 
-                timings[size] = (_median_ms(rest), _median_ms(lambda: service.realty(caller, uuid.UUID(target))))
+                def cold() -> None:
+                    # What a realty's first read costs: its images from the database, not the cache.
+                    database.image_cache.clear()
+                    service.realty(caller, uuid.UUID(target))
+
+                timings[size] = (_median_ms(rest), _median_ms(cold))
                 print(f"  {rows:>9,} image rows ({table_size}, filled in {time.perf_counter() - started:.0f} s): "
-                      f"REST listing {timings[size][0]:.1f} ms, core service {timings[size][1]:.1f} ms", flush=True)
+                      f"REST listing {timings[size][0]:.1f} ms, core service reading the database "
+                      f"{timings[size][1]:.1f} ms", flush=True)
             small, large = timings[SIZES[0]], timings[SIZES[-1]]
             ratios = (large[0] / small[0], large[1] / small[1])
-            print(f"  at {SIZES[-1]:,} rows vs {SIZES[0]:,}: REST listing {ratios[0]:.2f}x, core service "
-                  f"{ratios[1]:.2f}x (goal <= {GOAL}x)")
+            print(f"  at {SIZES[-1]:,} rows vs {SIZES[0]:,}: REST listing {ratios[0]:.2f}x, core service reading the "
+                  f"database {ratios[1]:.2f}x (goal <= {GOAL}x)")
+            database.image_cache.clear()
             _explain(cur, lambda: service.realty(caller, uuid.UUID(target)))
             connection.close()
         finally:
             database.close()
-    met = ratios[0] <= GOAL
+    met = max(ratios) <= GOAL
     print(f"goal (list latency at {SIZES[-1]:,} rows <= {GOAL}x at {SIZES[0]:,}):", "met" if met else "NOT MET")
     return met
 
