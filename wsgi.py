@@ -47,7 +47,7 @@ DEV_TOKEN_TTL = 12 * 3600
 # CONTRACT §9: what a browser app on an allowed origin may send and read.
 CORS_ALLOWED_HEADERS = ["Authorization", "Content-Type", "Request-ID", "x-api-token", "Idempotency-Key",
                         "If-None-Match"]
-CORS_EXPOSED_HEADERS = ["Request-ID", "ETag"]
+CORS_EXPOSED_HEADERS = ["Request-ID", "ETag", "Idempotent-Replayed"]
 CORS_PATHS = ["/uploadGrants", r"/realty/.*", "/graphql", "/storage/upload", r"/storage/blobs/.*", "/openapi.json"]
 """Both APIs, and the local store's upload and download endpoints a browser app uses beside them."""
 

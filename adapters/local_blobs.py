@@ -58,13 +58,14 @@ def _file_version(info: os.stat_result) -> str:
 
 
 def _storage_errors(method: F) -> F:
-    """The disk full, read-only, failing or refusing: the core's Unavailable. A missing object, or a key
-    that cannot name one, stays what it is."""
+    """The disk full, read-only, failing or refusing, or the store's directory gone: the core's
+    Unavailable. A missing object, or a key that cannot name one, stays what it is."""
     @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: LocalBlobStore, *args: Any, **kwargs: Any) -> Any:
         try:
-            return method(*args, **kwargs)
+            return method(self, *args, **kwargs)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            self.require_volume()
             raise
         except OSError as exc:
             raise Unavailable("storage is unavailable") from exc
@@ -100,7 +101,8 @@ class LocalBlobStore(BlobStore):
         # Download URLs are signed with a key derived for that purpose only, so a download signature can
         # never be replayed as an upload signature or the other way round.
         self._download_key = hmac_sha256(self._secret, b"realty-gateway/local-download-url/v1")
-        os.makedirs(self._root, exist_ok=True)
+        self._meta_root = os.path.join(self._root, _META_DIR)
+        os.makedirs(self._meta_root, exist_ok=True)
 
     @property
     def root(self) -> str:
@@ -113,7 +115,15 @@ class LocalBlobStore(BlobStore):
         return self._resolve(self._root, key, "")
 
     def _meta_path(self, key: str) -> str:
-        return self._resolve(os.path.join(self._root, _META_DIR), key, ".json")
+        return self._resolve(self._meta_root, key, ".json")
+
+    def require_volume(self) -> None:
+        """Raise Unavailable unless the store's directory is in place, so that no object passes for
+        missing while it is not: a save would blame the caller's key, a download tell caches the image
+        is gone, a delete forget a blob. The metadata directory, made with the store, tells a mounted
+        volume from the empty directory an unmounted one leaves behind."""
+        if not os.path.isdir(self._meta_root):
+            raise Unavailable(f"storage root {self._root} is missing, not mounted or not a directory")
 
     def _resolve(self, base: str, key: str, suffix: str) -> str:
         if not isinstance(key, str) or not key:
@@ -150,6 +160,7 @@ class LocalBlobStore(BlobStore):
                 info = os.fstat(f.fileno())
                 data = f.read() if info.st_size <= max_bytes else None
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            self.require_volume()
             return None  # a "directory" of other keys (`images/<uuid>`) is not an object either
         return BlobContent(size=info.st_size, version=_file_version(info), data=data)
 
@@ -176,11 +187,12 @@ class LocalBlobStore(BlobStore):
         written in place, so a file's identity (inode, size, mtime) names its bytes."""
         source_path, target_path = self.path_of(source), self.path_of(target)
         directory = os.path.dirname(target_path)
-        os.makedirs(directory, exist_ok=True)
+        self._make_directory(directory)
         link = os.path.join(directory, f".tmp-{uuid.uuid4().hex}")
         try:
             os.link(source_path, link)
         except (FileNotFoundError, NotADirectoryError):
+            self.require_volume()
             raise FileNotFoundError(f"no object {source!r}") from None
         try:
             if _file_version(os.stat(link)) != if_version:
@@ -200,7 +212,7 @@ class LocalBlobStore(BlobStore):
                 try:
                     os.unlink(victim)
                 except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                    pass  # already gone, or a "directory" of other keys rather than an object
+                    self.require_volume()  # else already gone, or a "directory" of other keys
                 self._prune(os.path.dirname(victim))
 
     def download_url(self, key: str, expires_in: int) -> str:
@@ -225,8 +237,7 @@ class LocalBlobStore(BlobStore):
 
     def ping(self) -> None:
         """Raise unless the root is a writable directory with room for another object."""
-        if not os.path.isdir(self._root):
-            raise OSError(f"storage root {self._root} is not a directory")
+        self.require_volume()
         if not os.access(self._root, os.W_OK | os.X_OK):
             raise PermissionError(f"storage root {self._root} is not writable")
         disk = os.statvfs(self._root)
@@ -267,6 +278,7 @@ class LocalBlobStore(BlobStore):
         if self._now().timestamp() >= expires_at:
             raise LocalStorageError("AccessDenied", "Request has expired")
         if not os.path.isfile(path):
+            self.require_volume()
             raise LocalStorageError("NoSuchKey", "The specified key does not exist.")
         return path
 
@@ -318,7 +330,7 @@ class LocalBlobStore(BlobStore):
         """
         directory = os.path.dirname(path)
         for attempt in range(3):
-            os.makedirs(directory, exist_ok=True)
+            self._make_directory(directory)
             try:
                 fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
                 break
@@ -342,9 +354,13 @@ class LocalBlobStore(BlobStore):
                 pass
             raise
 
+    def _make_directory(self, directory: str) -> None:
+        self.require_volume()  # the store's own directory is never made again here: that would hide an outage
+        os.makedirs(directory, exist_ok=True)
+
     def _prune(self, directory: str) -> None:
         """Remove directories emptied by a delete, up to (not including) the root and the metadata root."""
-        stops = {self._root, os.path.join(self._root, _META_DIR)}
+        stops = {self._root, self._meta_root}
         while directory not in stops and directory.startswith(self._root + os.sep):
             try:
                 os.rmdir(directory)

@@ -38,7 +38,7 @@ _STATUS = {
     "MaxPostPreDataLengthExceeded": 400,
     "PreconditionFailed": 412,
     "NoSuchKey": 404,
-    "InternalError": 500,
+    "ServiceUnavailable": 503,
 }
 
 

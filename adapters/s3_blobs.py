@@ -24,7 +24,7 @@ from typing import Any, BinaryIO, Callable, Hashable, Iterator, Sequence, TypeVa
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, NoCredentialsError, ReadTimeoutError
 from botocore.handlers import add_expect_header
 
 from adapters.s3_url_signer import S3UrlSigner
@@ -133,8 +133,8 @@ class S3BlobStore(BlobStore):
             client = default_client(session, timeout)
             credentials = credentials or session.get_credentials
         self.client = client
-        self._urls = S3UrlSigner(client, bucket, credentials or boto3.session.Session().get_credentials, url_window,
-                                 now=now)
+        self._credentials = credentials or boto3.session.Session().get_credentials
+        self._urls = S3UrlSigner(client, bucket, self._credentials, url_window, now=now)
 
     # --- keys ---------------------------------------------------------------------------------------
 
@@ -155,7 +155,10 @@ class S3BlobStore(BlobStore):
 
     @_storage_errors
     def upload_form(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> UploadForm:
-        # Presigning is local, but needs credentials, which boto3 may have to fetch (a role, SSO).
+        # Presigning is local, but needs credentials, which boto3 may have to fetch (a role, SSO);
+        # without any, botocore fails with an AttributeError rather than its NoCredentialsError.
+        if self._credentials() is None:
+            raise NoCredentialsError()
         post = self.client.generate_presigned_post(
             Bucket=self.bucket,
             Key=self.s3_key(key),
@@ -250,13 +253,16 @@ class S3BlobStore(BlobStore):
                 raise Unavailable(f"could not delete {len(errors)} of {len(batch)} objects, e.g. "
                                   f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}")
 
+    @_storage_errors
     def download_url(self, key: str, expires_in: int) -> str:
         """Valid from the start of the current URL window until `expires_in` seconds after its end."""
         return self._urls.url(self.s3_key(key), expires_in)
 
+    @_storage_errors
     def download_urls(self, keys: Sequence[str], expires_in: int) -> list[str]:
         return self._urls.urls([self.s3_key(key) for key in keys], expires_in)
 
+    @_storage_errors
     def url_generation(self) -> Hashable:
         return self._urls.generation()
 

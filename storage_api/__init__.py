@@ -31,6 +31,7 @@ from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import NEED_DATA, Data, Epilogue, Field, File, MultipartDecoder
 
 from adapters.local_blobs import InvalidKey, LocalBlobStore, LocalStorageError
+from core.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ MAX_PRE_DATA = 20 * 1024
 MAX_PARTS = 64
 ENVELOPE = 64 * 1024
 """Allowance for multipart framing and form fields on top of the largest file."""
+SERVICE_UNAVAILABLE = LocalStorageError("ServiceUnavailable", "Service is unable to handle request.")
 
 
 def create_local_storage_blueprint(store: LocalBlobStore, max_upload_bytes: int = 25 * 1024 * 1024) -> Blueprint:
@@ -76,10 +78,11 @@ def create_local_storage_blueprint(store: LocalBlobStore, max_upload_bytes: int 
         except ClientDisconnected:
             return _error(LocalStorageError("IncompleteBody", "You did not provide the number of bytes specified "
                                                               "by the Content-Length HTTP header"))
-        except OSError:
-            # Disk full, permissions...: an S3-style answer rather than the app's HTML error page.
+        except (OSError, Unavailable):
+            # Disk full, the store's directory gone...: S3's answer when it cannot serve now, which
+            # clients retry, rather than the app's HTML error page.
             log.exception("could not store an upload")
-            return _error(LocalStorageError("InternalError", "We encountered an internal error. Please try again."))
+            return _error(SERVICE_UNAVAILABLE)
         _drain(stream)
         # Like S3's Location: where the object lives (reading it still takes a signed URL).
         location = store.base_url().rstrip("/") + "/storage/blobs/" + quote(key, safe="/")
@@ -106,6 +109,9 @@ def create_local_storage_blueprint(store: LocalBlobStore, max_upload_bytes: int 
         except (FileNotFoundError, IsADirectoryError, InvalidKey):
             # Deleted between the check and the open.
             return _error(LocalStorageError("NoSuchKey", "The specified key does not exist."))
+        except (OSError, Unavailable):
+            log.exception("could not serve a download")
+            return _error(SERVICE_UNAVAILABLE)
         # Revalidate every time, so a delete takes effect at once; the ETag keeps revalidation cheap.
         response.headers["Cache-Control"] = "private, max-age=0"
         # The bytes are the uploader's (a JPEG may carry HTML after its end): never sniffed into a page,

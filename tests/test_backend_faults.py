@@ -104,14 +104,14 @@ def _code(response: requests.Response) -> str:
 
 @pytest.fixture
 def serve(make_token):
-    """serve(settings, scenario) -> a Caller of a gateway running on a thread, closed after the test."""
+    """serve(settings, scenario[, init_storage]) -> a Caller of a gateway running on a thread, closed after the test."""
     running = []
 
-    def start(settings, scenario: str) -> Caller:
+    def start(settings, scenario: str, init_storage: bool = True) -> Caller:
         from wsgi import create_app
 
         app = create_app(dataclasses.replace(settings, backend_timeout=BACKEND_TIMEOUT))
-        if settings.storage_url.startswith("s3://"):
+        if init_storage and settings.storage_url.startswith("s3://"):
             result = app.test_cli_runner().invoke(args=["init-storage"])
             assert result.exit_code == 0, result.output
         server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -251,6 +251,40 @@ def test_s3_down_gives_fast_503s_and_the_gateway_recovers_by_itself(s3_proxy, se
     assert len(listed.json()["realtyImages"]) == 1 + 3 + 1, "nothing half-saved, no grant used up"
     ready, _ = caller.timed("GET /readyz", "GET", "/readyz")
     assert ready.status_code == 200
+
+
+# --- S3 without credentials ------------------------------------------------------------------------
+
+NO_CREDENTIALS = {"AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_CONFIG_FILE": os.devnull,
+                  "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+def test_s3_without_credentials_gives_503s_not_500s(aws_credentials, moto_url, monkeypatch, settings, serve):
+    """Credentials missing (a role not attached, a secret not mounted) are the operator's to fix, not
+    the caller's nor a bug: every call that needs them is unavailable, and readiness says so."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    s3 = dataclasses.replace(settings, storage_url=f"s3://creds-{uuid.uuid4().hex[:12]}")
+    with_credentials = serve(s3, "S3 with credentials")
+    realty = str(uuid.uuid4())
+    assert with_credentials.save(realty, [with_credentials.upload(make_jpeg(20, 20))])[0].status_code == 201
+    key = with_credentials.upload(make_jpeg(21, 20))
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                 "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in NO_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    caller = serve(s3, "S3 without credentials", init_storage=False)  # the bucket is there
+    for response, elapsed in (caller.rest("grant", "GET", "/uploadGrants?type=image/jpeg"),
+                              caller.listing(realty), caller.save(realty, [key])):
+        assert_unavailable(response, elapsed)
+    listed, elapsed = caller.timed("POST /graphql property{images{url}}", "POST", "/graphql", json={
+        "query": "query($id: ID!) { property(id: $id) { images { url } } }", "variables": {"id": realty}})
+    assert_unavailable(listed, elapsed, graphql=True)
+    uploaded, elapsed = caller.graphql_upload(realty, make_jpeg(22, 20))
+    assert_unavailable(uploaded, elapsed, graphql=True)
+    assert_not_ready(caller, "storage")
 
 
 # --- a full local disk ----------------------------------------------------------------------------

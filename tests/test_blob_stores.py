@@ -31,6 +31,7 @@ from moto import mock_aws
 from adapters.local_blobs import InvalidKey, LocalBlobStore, LocalStorageError
 from storage_api import create_local_storage_blueprint
 from adapters.s3_blobs import S3BlobStore
+from core.errors import Unavailable
 from core.ports import BlobChanged, BlobStore
 
 BUCKET = "realty-test"
@@ -362,8 +363,46 @@ def test_local_store_writes_atomically_and_tidies_up(local_store):
 
 def test_local_ping_fails_without_its_root(local_store):
     os.rename(local_store.root, local_store.root + ".gone")
-    with pytest.raises(OSError):
+    with pytest.raises(Unavailable):
         local_store.ping()
+    os.mkdir(local_store.root)  # the empty directory an unmounted volume leaves
+    with pytest.raises(Unavailable):
+        local_store.ping()
+
+
+@pytest.mark.parametrize("outage", ["root gone", "root replaced by a file", "volume unmounted"])
+def test_local_store_without_its_root_is_unavailable_not_empty(local_store, client, outage):
+    """An unmounted volume or a root replaced by mistake is an outage: no object may pass for missing
+    (a save would blame the caller's key, a download tell a cache the image is gone, gc forget a blob)."""
+    local_store.put("images/r/original.png", b"rr", "image/png")
+    url = urlsplit(local_store.download_url("images/r/original.png", 60))
+    os.rename(local_store.root, local_store.root + ".away")
+    if outage == "root replaced by a file":
+        with open(local_store.root, "w") as f:
+            f.write("not a directory")
+    elif outage == "volume unmounted":
+        os.mkdir(local_store.root)  # the mount point, empty
+
+    for call in (lambda: local_store.read_version("images/r/original.png", 100),
+                 lambda: local_store.read("images/r/original.png"),
+                 lambda: local_store.copy("images/r/original.png", "images/s/original.png", "any"),
+                 lambda: local_store.delete(["images/r/original.png"]),
+                 lambda: local_store.put("images/t/original.png", b"tt", "image/png")):
+        with pytest.raises(Unavailable):
+            call()
+    download = client.get(f"{url.path}?{url.query}")
+    assert download.status_code == 503 and b"<Code>ServiceUnavailable</Code>" in download.data
+    fields = local_store.upload_form("uploads/r", "image/png", MAX, 60).fields
+    upload = _post_multipart(client, "/storage/upload", form_parts(fields, b"\x89PNG"))
+    assert upload.status == 503 and error_code(upload) == "ServiceUnavailable"
+
+    if outage == "root replaced by a file":
+        os.remove(local_store.root)
+    elif outage == "volume unmounted":
+        assert os.listdir(local_store.root) == [], "nothing was written beside the volume"
+        os.rmdir(local_store.root)
+    os.rename(local_store.root + ".away", local_store.root)
+    assert local_store.read("images/r/original.png") == b"rr", "nothing was deleted while the root was away"
 
 
 def test_local_ping_fails_when_the_disk_could_not_take_another_upload(local_store, tmp_path):

@@ -1,8 +1,8 @@
 """CORS by CORS_ORIGINS (CONTRACT §9), black-box through the Flask test client.
 
 Allowed origins may call both APIs and the local store's upload and download endpoints; the preflight
-allows exactly the contract's request headers, Request-ID and ETag are exposed, credentials (cookies)
-are never allowed. Any other origin, and every origin when CORS_ORIGINS is unset, gets no CORS header.
+allows exactly the contract's request headers, Request-ID, ETag and Idempotent-Replayed are exposed,
+credentials (cookies) are never allowed. Any other origin, and every origin when CORS_ORIGINS is unset, gets no CORS header.
 """
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def test_without_cors_origins_no_origin_gets_cors_headers(cors_client):
         assert cors_headers(client.open(path, method=method, headers={"Origin": APP_ORIGIN})) == {}
 
 
-def test_answers_to_an_allowed_origin_expose_request_id_and_etag_also_on_errors(cors_client, make_token):
+def test_answers_to_an_allowed_origin_expose_request_id_etag_and_replays_also_on_errors(cors_client, make_token):
     client = cors_client(APP_ORIGIN)
     request_id = str(uuid.uuid4())
 
@@ -103,7 +103,7 @@ def test_answers_to_an_allowed_origin_expose_request_id_and_etag_also_on_errors(
     for response in (ok, unauthorized):
         assert response.headers["Access-Control-Allow-Origin"] == APP_ORIGIN
         exposed = {h.strip().lower() for h in response.headers["Access-Control-Expose-Headers"].split(",")}
-        assert exposed == {"request-id", "etag"}
+        assert exposed == {"request-id", "etag", "idempotent-replayed"}
         assert "Access-Control-Allow-Credentials" not in response.headers
     assert ok.headers["Request-ID"] == request_id
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 from urllib.parse import urlsplit
 
 import pytest
@@ -268,27 +267,47 @@ def test_repeated_documents_are_parsed_and_validated_once():
     assert cache.parse(None, {"query": "{ __typename }"}) is not first
 
 
-def test_an_unexpected_failure_is_internal_server_error_without_details(app, client, token, estate, settings, caplog):
+def test_an_unexpected_failure_is_internal_server_error_without_details(client, token, estate, caplog, monkeypatch):
+    """A bug (here one in a library the gateway calls) is "our bug" to the client, with no detail."""
+    from PIL import Image
+
+    from tests.graphql_support import SEED_MAP, post_multipart, upload_operations
+
+    class LibraryBug(Exception):
+        """Nothing Pillow raises for a bad file (those are the client's to fix)."""
+
+    def broken_open(*args, **kwargs):
+        raise LibraryBug("secret internal detail")
+
+    monkeypatch.setattr(Image, "open", broken_open)
+    operations = upload_operations("createPropertyImage", "CreatePropertyImageInput",
+                                   {"propertyId": estate["property"]["id"], "category": "GENERAL"})
+    with caplog.at_level(logging.ERROR, logger="graphql_api"):
+        response = post_multipart(client, token, operations, SEED_MAP, {"0": (make_jpeg(), "x.jpg")})
+
+    assert response.status_code == 200
+    assert response.get_json()["data"] == {"createPropertyImage": None}
+    error = single_error(response)
+    assert error == {**error, "message": "Internal server error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
+    assert "secret internal detail" not in response.get_data(as_text=True)
+    assert any(r.exc_info and "secret internal detail" in str(r.exc_info[1]) for r in caplog.records), \
+        "unexpected errors are logged with their traceback"
+
+
+def test_storage_out_of_reach_is_service_unavailable(client, token, estate, settings):
+    """The local store's directory replaced (or unmounted) is an outage to retry, not a bug."""
     root = urlsplit(settings.storage_url).path
-    shutil.rmtree(root)
-    with open(root, "w") as blocker:  # storage can no longer write anything
+    os.rename(root, root + ".away")
+    with open(root, "w") as blocker:
         blocker.write("not a directory")
     try:
-        operations_image = make_jpeg()
         from tests.graphql_support import SEED_MAP, post_multipart, upload_operations
 
         operations = upload_operations("createPropertyImage", "CreatePropertyImageInput",
                                        {"propertyId": estate["property"]["id"], "category": "GENERAL"})
-        with caplog.at_level(logging.ERROR, logger="graphql_api"):
-            response = post_multipart(client, token, operations, SEED_MAP, {"0": (operations_image, "x.jpg")})
-        assert response.status_code == 200
-        assert response.get_json()["data"] == {"createPropertyImage": None}
-        error = single_error(response)
-        assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
-        assert error["message"] in ("Internal server error", "A backing service is unavailable; retry later")
+        response = post_multipart(client, token, operations, SEED_MAP, {"0": (make_jpeg(), "x.jpg")})
+        assert single_error(response)["extensions"] == {"code": "SERVICE_UNAVAILABLE", "retryable": True}
         assert root not in response.get_data(as_text=True)
-        if error["message"] == "Internal server error":
-            assert any(r.exc_info for r in caplog.records), "unexpected errors are logged with their traceback"
     finally:
         os.remove(root)
-        os.makedirs(root)
+        os.rename(root + ".away", root)
