@@ -1,14 +1,17 @@
-"""Does listing one realty slow down as the image table grows? PostgreSQL, 10,000 then 1,000,000 rows.
+"""Does listing one realty slow down as the image table grows? PostgreSQL, 10,000 vs 1,000,000 rows.
 
     python -m bench.listing_scale [--pg-url postgresql://postgres@127.0.0.1:5432/postgres]
 
-Makes a scratch database, creates the app's own tables (PeeweeUnitOfWorkFactory.create_tables), fills
-them with generate_series (realties of 200 images each, rows shaped like real ones, renditions
-included), and times listing one realty of 200 images through the REST app (GET
-/realty/{id}/images, the whole answer) and through the core service alone (ImageService.realty: the
-database part), first at 10,000 image rows, then at 1,000,000. Then prints EXPLAIN (ANALYZE,
-BUFFERS) of the SQL the listing sends, captured from peewee's query log. The scratch database is
-dropped at the end; without PostgreSQL the part is skipped with a message.
+Makes two scratch databases, creates the app's own tables in each (PeeweeUnitOfWorkFactory.create_tables)
+and fills them with generate_series (realties of 200 images each, rows shaped like real ones,
+renditions included): one to 10,000 image rows, the other to 1,000,000, with the same first
+realties. Then it times listing the same realty of 200 images in both, through the REST app (GET
+/realty/{id}/images, the whole answer) and through the core service alone (ImageService.realty with
+its cache emptied: the database part), interleaved round by round, so that whatever else the shared
+machine does (PostgreSQL's own writeback after the fill included) weighs on both sizes alike. Then it
+prints EXPLAIN (ANALYZE, BUFFERS) of the SQL the listing sends at 1,000,000 rows, captured from
+peewee's query log. The scratch databases are dropped at the end; without PostgreSQL the part is
+skipped with a message.
 """
 from __future__ import annotations
 
@@ -63,17 +66,6 @@ class _SqlLog(logging.Handler):
             self.statements.append((record.msg[0], tuple(record.msg[1] or ())))
 
 
-def _median_ms(call: Callable[[], object]) -> float:
-    for _ in range(5):
-        call()  # warm the caches (PostgreSQL's, the signer's)
-    times = []
-    for _ in range(RUNS):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
-
-
 def run(admin_url: str) -> bool:
     try:
         import psycopg2
@@ -84,99 +76,139 @@ def run(admin_url: str) -> bool:
         print(f"\nPostgreSQL part SKIPPED: no PostgreSQL answers at {admin_url} ({exc.__class__.__name__})")
         return True
     admin.autocommit = True
-    name = f"realty_bench_{uuid.uuid4().hex[:10]}"
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    names = {size: f"realty_bench_{uuid.uuid4().hex[:10]}" for size in SIZES}
     try:
-        return _measure(url)
+        with admin.cursor() as cur:
+            for name in names.values():
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return _measure({size: admin_url.rsplit("/", 1)[0] + "/" + name for size, name in names.items()})
     finally:
         with admin.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            for name in names.values():
+                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         admin.close()
-        print(f"dropped the scratch database {name}")
+        print(f"dropped the scratch databases {', '.join(names.values())}")
 
 
-def _measure(url: str) -> bool:
-    import psycopg2
+class _Listing:
+    """One scratch database filled to `size` image rows, and the two ways of listing its target realty."""
 
-    from config import Settings
-    from core.ports import Caller
-    from wsgi import create_app
+    def __init__(self, url: str, size: int, storage: str) -> None:
+        from config import Settings
+        from core.ports import Caller
+        from wsgi import create_app
 
-    print(f"\nPostgreSQL: one realty of {IMAGES_PER_REALTY} images listed at {SIZES[0]:,} and {SIZES[-1]:,} image rows "
-          f"(median of {RUNS})", flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        app = create_app(Settings(database_url=url, storage_url=f"file://{tmp}", jwt_secret=SECRET))
+        self.app = create_app(Settings(database_url=url, storage_url=f"file://{storage}", jwt_secret=SECRET))
+        gateway = self.app.extensions["realty"]
+        self.service, self.database = gateway.service, gateway.database
+        self.token = gateway.authenticator.issue("bench-agent", ORG, 3600)
+        self.client, self.caller = self.app.test_client(), Caller("bench-agent", ORG)
+        self.url, self.size = url, size
+
+    def fill(self) -> str:
+        """Fill to `size` rows; returns a line saying what was made."""
+        import psycopg2
+
+        started = time.perf_counter()
+        connection = psycopg2.connect(self.url)
+        connection.autocommit = True  # VACUUM runs outside a transaction
         try:
-            service, database = app.extensions["realty"].service, app.extensions["realty"].database
-            token = app.extensions["realty"].authenticator.issue("bench-agent", ORG, 3600)
-            client, caller = app.test_client(), Caller("bench-agent", ORG)
-            connection = psycopg2.connect(url)
-            connection.autocommit = True
-            cur = connection.cursor()
-            filled, target, timings = 0, None, {}
-            for size in SIZES:
-                started = time.perf_counter()
-                realties = size // IMAGES_PER_REALTY
-                for first in range(filled + 1, realties + 1, 500):  # batches keep memory and WAL bursts small
+            with connection.cursor() as cur:
+                realties = self.size // IMAGES_PER_REALTY
+                for first in range(1, realties + 1, 500):  # batches keep memory and WAL bursts small
                     last = min(realties, first + 499)
                     cur.execute(FILL_REALTIES, (ORG, first, last))
                     cur.execute(FILL_IMAGES, (first, last))
-                filled = realties
                 cur.execute("VACUUM ANALYZE")
                 cur.execute("CHECKPOINT")  # the fill's writes reach the disk now, not while timing
                 cur.execute("SELECT count(*), pg_size_pretty(pg_total_relation_size('image')) FROM image")
                 rows, table_size = cur.fetchone()
-                if target is None:  # a realty in the middle of the first ones: at 1M rows it is deep inside
-                    cur.execute("SELECT uuid FROM realty WHERE id = %s", (realties // 2,))
-                    target = str(cur.fetchone()[0])
-                path = f"/realty/{target}/images"
-
-                def rest() -> None:
-                    response = client.get(path, headers={"Authorization": f"Bearer {token}"})
-                    assert response.status_code == 200 and len(response.get_json()["realtyImages"]) == 200
-
-                def cold() -> None:
-                    # What a realty's first read costs: its images from the database, not the cache.
-                    database.image_cache.clear()
-                    service.realty(caller, uuid.UUID(target))
-
-                timings[size] = (_median_ms(rest), _median_ms(cold))
-                print(f"  {rows:>9,} image rows ({table_size}, filled in {time.perf_counter() - started:.0f} s): "
-                      f"REST listing {timings[size][0]:.1f} ms, core service reading the database "
-                      f"{timings[size][1]:.1f} ms", flush=True)
-            small, large = timings[SIZES[0]], timings[SIZES[-1]]
-            ratios = (large[0] / small[0], large[1] / small[1])
-            print(f"  at {SIZES[-1]:,} rows vs {SIZES[0]:,}: REST listing {ratios[0]:.2f}x, core service reading the "
-                  f"database {ratios[1]:.2f}x (goal <= {GOAL}x)")
-            database.image_cache.clear()
-            _explain(cur, lambda: service.realty(caller, uuid.UUID(target)))
-            connection.close()
+                # A realty among the first ones, the same in both databases: at 1M rows it is deep inside.
+                cur.execute("SELECT uuid FROM realty WHERE id = %s", (SIZES[0] // IMAGES_PER_REALTY // 2,))
+                self.target = str(cur.fetchone()[0])
         finally:
-            database.close()
+            connection.close()
+        return f"{rows:>9,} image rows ({table_size}, filled in {time.perf_counter() - started:.0f} s)"
+
+    def rest(self) -> None:
+        response = self.client.get(f"/realty/{self.target}/images", headers={"Authorization": f"Bearer {self.token}"})
+        assert response.status_code == 200 and len(response.get_json()["realtyImages"]) == IMAGES_PER_REALTY
+
+    def cold(self) -> None:
+        # What a realty's first read costs: its images from the database, not the cache.
+        self.database.image_cache.clear()
+        self.service.realty(self.caller, uuid.UUID(self.target))
+
+    def close(self) -> None:
+        self.app.extensions["realty"].close()
+
+
+def _interleaved_medians_ms(calls: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """Median time of each call, measured round by round: every round times each call once, in turn."""
+    for call in calls.values():
+        for _ in range(5):
+            call()  # warm the caches (PostgreSQL's, the signer's)
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(RUNS):
+        for name, call in calls.items():
+            started = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) * 1000 for name, values in times.items()}
+
+
+def _measure(urls: dict[int, str]) -> bool:
+    print(f"\nPostgreSQL: one realty of {IMAGES_PER_REALTY} images listed at {SIZES[0]:,} and {SIZES[-1]:,} image rows "
+          f"(two databases, timed interleaved, median of {RUNS})", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        listings = {size: _Listing(url, size, f"{tmp}/{size}") for size, url in urls.items()}
+        try:
+            for listing in listings.values():
+                print("  filled " + listing.fill(), flush=True)
+            medians = _interleaved_medians_ms({f"{kind} {size}": getattr(listing, kind)
+                                               for size, listing in listings.items() for kind in ("rest", "cold")})
+            for size in SIZES:
+                print(f"  {size:>9,} image rows: REST listing {medians[f'rest {size}']:.1f} ms, core service reading "
+                      f"the database {medians[f'cold {size}']:.1f} ms")
+            small, large = SIZES[0], SIZES[-1]
+            ratios = (medians[f"rest {large}"] / medians[f"rest {small}"],
+                      medians[f"cold {large}"] / medians[f"cold {small}"])
+            print(f"  at {large:,} rows vs {small:,}: REST listing {ratios[0]:.2f}x, core service reading the "
+                  f"database {ratios[1]:.2f}x (goal <= {GOAL}x)")
+            _explain(listings[large])
+        finally:
+            for listing in listings.values():
+                listing.close()
     met = max(ratios) <= GOAL
     print(f"goal (list latency at {SIZES[-1]:,} rows <= {GOAL}x at {SIZES[0]:,}):", "met" if met else "NOT MET")
     return met
 
 
-def _explain(cur, listing: Callable[[], object]) -> None:
+def _explain(listing: _Listing) -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) each SELECT a cold listing sends, as peewee logged it."""
+    import psycopg2
+
     log, logger = _SqlLog(), logging.getLogger("peewee")
     level = logger.level
     logger.addHandler(log)
     logger.setLevel(logging.DEBUG)
     try:
-        listing()
+        listing.cold()
     finally:
         logger.removeHandler(log)
         logger.setLevel(level)
-    for statement, params in log.statements:
-        if not statement.lstrip().upper().startswith("SELECT"):
-            continue
-        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
-        print(f"\nEXPLAIN (ANALYZE, BUFFERS) {cur.mogrify(statement, params).decode()}")
-        for (line,) in cur.fetchall():
-            print("  " + line)
+    connection = psycopg2.connect(listing.url)
+    try:
+        with connection.cursor() as cur:
+            for statement, params in log.statements:
+                if not statement.lstrip().upper().startswith("SELECT"):
+                    continue
+                cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
+                print(f"\nEXPLAIN (ANALYZE, BUFFERS) {cur.mogrify(statement, params).decode()}")
+                for (line,) in cur.fetchall():
+                    print("  " + line)
+    finally:
+        connection.close()
 
 
 def main() -> int:
