@@ -16,6 +16,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import unquote, urlparse
 
 import click
@@ -23,6 +24,7 @@ import dramatiq
 import dramatiq.cli
 from flask import Flask, has_request_context, jsonify, request
 from flask_cors import CORS
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 import graphql_api
 import rest_api
@@ -123,6 +125,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.before_request(gateway.jobs.start)
     app.register_blueprint(web_console.create_console_blueprint())
     _add_cors(app, settings.cors_origins)
+    app.wsgi_app = UnreadableBodies(app.wsgi_app)  # type: ignore[method-assign]
     _add_health_routes(app, service)
     _add_commands(app, gateway)
     if not settings.jwt_secret:
@@ -154,6 +157,52 @@ def _add_cors(app: Flask, origins: tuple[str, ...]) -> None:
     allowed = "*" if "*" in origins else [re.compile(re.escape(o) + r"\Z", re.IGNORECASE) for o in origins]
     CORS(app, resources={path: {} for path in CORS_PATHS}, origins=allowed, allow_headers=CORS_ALLOWED_HEADERS,
          expose_headers=CORS_EXPOSED_HEADERS, supports_credentials=False, always_send=False, max_age=600)
+
+
+class UnreadableBodies:
+    """WSGI middleware: a request body the server cannot read is the client's broken request (400).
+
+    gunicorn raises its own exceptions from the body stream (InvalidChunkSize, ChunkMissingTerminator,
+    NoMoreData for a malformed or cut-off chunked body), which are not the OSError that werkzeug turns
+    into ClientDisconnected. Raised as ClientDisconnected (a BadRequest) here, every entrypoint
+    answers them as it answers any body it cannot read, each in its own shape.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        environ["wsgi.input"] = _ReadErrorsAsClientDisconnected(environ["wsgi.input"])
+        return self.app(environ, start_response)
+
+
+class _ReadErrorsAsClientDisconnected:
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def read(self, *args: Any) -> bytes:
+        return self._call(self._stream.read, *args)
+
+    def readline(self, *args: Any) -> bytes:
+        return self._call(self._stream.readline, *args)
+
+    def readlines(self, *args: Any) -> list[bytes]:
+        return self._call(self._stream.readlines, *args)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
+    def __getattr__(self, name: str) -> Any:  # anything else a server's stream offers, as it is
+        return getattr(self._stream, name)
+
+    @staticmethod
+    def _call(method: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return method(*args)
+        except HTTPException:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever the server raises, the body cannot be read
+            raise ClientDisconnected(f"The request body could not be read: {exc.__class__.__name__}") from exc
 
 
 def _ephemeral_secret() -> str:

@@ -5,11 +5,14 @@ too; legitimate requests, a large bearer token included, pass its limits.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import jwt
@@ -74,3 +77,50 @@ def test_legitimate_requests_fit_gunicorns_limits(gunicorn):
         "Authorization": f"Bearer {token}", "Request-ID": "9031d1c5-7d40-41dd-b2b8-7919a2fc4fe9",
         **{f"X-Browser-Header-{n}": "v" * 100 for n in range(40)}})
     assert response.status_code == 200, response.text
+
+
+BROKEN_CHUNKED_BODIES = {
+    "a chunk size that is no number": b"zz\r\n",
+    "a negative chunk size": b"-5\r\n",
+    "a chunk without its terminator": b"5\r\nabcdeq\r\n",
+}
+
+
+def _raw_post(base: str, path: str, headers: dict[str, str], body: bytes, half_close: bool = False) -> tuple[int, str]:
+    """POST a chunked body as written, byte for byte; returns (status, answer body)."""
+    host, port = base.removeprefix("http://").split(":")
+    head = "".join(f"{name}: {value}\r\n" for name, value in {
+        "Host": host, "Transfer-Encoding": "chunked", "Connection": "close", **headers}.items())
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(f"POST {path} HTTP/1.1\r\n{head}\r\n".encode() + body)
+        if half_close:
+            connection.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2].decode(errors="replace")
+
+
+@pytest.mark.parametrize("body, half_close", [*((b, False) for b in BROKEN_CHUNKED_BODIES.values()),
+                                              (b'5\r\n{"a":', True)],
+                         ids=[*BROKEN_CHUNKED_BODIES, "a body cut off mid-chunk"])
+def test_a_chunked_body_the_server_cannot_read_is_400_in_each_entrypoints_shape(gunicorn, body, half_close):
+    """gunicorn raises its own errors from the request body (InvalidChunkSize, ChunkMissingTerminator,
+    NoMoreData): the client's request is broken, which is a 400, never our bug."""
+    token = jwt.encode({"sub": "agent-1", "org": "org-a", "exp": int(time.time()) + 600}, JWT_SECRET, algorithm="HS256")
+    json_headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    status, answer = _raw_post(gunicorn, "/graphql", json_headers, body, half_close)
+    assert status == 400, answer
+    assert json.loads(answer)["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+    status, answer = _raw_post(gunicorn, f"/realty/{uuid.uuid4()}/images",
+                               {**json_headers, "Request-ID": str(uuid.uuid4())}, body, half_close)
+    assert status == 400, answer
+    assert json.loads(answer)["errorCode"].startswith("BAD_REQUEST")
+
+    status, answer = _raw_post(gunicorn, "/storage/upload", {"Content-Type": "multipart/form-data; boundary=XX"},
+                               body, half_close)
+    assert status == 400, answer
+    assert "<Error><Code>" in answer
