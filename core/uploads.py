@@ -12,6 +12,7 @@ holder overwrite the upload until it expires, and a re-POST must not swap the sa
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import Counter
 from concurrent.futures import Executor, wait
 from dataclasses import dataclass
@@ -23,6 +24,13 @@ from core.domain import MAX_IMAGES_PER_REALTY, UploadGrant
 from core.ports import BlobChanged, BlobStore, Caller, ImageFacts, ImageInspector
 
 T = TypeVar("T")
+
+
+class _Skipped:
+    """A call of a batch not made because another one failed."""
+
+
+_SKIPPED = _Skipped()
 
 
 @dataclass(frozen=True)
@@ -78,10 +86,28 @@ class UploadVerifier:
 
     def _each(self, fn: Callable[..., T], *columns: Sequence) -> list[T]:
         """fn over the rows of `columns` on the pool, in order. Every call has ended before this returns
-        or raises: a store that is still writing when its caller gives up would leave a blob behind."""
-        futures = [self._pool.submit(fn, *row) for row in zip(*columns)]
+        or raises: a store that is still writing when its caller gives up would leave a blob behind.
+
+        The first call that raises (storage down or not answering) ends the batch: the calls not yet
+        started are skipped, since each would wait out the same timeout, a pool's width at a time.
+        """
+        failed = threading.Event()
+
+        def call(*row: object) -> T | _Skipped:
+            if failed.is_set():  # checked by the thread that takes the call, so none starts after a failure
+                return _SKIPPED
+            try:
+                return fn(*row)
+            except BaseException:
+                failed.set()
+                raise
+
+        futures = [self._pool.submit(call, *row) for row in zip(*columns)]
         wait(futures)
-        return [future.result() for future in futures]
+        for future in futures:
+            if future.exception() is not None:
+                raise future.exception()  # type: ignore[misc] - not None: checked above
+        return [future.result() for future in futures]  # type: ignore[misc] - none skipped without a failure
 
     def _verify_upload(self, caller: Caller, grant: UploadGrant | None, key: str, client_key: str, *,
                        now: datetime) -> VerifiedUpload | FieldError:

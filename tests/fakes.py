@@ -10,6 +10,7 @@ import copy
 import enum
 import hashlib
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field, is_dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -318,10 +319,14 @@ class InMemoryBlobStore(BlobStore):
         self.fail_deletes = False
         self.hanging = False
         """Every call that reaches storage fails as one to a storage that does not answer would."""
+        self.hang_seconds = 0.0
+        """How long a call to hanging storage waits before it fails (its timeout)."""
         self.delete_calls = 0
+        self.read_calls = 0
 
     def _answer(self) -> None:
         if self.hanging:
+            time.sleep(self.hang_seconds)
             raise TimedOut("storage did not answer in time")
 
     def upload_form(self, key, content_type, max_bytes, expires_in):
@@ -329,6 +334,7 @@ class InMemoryBlobStore(BlobStore):
                           expires_at=datetime.now(timezone.utc) + timedelta(seconds=expires_in))
 
     def read_version(self, key, max_bytes):
+        self.read_calls += 1
         self._answer()
         if key not in self.objects:
             return None

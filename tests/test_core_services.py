@@ -220,6 +220,18 @@ def test_a_storage_timeout_midway_fails_at_once_and_leaves_the_files_to_gc(w):
     assert w.service.collect_garbage()["abandoned_blobs"] == 1  # the failed save's reservation
 
 
+def test_a_save_stops_at_the_first_storage_timeout_instead_of_waiting_out_every_upload(w):
+    """The uploads are verified a pool's width at a time: once storage has not answered one, the others
+    would not be answered either, and each round of them would cost the whole timeout again."""
+    keys = [w.upload() for _ in range(40)]
+    w.blobs.hanging, w.blobs.hang_seconds = True, 0.05
+    with pytest.raises(TimedOut):
+        w.save(*keys)
+    assert w.blobs.read_calls <= 4, "only the pool's first round of calls was made"
+    w.blobs.hanging = False
+    assert len(w.save(*keys)) == 40, "the grants were not used up"
+
+
 def test_an_upload_replaced_after_it_was_verified_is_not_saved(w):
     """A grant lets its holder POST again until it expires: the saved original must be what was verified."""
     key = w.upload(data=fake_image("image/png", 40, 30))
