@@ -1,6 +1,7 @@
 """Bearer JWTs signed HS256 (CONTRACT §2)."""
 from __future__ import annotations
 
+import math
 import time
 
 import jwt
@@ -25,17 +26,21 @@ class JwtAuthenticator(Authenticator):
         if not token:
             raise Unauthenticated("A bearer token is required")
         try:
+            # exp is checked below, once its type is known: PyJWT takes JSON's true for the number 1.
             claims = jwt.decode(token, self._secret, algorithms=["HS256"], leeway=self._leeway,
-                                options={"require": ["exp", "sub"]})
-        except jwt.ExpiredSignatureError:
-            raise Unauthenticated("The token has expired") from None
+                                options={"require": ["exp", "sub"], "verify_exp": False})
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthenticated(f"The token has no {exc.claim} claim") from None
         except jwt.ImmatureSignatureError:
             raise Unauthenticated("The token is not valid yet (its iat or nbf is in the future)") from None
         except jwt.InvalidTokenError:
             raise Unauthenticated("The token is malformed or wrongly signed") from None
-        if isinstance(claims["exp"], bool) or not isinstance(claims["exp"], (int, float)):
-            # PyJWT reads a numeric string as a date; RFC 7519 says exp is a number.
+        exp = claims["exp"]
+        if isinstance(exp, bool) or not isinstance(exp, (int, float)) or not math.isfinite(exp):
+            # RFC 7519: a NumericDate. PyJWT would also read a numeric string as one.
             raise Unauthenticated("The token's exp must be a number")
+        if exp <= time.time() - self._leeway:
+            raise Unauthenticated("The token has expired")
         sub, org = claims.get("sub"), claims.get("org", claims.get("sub"))
         if not all(isinstance(claim, str) and 0 < len(claim) <= MAX_CLAIM_LENGTH for claim in (sub, org)):
             raise Unauthenticated(f"The token's sub and org must be strings of 1 to {MAX_CLAIM_LENGTH} characters")

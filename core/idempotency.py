@@ -13,11 +13,17 @@ fingerprint of its content; the answer is the facade's too (opaque bytes). The r
 - Two copies of one request at once: the first to record the key does the work; the other waits for
   its answer (at most `wait`), then answers "still in progress, retry" (Conflict). A record whose
   worker died without a word (a killed process) is taken over after `lease`.
+- The end of a request (its answer kept, or its key freed) that could not be written because the
+  database went down meanwhile is written again as soon as the database answers: by a background
+  thread, and first thing by a retry of the same request reaching the same process. A retry after
+  a 503 is then done at once instead of waiting out the lease, and a kept answer is never lost.
 """
 from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable
@@ -38,6 +44,8 @@ class IdempotencyLimits:
     lease: timedelta = timedelta(minutes=2)
     """After this, a record without an answer counts as abandoned by its worker: far longer than a
     write takes, every backend call being bounded by the backend timeout."""
+    settle_retry: timedelta = timedelta(milliseconds=500)
+    """How often the end of a request that could not be written is tried again."""
     max_answer_bytes: int = 16 * 1024 * 1024
     """Larger answers are not kept. The largest valid write (200 images with the longest texts) answers
     about 10 MB of JSON at worst; this bound only keeps a bug from storing without limit."""
@@ -80,10 +88,16 @@ class IdempotentWrites:
         self._clock = clock
         self._ids = ids
         self.limits = limits
+        self._unsettled: dict[tuple[str, str], tuple[RequestRecord, bytes | None]] = {}
+        """Per org and key: the ends of requests not written yet."""
+        self._unsettled_lock = threading.Lock()
+        self._settler: threading.Thread | None = None
 
     def run(self, caller: Caller, key: str, operation: str, fingerprint: str,
             work: Callable[[], Answer]) -> Outcome:
         """`work`'s answer, or the answer an earlier copy of this request was given."""
+        if self._unsettled:
+            self._settle_unsettled(only=(caller.org, key))  # a retry of a request that ended unrecorded
         owner = self._ids.new().hex
         deadline = self._clock.now() + self.limits.wait
         while True:
@@ -140,15 +154,49 @@ class IdempotentWrites:
 
     def _settle(self, record: RequestRecord, answer: bytes | None) -> None:
         """Keep the answer, or free the key for a retry. The work is over either way and its answer must
-        still reach the client: a failure here (the database went down meanwhile) is logged, and the
-        record then waits out its lease."""
+        still reach the client: a failure here (the database went down meanwhile) is logged, and the end
+        is written again as soon as the database answers."""
         try:
-            with self._uow() as uow:
-                if answer is None:
-                    uow.requests.forget(record.org, record.key, record.owner)
-                else:
-                    uow.requests.keep_answer(record.org, record.key, record.owner, answer)
-                uow.commit()
+            self._write_end(record, answer)
         except Exception:  # noqa: BLE001 - see above
-            log.warning("could not record the end of request %r of org %r; retries wait for its lease",
+            log.warning("could not record the end of request %r of org %r; trying again in the background",
                         record.key, record.org, exc_info=True)
+            with self._unsettled_lock:
+                self._unsettled[(record.org, record.key)] = (record, answer)
+                if self._settler is None:
+                    self._settler = threading.Thread(target=self._settle_until_done, name="idempotency-settler",
+                                                     daemon=True)
+                    self._settler.start()
+
+    def _write_end(self, record: RequestRecord, answer: bytes | None) -> None:
+        with self._uow() as uow:
+            if answer is None:
+                uow.requests.forget(record.org, record.key, record.owner)
+            else:
+                uow.requests.keep_answer(record.org, record.key, record.owner, answer)
+            uow.commit()
+
+    def _settle_until_done(self) -> None:
+        while True:
+            time.sleep(self.limits.settle_retry.total_seconds())  # a retry cadence, not business time
+            try:
+                self._settle_unsettled()
+            except Exception:  # noqa: BLE001 - the database is still down: try again later
+                pass
+            with self._unsettled_lock:
+                if not self._unsettled:
+                    self._settler = None
+                    return
+
+    def _settle_unsettled(self, only: tuple[str, str] | None = None) -> None:
+        """Write the ends not written yet (or only the one of that org and key); raises the database's
+        error at the first that still cannot be written. Each write only touches a record its own
+        request still holds, so one taken over meanwhile is left alone."""
+        with self._unsettled_lock:
+            pending = [(slot, end) for slot, end in self._unsettled.items() if only in (None, slot)]
+        for slot, (record, answer) in pending:
+            if record.created_at > self._clock.now() - self.limits.retention:
+                self._write_end(record, answer)
+            with self._unsettled_lock:
+                if self._unsettled.get(slot, (None,))[0] is record:
+                    del self._unsettled[slot]

@@ -10,7 +10,8 @@ Mapping of the core's errors:
 | RequestKeyReused (an Idempotency-Key)        | BAD_USER_INPUT          | a fixed one             |
 | InvalidState (e.g. deleting a published one) | BAD_USER_INPUT          | the error's             |
 | Unauthenticated                              | UNAUTHENTICATED         | the error's             |
-| Conflict (a concurrent change won)           | CONFLICT                | a fixed, generic one    |
+| Conflict (a concurrent change won, or a copy | CONFLICT                | the error's             |
+|   of the request is still being answered)    |                         |                         |
 | Unavailable (database or storage down, slow) | SERVICE_UNAVAILABLE     | a fixed, generic one    |
 | anything else (a bug)                        | INTERNAL_SERVER_ERROR   | `Internal server error` |
 
@@ -92,7 +93,7 @@ def classify(error: GraphQLError) -> tuple[str, str, bool]:
     if isinstance(original, Unauthenticated):
         return UNAUTHENTICATED, original.message, False
     if isinstance(original, Conflict):
-        return CONFLICT, "A concurrent change won; retry the request", False
+        return CONFLICT, original.message, False
     if isinstance(original, Unavailable):
         # Its message may name hosts or driver details: not for clients.
         return SERVICE_UNAVAILABLE, "A backing service is unavailable; retry later", False

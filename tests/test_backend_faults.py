@@ -254,6 +254,47 @@ def test_s3_down_gives_fast_503s_and_the_gateway_recovers_by_itself(s3_proxy, se
     assert ready.status_code == 200
 
 
+# --- both down ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("api", ["REST save", "GraphQL upload"])
+def test_a_retry_after_a_503_is_done_at_once_though_the_database_went_down_meanwhile(
+        postgres_proxy, s3_proxy, settings, serve, api):
+    """The first request claims its key, then fails (storage hangs) while the database is gone, so it
+    cannot free the key; once the database is back the key is freed by itself, and the retry is done
+    at once rather than told "still being answered" until the claim's lease runs out."""
+    database, database_url = postgres_proxy
+    caller = serve(dataclasses.replace(settings, database_url=database_url,
+                                       storage_url=f"s3://retry-{uuid.uuid4().hex[:12]}"), f"retry after 503 ({api})")
+    realty, key, photo = str(uuid.uuid4()), str(uuid.uuid4()), make_jpeg(60, 40)
+    assert caller.save(realty, [caller.upload(make_jpeg(20, 20))])[0].status_code == 201
+    uploads = [caller.upload(make_jpeg(40 + n, 30)) for n in range(3)]
+
+    def send():
+        if api == "REST save":
+            return caller.save(realty, uploads, key)
+        return caller.graphql_upload(realty, photo, key=key)
+
+    s3_proxy.freeze()
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(send)
+        time.sleep(0.5)  # the request has claimed its key and waits on the storage
+        database.cut()
+        response, _ = first.result()
+    assert_unavailable(response, 0, graphql=api != "REST save")
+    database.restore()
+    s3_proxy.restore()
+
+    retried, elapsed = send()
+    assert elapsed < BACKEND_TIMEOUT + MARGIN
+    if api == "REST save":
+        assert retried.status_code == 201, retried.text
+    else:
+        assert retried.status_code == 200 and "errors" not in retried.json(), retried.text
+    assert "Idempotent-Replayed" not in retried.headers
+    listed, _ = caller.listing(realty)
+    assert len(listed.json()["realtyImages"]) == 1 + (3 if api == "REST save" else 1), "done once"
+
+
 # --- S3 without credentials ------------------------------------------------------------------------
 
 NO_CREDENTIALS = {"AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_CONFIG_FILE": os.devnull,

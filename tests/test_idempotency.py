@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -141,6 +142,40 @@ def test_an_answer_that_cannot_be_recorded_still_reaches_the_client(writes, db):
         return Answer(200, "text/plain", b"done", changed=True)
 
     assert writes.run(ORG_A, "k1", "save", "f1", write_then_database_down).answer.body == b"done"
+    db.down = False
+    retry = writes.run(ORG_A, "k1", "save", "f1", write_then_database_down)
+    assert (retry.answer.body, retry.replayed) == (b"done", True), "the answer was kept once the database was back"
+
+
+def _database_lost_mid_write(db):
+    def write() -> Answer:
+        db.down = True  # the write's own transaction and the end of the request both fail
+        raise Unavailable("the database is unavailable")
+    return write
+
+
+def test_a_write_whose_end_could_not_be_recorded_is_retried_at_once_once_the_database_is_back(writes, db, clock):
+    """The first answer was 503: nothing was kept, so a retry must be done now, not wait out the lease."""
+    with pytest.raises(Unavailable):
+        writes.run(ORG_A, "k1", "save", "f1", _database_lost_mid_write(db))
+    db.down = False
+    started, write = clock.now(), Counter()
+    retried = writes.run(ORG_A, "k1", "save", "f1", write)
+    assert (retried.answer.body, retried.replayed, write.done) == (b"answer 1", False, 1)
+    assert clock.now() - started < writes.limits.poll * 2, "the retry did not wait for the dead request"
+
+
+def test_the_end_of_a_request_is_recorded_by_itself_once_the_database_is_back(db):
+    """A retry may reach another process of the gateway: this one frees the key without being asked."""
+    writes = IdempotentWrites(db, RealClock(), SequentialIds(), IdempotencyLimits(poll=timedelta(milliseconds=10)))
+    with pytest.raises(Unavailable):
+        writes.run(ORG_A, "k1", "save", "f1", _database_lost_mid_write(db))
+    assert (ORG_A.org, "k1") in db.data.requests
+    db.down = False
+    deadline = time.monotonic() + 5
+    while (ORG_A.org, "k1") in db.data.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (ORG_A.org, "k1") not in db.data.requests, "the key was freed once the database answered"
 
 
 class RealClock(Clock):

@@ -96,6 +96,19 @@ def test_bad_credentials_are_401(client, make_token, authorization):
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
+@pytest.mark.parametrize("exp, reason", [(True, "exp must be a number"), (False, "exp must be a number"),
+                                         ("4102444800", "exp must be a number"), ([1], "exp must be a number"),
+                                         (float("inf"), "exp must be a number"), (float("nan"), "exp must be a number"),
+                                         (None, "has no exp claim")],
+                         ids=["true", "false", "string", "list", "infinity", "nan", "null"])
+def test_an_exp_that_is_no_number_is_named_as_the_reason(client, exp, reason):
+    """JSON's true is not the number 1: the reason given is the claim's type, not an expiry."""
+    response = client.get("/uploadGrants?type=image/png",
+                          headers={"Authorization": f"Bearer {_token_with(exp=exp)}", "Request-ID": request_id()})
+    body = assert_error(response, 401, "UNAUTHORIZED")
+    assert reason in body["message"], body
+
+
 def _token_with(**claims) -> str:
     import jwt
 
