@@ -143,8 +143,7 @@ def _receive(store: LocalBlobStore, stream: BinaryIO, boundary: bytes) -> tuple[
         for chunk in _part_data(events):
             pre_data += len(chunk)
             if pre_data > MAX_PRE_DATA:
-                raise LocalStorageError("MaxPostPreDataLengthExceeded", "Your POST request fields preceeding the "
-                                                                        "upload file was too large.")
+                raise _pre_data_too_large()
             value += chunk
         if name.lower() in (n.lower() for n in fields):
             raise LocalStorageError("InvalidArgument", f"Field {name} is given more than once")
@@ -172,6 +171,8 @@ def _events(stream: BinaryIO, boundary: bytes) -> Iterator[object]:
         except ValueError:
             raise LocalStorageError("MalformedPOSTRequest", "The body of your POST request is not well-formed "
                                                             "multipart/form-data.") from None
+        except RequestEntityTooLarge:  # the decoder's part count or field size, before any file
+            raise _pre_data_too_large() from None
         if not chunk:
             return
 
@@ -187,6 +188,11 @@ def _part_data(events: Iterator[object]) -> Iterator[bytes]:
         if not event.more_data:
             return
     raise LocalStorageError("IncompleteBody", "The request body ended inside a form part.")
+
+
+def _pre_data_too_large() -> LocalStorageError:
+    return LocalStorageError("MaxPostPreDataLengthExceeded", "Your POST request fields preceeding the upload file "
+                                                             "was too large.")
 
 
 def _drain(stream: BinaryIO) -> None:

@@ -562,6 +562,10 @@ def test_local_upload_refuses_malformed_requests(client, grant, local_store):
     assert error_code(_post_multipart(client, "/storage/upload", duplicated)) == "InvalidArgument"
     garbage = client.post("/storage/upload", data=b"--b\r\nnot a part", content_type="multipart/form-data; boundary=b")
     assert garbage.status_code == 400
+    # Many small fields are not a large upload: S3 names what is wrong, the form fields before the file.
+    many = [(f"x-ignore-{n}", (None, "1")) for n in range(100)] + [(n, (None, v)) for n, v in grant.fields.items()]
+    many.append(("file", ("a.png", b"x", "image/png")))
+    assert error_code(_post_multipart(client, "/storage/upload", many)) == "MaxPostPreDataLengthExceeded"
 
 
 def test_local_upload_honours_success_action_status(local_store, client):
