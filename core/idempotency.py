@@ -194,9 +194,10 @@ class IdempotentWrites:
         request still holds, so one taken over meanwhile is left alone."""
         with self._unsettled_lock:
             pending = [(slot, end) for slot, end in self._unsettled.items() if only in (None, slot)]
-        for slot, (record, answer) in pending:
+        for slot, end in pending:
+            record, answer = end
             if record.created_at > self._clock.now() - self.limits.retention:
                 self._write_end(record, answer)
             with self._unsettled_lock:
-                if self._unsettled.get(slot, (None,))[0] is record:
+                if self._unsettled.get(slot) is end:  # not a later end of the same key, added meanwhile
                     del self._unsettled[slot]
