@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import os
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Iterator
 
 import peewee
 from playhouse.db_url import parse as parse_db_url
@@ -19,8 +18,6 @@ DEFAULT_BACKEND_TIMEOUT = 10.0
 
 _PG_RETRYABLE = {"40001", "40P01"}  # serialization failure, deadlock detected
 _PG_CANCELED = "57014"  # query_canceled: statement_timeout
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 # --- errors ----------------------------------------------------------------------------------------
@@ -56,12 +53,8 @@ def _driver_error(exc: BaseException) -> object:
     return exc.args[0] if exc.args else None
 
 
-def db_errors(method: F) -> F:
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with translate_errors():
-            return method(*args, **kwargs)
-    return wrapper  # type: ignore[return-value]
+db_errors = translate_errors()
+"""The same as a method decorator: contextlib's context managers decorate, entered anew for each call."""
 
 
 # --- opening a database ----------------------------------------------------------------------------

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
 import json
 import time
 from datetime import datetime, timezone
-from typing import Any, BinaryIO, Callable, Hashable, Iterator, Sequence, TypeVar
+from typing import Any, BinaryIO, Callable, Hashable, Iterator, Sequence
 
 import boto3
 from botocore.config import Config
@@ -31,7 +30,6 @@ from adapters.s3_url_signer import S3UrlSigner
 from core.errors import TimedOut, Unavailable
 from core.ports import BlobChanged, BlobContent, BlobStore, UploadForm
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 DELETE_BATCH = 1000  # DeleteObjects' limit per request
 
@@ -83,12 +81,8 @@ def translate_errors() -> Iterator[None]:
         raise
 
 
-def _storage_errors(method: F) -> F:
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with translate_errors():
-            return method(*args, **kwargs)
-    return wrapper  # type: ignore[return-value]
+_storage_errors = translate_errors()
+"""The same as a method decorator: contextlib's context managers decorate, entered anew for each call."""
 
 
 def default_client(session: Any = None, timeout: float = DEFAULT_TIMEOUT) -> Any:
