@@ -161,3 +161,9 @@ def make_token():
         return jwt.encode(claims, secret, algorithm="HS256")
 
     return make
+
+
+@pytest.fixture
+def token(make_token) -> str:
+    """A bearer token of org-a (the org of the `rest` helper's requests)."""
+    return make_token(org="org-a")

@@ -22,11 +22,6 @@ def app(shared_app):
     return shared_app
 
 
-@pytest.fixture
-def token(make_token):
-    return make_token(org="org-a")
-
-
 def _seed_property_request(property_id: str) -> str:
     assert SEED_PROPERTY_ID in SEED_CREATE_PROPERTY_IMAGE_OPERATIONS
     return SEED_CREATE_PROPERTY_IMAGE_OPERATIONS.replace(SEED_PROPERTY_ID, property_id)

@@ -31,11 +31,6 @@ from tests.test_graphql_queries import FULL_PROPERTY
 
 
 @pytest.fixture
-def token(make_token):
-    return make_token(org="org-a")
-
-
-@pytest.fixture
 def estate(client, token):
     """A property with a room, three property images and a room image."""
     prop = create_property(client, token, "Costly Court")

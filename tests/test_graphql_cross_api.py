@@ -20,11 +20,6 @@ from tests.graphql_support import (
 from tests.images import make_jpeg, make_png, make_webp
 
 
-@pytest.fixture
-def token(make_token):
-    return make_token(org="org-a")
-
-
 # --- REST, as a client calls it ------------------------------------------------------------------
 
 

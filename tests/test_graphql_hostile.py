@@ -28,11 +28,6 @@ def app(shared_app):
 
 
 @pytest.fixture
-def token(make_token):
-    return make_token(org="org-a")
-
-
-@pytest.fixture
 def estate(client, token):
     """A property with a room, a property image and a room image."""
     prop = create_property(client, token, "Hostile Heights")

@@ -22,11 +22,6 @@ def app(shared_app):
 
 
 @pytest.fixture
-def token(make_token):
-    return make_token(org="org-a")
-
-
-@pytest.fixture
 def prop(client, token):
     return create_property(client, token)
 

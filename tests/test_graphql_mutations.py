@@ -21,11 +21,6 @@ def app(shared_app):
 
 
 @pytest.fixture
-def token(make_token):
-    return make_token(org="org-a")
-
-
-@pytest.fixture
 def gallery(client, token):
     prop = create_property(client, token, "Gallery")
     images = [upload_property_image(client, token, prop["id"], make_jpeg(20 + n, 20), f"{n}.jpg") for n in range(3)]

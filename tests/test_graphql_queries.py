@@ -18,11 +18,6 @@ from tests.processing_support import wait_processed
 
 
 @pytest.fixture
-def token(make_token):
-    return make_token(org="org-a")
-
-
-@pytest.fixture
 def estate(client, token):
     prop = create_property(client, token, "Seaside", external_id="S-1")
     kitchen = create_room(client, token, prop["id"], "Kitchen")

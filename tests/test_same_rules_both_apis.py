@@ -17,11 +17,6 @@ from tests.rest_support import (  # noqa: F401 - fixtures
 UPDATE = "mutation($input: UpdateImageInput!) { updateImage(input: $input) { image { description } } }"
 
 
-@pytest.fixture
-def token(make_token):
-    return make_token(org="org-a")  # the org of `rest`
-
-
 def graphql_upload(client, token, property_id, description):
     operations = upload_operations("createPropertyImage", "CreatePropertyImageInput",
                                    {"propertyId": property_id, "category": "GENERAL", "description": description},
