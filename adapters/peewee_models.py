@@ -136,7 +136,9 @@ def build_models(database: Database) -> Models:
         processing = CharField(max_length=16, default="READY")
         processing_error = TextField(null=True)
         processing_queued_at = UtcDateTimeField(null=True)
-        """When the image's render job was last queued: finds the ones a crash or lost message left."""
+        """When the image's render job was last queued or started: finds the ones a crash or lost message left."""
+        processing_attempts = IntegerField(default=0)
+        """Render attempts begun: each stores its renditions under keys of its own."""
 
         class Meta:
             table_name = "image"

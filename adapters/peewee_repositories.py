@@ -157,6 +157,12 @@ class PeeweeBlobRepository(Repository, BlobRepository):
                  .order_by(Blob.created_at, Blob.key).limit(limit))
         return [row["key"] for row in query.dicts()]
 
+    @db_errors
+    def recorded(self, keys: Sequence[str]) -> list[str]:
+        Blob = self._m.Blob
+        return [row["key"] for batch in chunks(list(dict.fromkeys(keys)), INSERT_BATCH)
+                for row in Blob.select(Blob.key).where(Blob.key.in_(batch)).dicts()]
+
     def _add(self, keys: Sequence[str], n: int) -> int:
         Blob = self._m.Blob
         return Blob.update(refs=Blob.refs + n).where(Blob.key.in_(list(keys))).execute()
@@ -183,6 +189,21 @@ def _by_count(keys: Sequence[str]) -> list[tuple[int, Sequence[str]]]:
 
 
 class PeeweeProcessingRepository(Repository, ProcessingRepository):
+    @db_errors
+    def start(self, org: str, image_uuid: UUID, now: datetime) -> int | None:
+        ImageModel, RealtyModel = self._m.Image, self._m.Realty
+        of_org = RealtyModel.select(RealtyModel.id).where(RealtyModel.org == org)
+        # One conditional UPDATE: two attempts starting at once get different numbers (the row lock).
+        started = (ImageModel.update(processing_attempts=ImageModel.processing_attempts + 1,
+                                     processing_queued_at=now)
+                   .where(ImageModel.uuid == image_uuid, ImageModel.processing == "PENDING",
+                          ImageModel.realty.in_(of_org))
+                   .execute())
+        if not started:
+            return None
+        return (ImageModel.select(ImageModel.processing_attempts).where(ImageModel.uuid == image_uuid)
+                .scalar())
+
     @db_errors
     def claim_stale(self, queued_before: datetime, now: datetime, limit: int) -> list[RenderJob]:
         ImageModel, RealtyModel = self._m.Image, self._m.Realty

@@ -5,6 +5,11 @@ written, and counted as *used* in the same transaction as the metadata that uses
 stops a writer (an error, a timeout, SIGKILL), each blob it wrote is either used by an image or
 findable: `discard` removes it at once when the writer can still say so, `gc` after
 `Limits.reservation_grace` when it cannot. Copies share blobs; a blob goes with its last user.
+
+A key is written once: every blob gets a key no earlier write had (an image's uuid, a render
+attempt's number), so a tombstone left by a failed write can never name a blob written later under
+the same key. Two checks keep that true should a key ever come back: reserving a key drops its
+tombstone in the same transaction, and a purge never deletes a key the database still records.
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ class BlobLedger:
         reservations let `gc` delete them later."""
         with self._uow() as uow:
             uow.blobs.reserve(keys, self._clock.now())
+            uow.tombstones.remove(keys)
             uow.commit()
         try:
             yield
@@ -80,11 +86,16 @@ class BlobLedger:
         return len(gone)
 
     def purge(self, keys: Sequence[str]) -> None:
-        """Delete blobs whose tombstones are committed; on failure the tombstones stay for `gc`."""
+        """Delete blobs whose tombstones are committed, except those recorded again since (their
+        tombstones are dropped instead); on failure the tombstones stay for `gc`."""
         if not keys:
             return
         try:
-            self._blobs.delete(keys)
+            with self._uow(write=False) as uow:
+                recorded = set(uow.blobs.recorded(keys))
+            doomed = [key for key in keys if key not in recorded]
+            if doomed:
+                self._blobs.delete(doomed)
             with self._uow() as uow:
                 uow.tombstones.remove(keys)
                 uow.commit()

@@ -126,6 +126,10 @@ class BlobRepository(abc.ABC):
     def abandoned(self, reserved_before: datetime, limit: int) -> list[str]:
         """Keys reserved before the cut-off and still used by no image: their writer died."""
 
+    @abc.abstractmethod
+    def recorded(self, keys: Sequence[str]) -> list[str]:
+        """Of `keys`, those recorded now (reserved or used): their blobs must stay."""
+
 
 @dataclass(frozen=True)
 class RenderJob:
@@ -139,8 +143,15 @@ class RenderJob:
 
 class ProcessingRepository(abc.ABC):
     @abc.abstractmethod
+    def start(self, org: str, image_uuid: UUID, now: datetime) -> int | None:
+        """Begin a render attempt of a PENDING image of the org: its number, never given to any earlier
+        attempt (1, 2, ...), with `now` recorded as the image's last sign of progress. None when the image
+        is not PENDING (done already, or deleted)."""
+
+    @abc.abstractmethod
     def claim_stale(self, queued_before: datetime, now: datetime, limit: int) -> list[RenderJob]:
-        """Jobs of PENDING images last queued before the cut-off, marked as queued `now`.
+        """Jobs of PENDING images whose job was last queued or started before the cut-off, marked as
+        queued `now`.
 
         Two callers at once never claim the same image.
         """

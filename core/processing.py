@@ -23,8 +23,6 @@ log = logging.getLogger(__name__)
 
 RENDITIONS = (RenditionSpec("thumbnail", 320), RenditionSpec("web", 1280), RenditionSpec("large", 2048))
 RENDITION_EXTENSION = "jpg"
-"""Renditions are JPEGs: their keys are known before they are made, so a job that finds its image
-gone can remove what an earlier run of it wrote."""
 
 MISSING_ORIGINAL = "The original file is missing from storage; delete this image and upload it again."
 INTERNAL_FAILURE = ("The image could not be processed because of an internal error; delete it and upload it "
@@ -34,12 +32,15 @@ INTERNAL_FAILURE = ("The image could not be processed because of an internal err
 @dataclass(frozen=True)
 class ProcessingLimits:
     stale_after: timedelta = timedelta(minutes=2)
-    """A PENDING image whose job was queued longer ago than this, while no job waits, is queued again."""
+    """A PENDING image whose job was queued or started longer ago than this is queued again, whatever
+    the queue holds: a lost job must not wait for others to drain, and a duplicate costs one read."""
     batch: int = 500
 
 
-def rendition_keys(image_uuid: UUID) -> list[str]:
-    return [f"images/{image_uuid}/{spec.name}.{RENDITION_EXTENSION}" for spec in RENDITIONS]
+def rendition_keys(image_uuid: UUID, attempt: int) -> list[str]:
+    """Where one render attempt stores its renditions: keys of its own, so that what a failed attempt
+    left behind (reserved, or tombstoned for deletion) never names what a later attempt writes."""
+    return [f"images/{image_uuid}/{spec.name}-{attempt}.{RENDITION_EXTENSION}" for spec in RENDITIONS]
 
 
 def render_jobs(org: str, images: Sequence[Image]) -> list[RenderJob]:
@@ -70,12 +71,15 @@ class ImageProcessor:
             self._finish(job, error=INTERNAL_FAILURE)
 
     def _render(self, job: RenderJob) -> None:
-        image = self._pending_image(job)
-        keys = rendition_keys(job.image_uuid)
-        if image is None:
-            # Done already, or deleted: drop whatever an interrupted run of this job wrote.
-            self._ledger.discard(keys)
+        # Done already, or deleted: nothing to do. What an interrupted attempt wrote stays reserved,
+        # and gc removes it once its grace has passed.
+        with self._uow() as uow:
+            attempt = uow.processing.start(job.org, job.image_uuid, self._clock.now())
+            image = uow.realties.find_image(job.org, job.image_uuid) if attempt is not None else None
+            uow.commit()
+        if attempt is None or image is None:
             return
+        keys = rendition_keys(job.image_uuid, attempt)
         try:
             rendered = self._inspector.render(self._blobs.read(image.storage_key), RENDITIONS)
         except FileNotFoundError:
@@ -92,12 +96,7 @@ class ImageProcessor:
                 self._blobs.put(rendition.storage_key, result.data, result.content_type)
             taken = self._finish(job, renditions=renditions)
         if not taken:
-            self._ledger.discard(keys)  # the image went meanwhile (a finished twin keeps what it uses)
-
-    def _pending_image(self, job: RenderJob) -> Image | None:
-        with self._uow(write=False) as uow:
-            image = uow.realties.find_image(job.org, job.image_uuid)
-        return image if image is not None and image.processing is Processing.PENDING else None
+            self._ledger.discard(keys)  # the image went meanwhile, or a twin attempt finished first
 
     def _finish(self, job: RenderJob, renditions: Sequence[Rendition] = (), error: str | None = None) -> bool:
         """Record the outcome; False when the image no longer takes one (deleted, or finished by a twin job)."""
@@ -113,9 +112,7 @@ class ImageProcessor:
 
     def requeue_stale(self) -> int:
         """Queue again the jobs of images left PENDING (a lost message, a crash between commit and
-        enqueue); returns how many. Skipped while jobs wait: those images may simply be in the queue."""
-        if self._jobs.backlog() > 0:
-            return 0
+        enqueue, a worker killed mid-job); returns how many."""
         now = self._clock.now()
         with self._uow() as uow:
             jobs = uow.processing.claim_stale(now - self.limits.stale_after, now, self.limits.batch)

@@ -60,7 +60,8 @@ class _Data:
     blob_refs: dict[str, int] = field(default_factory=dict)
     blob_reserved_at: dict[str, datetime] = field(default_factory=dict)
     queued_at: dict[UUID, datetime] = field(default_factory=dict)
-    """When each image's render job was last queued (set on insert, like the real repository)."""
+    """When each image's render job was last queued or started (set on insert, like the real repository)."""
+    render_attempts: dict[UUID, int] = field(default_factory=dict)
     requests: dict[tuple[str, str], RequestRecord] = field(default_factory=dict)
     next_id: int = 1
 
@@ -203,6 +204,9 @@ class _Blobs(BlobRepository):
         return sorted(k for k, n in self._d.blob_refs.items()
                       if n == 0 and self._d.blob_reserved_at[k] < reserved_before)[:limit]
 
+    def recorded(self, keys):
+        return [k for k in dict.fromkeys(keys) if k in self._d.blob_refs]
+
     def _forget(self, key):
         self._d.blob_refs.pop(key, None)
         self._d.blob_reserved_at.pop(key, None)
@@ -211,6 +215,15 @@ class _Blobs(BlobRepository):
 class _Processing(ProcessingRepository):
     def __init__(self, data: _Data) -> None:
         self._d = data
+
+    def start(self, org, image_uuid, now):
+        realty = next((r for r in self._d.realties.values()
+                       if r.org == org and any(i.uuid == image_uuid for i in r.images)), None)
+        if realty is None or realty.image(image_uuid).processing is not Processing.PENDING:
+            return None
+        self._d.render_attempts[image_uuid] = self._d.render_attempts.get(image_uuid, 0) + 1
+        self._d.queued_at[image_uuid] = now
+        return self._d.render_attempts[image_uuid]
 
     def claim_stale(self, queued_before, now, limit):
         jobs = []
@@ -323,6 +336,8 @@ class InMemoryBlobStore(BlobStore):
         """How long a call to hanging storage waits before it fails (its timeout)."""
         self.delete_calls = 0
         self.read_calls = 0
+        self.after_put = lambda key: None
+        """Runs after each object is stored: what happens elsewhere meanwhile."""
 
     def _answer(self) -> None:
         if self.hanging:
@@ -354,6 +369,7 @@ class InMemoryBlobStore(BlobStore):
                 raise Unavailable("storage is full")
             self.fail_puts_after -= 1
         self.objects[key] = data if isinstance(data, bytes) else data.read()
+        self.after_put(key)
 
     def copy(self, source, target, if_version):
         while self.before_copy:

@@ -518,16 +518,21 @@ def test_a_render_job_retries_through_a_storage_outage(w):
     assert w.images()[0].processing is Processing.READY
 
 
-def test_a_render_job_for_a_deleted_image_leaves_no_blob(w):
+def test_what_an_interrupted_render_wrote_is_gone_after_gc_once_its_image_is_deleted(w):
+    """Its attempt's keys are its own: they stay reserved (never tombstoned behind a later attempt's back)
+    until gc takes them as abandoned."""
     [image] = w.save(w.upload())
     job = w.jobs.waiting.pop(0)
-    w.db.before_write.append(lambda: setattr(w.db, "down", True))  # the job dies before it records anything
+    # The job dies after writing its renditions, before it records anything (the database went away).
+    w.blobs.after_put = lambda key: setattr(w.db, "down", True)
     with pytest.raises(Unavailable):
         w.processor.render(job)
     w.db.down = False
     assert [k for k in w.blobs.objects if "thumbnail" in k], "the interrupted run wrote renditions"
     w.service.delete_image(ORG_A, image.uuid, REALTY)
-    w.processor.render(job)  # delivered again
+    w.processor.render(job)  # delivered again: nothing to do
+    w.clock.advance(hours=2)
+    w.service.collect_garbage()
     assert not [k for k in w.blobs.objects if k.startswith("images/")] and w.db.data.blob_refs == {}
 
 
@@ -550,10 +555,30 @@ def test_stale_pending_images_are_queued_again_once(w):
     assert w.images()[0].processing is Processing.READY
 
 
-def test_stale_images_are_left_alone_while_jobs_wait(w):
+def test_a_stale_image_is_queued_again_even_while_other_jobs_wait(w):
+    """Issue 20 #4: the sweep ran only on an empty queue, so jobs lost in a Redis blip waited for a whole
+    batch to drain. A duplicate of a job still waiting costs one read: the image is done once."""
+    w.jobs.down = True
+    [lost] = w.save(w.upload())  # saved, but its job was never queued
+    w.jobs.down = False
+    w.save(w.upload())  # a job that waits in the queue
+    w.clock.advance(minutes=10)
+    assert w.processor.requeue_stale() == 2 and w.jobs.backlog() == 3
+    assert w.render() == 3
+    assert [i.processing for i in w.images()] == [Processing.READY, Processing.READY]
+    assert len([k for k in w.blobs.objects if "thumbnail" in k]) == 2, "each image rendered once"
+
+
+def test_a_job_started_recently_is_not_stale(w):
     w.save(w.upload())
     w.clock.advance(minutes=10)
-    assert w.processor.requeue_stale() == 0 and w.jobs.backlog() == 1
+    w.processor.requeue_stale()  # queued again: a second message now waits beside the first
+    job = w.jobs.waiting.pop(0)
+    with w.db() as uow:  # a worker starts the job, and is still rendering it a minute later
+        uow.processing.start(job.org, job.image_uuid, w.clock.now())
+        uow.commit()
+    w.clock.advance(minutes=1)
+    assert w.processor.requeue_stale() == 0
 
 
 def test_a_copy_racing_a_delete_of_the_source_is_a_retryable_conflict(w):
@@ -603,3 +628,44 @@ def test_a_file_name_is_kept_as_a_plain_name_over_both_apis(w, given, kept):
     prop = w.service.create_property(ORG_A, "P")
     direct = w.service.upload_image(ORG_A, prop.id, DirectUpload(fake_image(), given))
     assert saved.original_file_name == direct.original_file_name == kept
+
+
+def test_gc_after_a_render_retried_through_a_storage_error_keeps_every_file_the_image_lists(w):
+    """Issue 20 #1: a render whose rendition upload failed (S3 cut) left its keys tombstoned; the queue's
+    retry wrote the same keys and made the image READY, and the next gc deleted the live renditions."""
+    [image] = w.save(w.upload())
+    job = w.jobs.waiting.pop(0)
+    w.blobs.fail_puts_after = 1  # the thumbnail is stored, then storage refuses (not a timeout)
+    w.blobs.fail_deletes = True  # ...and so the clean-up of what the failed run wrote fails too
+    with pytest.raises(Unavailable):
+        w.processor.render(job)
+    w.blobs.fail_puts_after, w.blobs.fail_deletes = None, False
+    w.processor.render(job)  # the queue's retry
+    [ready] = w.images()
+    assert ready.processing is Processing.READY
+    w.service.collect_garbage()
+    w.clock.advance(hours=2)
+    w.service.collect_garbage()
+    for key in ready.blob_keys:
+        assert key in w.blobs.objects, f"{key} of a READY image was deleted"
+    assert not [k for k in w.blobs.objects if k.startswith("images/") and k not in ready.blob_keys], "orphans"
+
+
+def test_a_tombstone_never_deletes_a_blob_that_is_recorded_again(w):
+    """Should a key ever be written again after a failed write tombstoned it, the new blob stays: the
+    reservation drops the tombstone, and a purge leaves alone any key the database records."""
+    from core.blob_ledger import BlobLedger
+
+    ledger = BlobLedger(w.db, w.blobs, w.clock)
+    with w.db() as uow:
+        uow.tombstones.add(["images/x/reused.jpg", "images/x/gone.jpg"], w.clock.now())
+        uow.commit()
+    stale_listing = ["images/x/reused.jpg", "images/x/gone.jpg"]  # what a gc listed before the rewrite
+    with ledger.writing(["images/x/reused.jpg"]):
+        w.blobs.put("images/x/reused.jpg", b"live", "image/jpeg")
+        with w.db() as uow:
+            ledger.use(uow, ["images/x/reused.jpg"])
+            uow.commit()
+    assert w.db.data.tombstones == {"images/x/gone.jpg"}, "the reservation dropped its key's tombstone"
+    ledger.purge(stale_listing)
+    assert w.blobs.objects["images/x/reused.jpg"] == b"live" and not w.db.data.tombstones

@@ -691,6 +691,41 @@ def test_processing_state_is_stored_and_stale_jobs_are_claimed_once(factory):
         assert uow.processing.claim_stale(T0 + timedelta(minutes=5), T0 + timedelta(minutes=5), 10) == []
 
 
+def test_render_attempts_are_numbered_once_each_and_count_as_progress(factory):
+    realty = create_realty(factory)
+    pending = new_image(realty.uuid, 1, processing=Processing.PENDING)
+    ready = new_image(realty.uuid, 2, processing=Processing.READY)
+    with factory() as uow:
+        locked = uow.realties.lock(ORG_A, realty.uuid)
+        locked.append([pending, ready], T0, "uploads")
+        uow.realties.save_images(locked)
+        uow.commit()
+    later = T0 + timedelta(minutes=5)
+    attempts: list = []
+
+    def start(_: int) -> None:
+        with factory() as uow:
+            attempts.append(uow.processing.start(ORG_A, pending.uuid, later))
+            uow.commit()
+
+    assert run_racers(2, start) == []
+    assert sorted(attempts) == [1, 2]
+    with factory() as uow:
+        assert uow.processing.start(ORG_A, ready.uuid, later) is None, "only a PENDING image"
+        assert uow.processing.start("org-b", pending.uuid, later) is None, "only the org's own"
+        assert uow.processing.claim_stale(later, later, 10) == [], "started at `later`: not stale before it"
+        assert len(uow.processing.claim_stale(later + timedelta(seconds=1), later, 10)) == 1
+
+
+def test_recorded_blobs_are_those_reserved_or_used(factory):
+    with factory() as uow:
+        uow.blobs.reserve(["a", "b"], T0)
+        uow.blobs.use(["a"])
+        uow.commit()
+    with factory() as uow:
+        assert sorted(uow.blobs.recorded(["a", "b", "c", "a"])) == ["a", "b"]
+
+
 def test_racing_sweepers_claim_each_stale_image_once(factory):
     realty = create_realty(factory)
     with factory() as uow:
