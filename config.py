@@ -35,7 +35,7 @@ class Settings:
     save_threads: int = 8
     """Uploads a save verifies and stores at once (I/O and decoding, both off the GIL)."""
     processing_stale_seconds: int = 120
-    """A PENDING image whose job was queued longer ago than this, while no job waits, is queued again."""
+    """A PENDING image whose job was queued or started longer ago than this is queued again."""
     worker_heartbeat_seconds: int = 60
     """A worker silent for this long counts as dead: its unfinished jobs go back on the queue."""
     cors_origins: tuple[str, ...] = ()
@@ -44,6 +44,8 @@ class Settings:
     """Seconds a database statement or storage call may take before it counts as unavailable (CONTRACT §8)."""
     jwt_leeway_seconds: int = 30
     """Clock skew allowed between token issuers and the gateway, for `iat`, `nbf` and `exp`."""
+    idempotent_answer_max_bytes: int = 64 * 1024 * 1024
+    """Largest answer of a write kept for its retries; of a larger one only the note that it was done."""
 
     def __post_init__(self) -> None:
         if not self.storage_url:
@@ -107,6 +109,7 @@ class Settings:
             cors_origins=parse_origins(environ.get("CORS_ORIGINS", "")),
             backend_timeout=seconds("BACKEND_TIMEOUT", defaults.backend_timeout),
             jwt_leeway_seconds=int(seconds("AUTH_JWT_LEEWAY", defaults.jwt_leeway_seconds, allow_zero=True)),
+            idempotent_answer_max_bytes=number("IDEMPOTENT_ANSWER_MAX_BYTES", defaults.idempotent_answer_max_bytes),
         )
 
 

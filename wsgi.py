@@ -40,6 +40,7 @@ from adapters.system import RandomIds, SystemClock
 from config import Settings
 from core.ports import BlobStore
 from core.processing import ImageProcessor, ProcessingLimits
+from core.idempotency import IdempotencyLimits
 from core.services import ImageService, Limits
 
 log = logging.getLogger("realty")
@@ -100,6 +101,7 @@ def build(settings: Settings, secret: str) -> Gateway:
         Limits(max_upload_bytes=settings.max_upload_bytes, max_image_pixels=settings.max_image_pixels,
                grant_ttl=timedelta(seconds=settings.grant_ttl_seconds),
                url_ttl=timedelta(seconds=settings.url_ttl_seconds)),
+        IdempotencyLimits(max_answer_bytes=settings.idempotent_answer_max_bytes),
     )
     authenticator = JwtAuthenticator(secret, leeway_seconds=settings.jwt_leeway_seconds)
     return Gateway(settings, database, blobs, authenticator, service, processor, jobs)

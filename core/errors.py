@@ -74,6 +74,10 @@ class InvalidState(GatewayError):
     """The object's state forbids the operation (for example: deleting a published image)."""
 
 
+class AnswerNotKept(GatewayError):
+    """A retried write was done already, but its answer was too large to keep: the caller reads the result."""
+
+
 class Conflict(GatewayError):
     """A concurrent change won; retrying may succeed."""
 

@@ -6,7 +6,8 @@ Idempotency-Key), within the caller's org, and describes the request by its oper
 fingerprint of its content; the answer is the facade's too (opaque bytes). The rules live here:
 
 - Per org and key, the work runs once. The answer of work that changed something is kept for
-  `retention` and handed to every retry of the same request.
+  `retention` and handed to every retry of the same request; an answer too large to keep is
+  replaced by a note that the work was done, so a retry is refused instead of done again.
 - A key already used for another request (another operation, or other content) is refused.
 - A request that changed nothing (refused, or failed because a backend was down, a concurrent change
   won, or a bug) keeps nothing: the client may simply send it again, and then it is done.
@@ -28,7 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable
 
-from core.errors import Conflict, RequestKeyReused
+from core.errors import AnswerNotKept, Conflict, RequestKeyReused
 from core.ports import Caller, Clock, IdGenerator, RequestRecord, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,10 @@ class IdempotencyLimits:
     write takes, every backend call being bounded by the backend timeout."""
     settle_retry: timedelta = timedelta(milliseconds=500)
     """How often the end of a request that could not be written is tried again."""
-    max_answer_bytes: int = 16 * 1024 * 1024
-    """Larger answers are not kept. The largest valid write (200 images with the longest texts) answers
-    about 10 MB of JSON at worst; this bound only keeps a bug from storing without limit."""
+    max_answer_bytes: int = 64 * 1024 * 1024
+    """Larger answers are not kept, only the note that the write was done. A REST save of 200 images
+    with the longest texts answers about 1 MB, and GraphQL answers are bounded in bytes below this; the
+    repository keeps JSON compressed, at about a tenth of its size."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,15 @@ class Answer:
     def kept(cls, content: bytes) -> Answer:
         head, _, body = content.partition(b"\n")
         meta = json.loads(head)
+        if "not_kept" in meta:
+            raise AnswerNotKept(f"This request was done already; its answer ({meta['not_kept']} bytes) was too "
+                                "large to keep, so read the result instead of sending the request again")
         return cls(meta["status"], meta["content_type"], body)
+
+    @staticmethod
+    def not_kept(size: int) -> bytes:
+        """What is kept of an answer too large to keep: that the write was done, and the answer's size."""
+        return json.dumps({"not_kept": size}).encode() + b"\n"
 
 
 @dataclass(frozen=True)
@@ -146,10 +156,14 @@ class IdempotentWrites:
         except BaseException:
             self._settle(record, None)
             raise
-        if answer.changed and len(answer.content) > self.limits.max_answer_bytes:
-            log.warning("not keeping the %d-byte answer of request %r", len(answer.content), record.key)
-        keep = answer.changed and len(answer.content) <= self.limits.max_answer_bytes
-        self._settle(record, answer.content if keep else None)
+        kept = None
+        if answer.changed:
+            # Work that changed something never frees its key: a retry must not do it again.
+            kept = answer.content
+            if len(kept) > self.limits.max_answer_bytes:
+                log.warning("keeping only a note of the %d-byte answer of request %r", len(kept), record.key)
+                kept = Answer.not_kept(len(kept))
+        self._settle(record, kept)
         return Outcome(answer, replayed=False)
 
     def _settle(self, record: RequestRecord, answer: bytes | None) -> None:

@@ -12,6 +12,8 @@ Mapping of the core's errors:
 | Unauthenticated                              | UNAUTHENTICATED         | the error's             |
 | Conflict (a concurrent change won, or a copy | CONFLICT                | the error's             |
 |   of the request is still being answered)    |                         |                         |
+| AnswerNotKept (a retried mutation was done   | ALREADY_DONE            | the error's             |
+|   already, its answer too large to keep)     |                         |                         |
 | Unavailable (database or storage down, slow) | SERVICE_UNAVAILABLE     | a fixed, generic one    |
 | anything else (a bug)                        | INTERNAL_SERVER_ERROR   | `Internal server error` |
 
@@ -34,7 +36,7 @@ from typing import Any
 from graphql import GraphQLError
 
 from core.errors import (
-    Conflict, GatewayError, InvalidInput, InvalidState, NotFound, RequestKeyReused, Unauthenticated, Unavailable,
+    AnswerNotKept, Conflict, GatewayError, InvalidInput, InvalidState, NotFound, RequestKeyReused, Unauthenticated, Unavailable,
     UnsupportedImageType,
 )
 
@@ -44,12 +46,13 @@ BAD_USER_INPUT = "BAD_USER_INPUT"
 NOT_FOUND = "NOT_FOUND"
 UNAUTHENTICATED = "UNAUTHENTICATED"
 CONFLICT = "CONFLICT"
+ALREADY_DONE = "ALREADY_DONE"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 RETRYABLE = frozenset({CONFLICT, SERVICE_UNAVAILABLE})
 
 # HTTP statuses of errors answered before execution (no GraphQL result to carry them in a 200).
-_HTTP_STATUS = {BAD_USER_INPUT: 400, UNAUTHENTICATED: 401, NOT_FOUND: 404, CONFLICT: 409,
+_HTTP_STATUS = {BAD_USER_INPUT: 400, UNAUTHENTICATED: 401, NOT_FOUND: 404, CONFLICT: 409, ALREADY_DONE: 409,
                 SERVICE_UNAVAILABLE: 503, INTERNAL_SERVER_ERROR: 500}
 
 INTERNAL_MESSAGE = "Internal server error"
@@ -94,6 +97,8 @@ def classify(error: GraphQLError) -> tuple[str, str, bool]:
         return UNAUTHENTICATED, original.message, False
     if isinstance(original, Conflict):
         return CONFLICT, original.message, False
+    if isinstance(original, AnswerNotKept):
+        return ALREADY_DONE, original.message, False
     if isinstance(original, Unavailable):
         # Its message may name hosts or driver details: not for clients.
         return SERVICE_UNAVAILABLE, "A backing service is unavailable; retry later", False

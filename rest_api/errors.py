@@ -15,7 +15,7 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
 from core.errors import (
-    Conflict, FieldError, GatewayError, InvalidInput, InvalidState, NotFound, Problem, RequestKeyReused,
+    AnswerNotKept, Conflict, FieldError, GatewayError, InvalidInput, InvalidState, NotFound, Problem, RequestKeyReused,
     Unauthenticated, Unavailable, UnsupportedMediaType,
 )
 from rest_api.schemas import REQUEST_ID_HEADER
@@ -40,6 +40,7 @@ _CORE_ERRORS: tuple[tuple[type[GatewayError], int, str], ...] = (
     (InvalidState, 400, "INVALID_STATUS"),
     # The contract names no code for this; 409 tells the client that retrying may succeed.
     (Conflict, 409, "CONFLICT"),
+    (AnswerNotKept, 409, "ALREADY_DONE"),  # retrying never helps: the write was done once
     (Unavailable, 503, "SERVICE_UNAVAILABLE"),
 )
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from core.errors import Conflict, RequestKeyReused, Unavailable
+from core.errors import AnswerNotKept, Conflict, RequestKeyReused, Unavailable
 from core.idempotency import Answer, IdempotencyLimits, IdempotentWrites
 from core.ports import Caller, Clock
 from tests.fakes import FakeClock, InMemoryDatabase, SequentialIds
@@ -129,11 +129,16 @@ def test_records_expire_after_a_day(writes, clock):
     assert writes.expire(clock.now(), batch=100) == 1
 
 
-def test_an_oversized_answer_is_not_kept(db, clock):
+def test_an_answer_too_large_to_keep_still_keeps_the_write_done_once(db, clock):
+    """Issue 20 #8: a copy answering 19 MB freed its key, and its retry copied a second time."""
     writes = IdempotentWrites(db, clock, SequentialIds(), IdempotencyLimits(max_answer_bytes=5))
     write = Counter()
-    writes.run(ORG_A, "k1", "save", "f1", write)
-    assert writes.run(ORG_A, "k1", "save", "f1", write).replayed is False
+    assert writes.run(ORG_A, "k1", "save", "f1", write).answer.body == b"answer 1"
+    with pytest.raises(AnswerNotKept) as refused:
+        writes.run(ORG_A, "k1", "save", "f1", write)
+    assert write.done == 1 and "done already" in refused.value.message
+    with pytest.raises(RequestKeyReused):
+        writes.run(ORG_A, "k1", "save", "another body", write)
 
 
 def test_an_answer_that_cannot_be_recorded_still_reaches_the_client(writes, db):
