@@ -1,5 +1,11 @@
-"""The schema: created when missing and brought up to date at every start-up, by any number of
-processes at once (gateways and workers start together)."""
+"""The schema: created when missing and brought up to date at start-up, by any number of processes at
+once (gateways and workers start together).
+
+A start-up on a current schema only reads the catalog: no DDL, no table lock. `CREATE ... IF NOT
+EXISTS` takes its table lock even when there is nothing to create, and writers queued behind it
+deadlocked with each other; so DDL runs only when the catalog lacks something, one process at a time,
+and gives up quickly (LOCK_TIMEOUT) rather than stall the writers behind its lock.
+"""
 from __future__ import annotations
 
 from collections import Counter
@@ -12,6 +18,25 @@ from adapters.peewee_models import Models
 
 _SCHEMA_LOCK_KEY = 0x5EA17_1A6E  # advisory lock id: concurrent start-ups change the schema one at a time
 _BACKFILL_BATCH = 1000
+LOCK_TIMEOUT = "5s"
+"""How long schema changes wait for a table lock before the start-up fails (and is retried)."""
+
+
+def schema_is_current(models: Models) -> bool:
+    """Whether every table, column and index of the models exists: catalog reads only."""
+    database = models.database
+    tables = set(database.get_tables())
+    for model in models.all:
+        table = model._meta.table_name
+        if table not in tables:
+            return False
+        columns = {column.name for column in database.get_columns(table)}
+        if any(field.column_name not in columns for field in model._meta.sorted_fields):
+            return False
+        indexes = {index.name for index in database.get_indexes(table)}
+        if any(index._name not in indexes for index in model._meta.fields_to_index()):
+            return False
+    return True
 
 
 def create_schema(models: Models) -> None:
@@ -23,6 +48,9 @@ def create_schema(models: Models) -> None:
     if is_postgres(database):
         # CREATE ... IF NOT EXISTS still races between processes on PostgreSQL.
         database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
+        database.execute_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+    if schema_is_current(models):  # another process brought it up to date while this one waited
+        return
     counting_starts = not database.table_exists(models.Blob._meta.table_name)
     _add_missing_columns(models)  # before create_tables: new indexes may cover new columns
     database.create_tables(models.all, safe=True)
@@ -58,4 +86,4 @@ def _count_blob_uses(models: Models) -> None:
         Blob.insert_many(rows[start:start + _BACKFILL_BATCH]).as_rowcount().execute()
 
 
-__all__ = ["create_schema"]
+__all__ = ["create_schema", "schema_is_current"]

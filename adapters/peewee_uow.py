@@ -27,7 +27,7 @@ from adapters.peewee_repositories import (
     PeeweeTombstoneRepository,
 )
 from adapters.peewee_requests import PeeweeRequestRepository
-from adapters.peewee_schema import create_schema
+from adapters.peewee_schema import create_schema, schema_is_current
 from adapters.peewee_session import Session
 from core.ports import UnitOfWork, UnitOfWorkFactory
 
@@ -56,7 +56,12 @@ class PeeweeUnitOfWorkFactory(UnitOfWorkFactory):
             self.database.execute_sql("SELECT 1")
 
     def create_tables(self) -> None:
-        """Create missing tables, indexes and columns; safe at every start-up, also from several processes."""
+        """Create missing tables, indexes and columns; safe at every start-up, also from several processes.
+
+        On a current schema this only reads the catalog (see adapters/peewee_schema.py)."""
+        with self(write=False), translate_errors():
+            if schema_is_current(self.models):
+                return
         with self(write=True) as uow:
             with translate_errors():
                 create_schema(self.models)

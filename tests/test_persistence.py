@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from core.errors import InvalidInput, NotFound, Unavailable, UploadRejected
 from core.ports import Caller
 from core.processing import ImageProcessor
 from core.services import DirectUpload, ImageService, UploadedImage
+from tests.conftest import TEST_DATABASE
 from tests.fakes import (
     FakeClock, FakeInspector, InMemoryBlobStore, RecordingJobQueue, SequentialIds, fake_image,
 )
@@ -89,6 +91,32 @@ def test_create_tables_is_idempotent(factory):
     with factory(write=False):
         tables = set(factory.database.get_tables())
     assert {"realty", "room", "image", "upload_grant", "blob_tombstone"} <= tables
+
+
+def test_a_start_up_on_a_current_schema_runs_no_ddl(factory):
+    """Issue 20 #3: every process start ran CREATE ... IF NOT EXISTS, whose table locks writers deadlocked on."""
+    with statements(factory) as seen:
+        factory.create_tables()
+    ddl = [sql for sql in seen if sql.lstrip().upper().startswith(("CREATE", "ALTER", "DROP", "LOCK"))]
+    assert ddl == [] and not any("advisory" in sql for sql in seen), ddl
+
+
+@pytest.mark.skipif(TEST_DATABASE != "postgresql", reason="table locks of concurrent writers: PostgreSQL")
+def test_a_start_up_beside_a_writer_holding_its_tables_does_not_wait(factory, database_url):
+    import psycopg2
+
+    writer = psycopg2.connect(database_url)
+    try:
+        with writer.cursor() as cur:  # a writer mid-transaction: ROW EXCLUSIVE on both tables
+            cur.execute("LOCK TABLE realty, image IN ROW EXCLUSIVE MODE")
+        started = time.monotonic()
+        another = PeeweeUnitOfWorkFactory(database_url, timeout=5)
+        another.create_tables()
+        another.close()
+        assert time.monotonic() - started < 2
+    finally:
+        writer.rollback()
+        writer.close()
 
 
 def test_sqlite_file_in_a_missing_directory_is_created(tmp_path):
