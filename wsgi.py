@@ -21,7 +21,6 @@ from urllib.parse import unquote, urlparse
 
 import click
 import dramatiq
-import dramatiq.cli
 from flask import Flask, has_request_context, jsonify, request
 from flask_cors import CORS
 from werkzeug.exceptions import ClientDisconnected, HTTPException
@@ -30,6 +29,7 @@ import graphql_api
 import rest_api
 import storage_api
 import web_console
+from adapters.dramatiq_workers import dramatiq_command, supervise
 from adapters.dramatiq_jobs import SWEEP_INTERVAL_SECONDS, DramatiqJobQueue, InProcessJobQueue, redis_queue
 from adapters.jwt_auth import JwtAuthenticator
 from adapters.local_blobs import LocalBlobStore
@@ -285,15 +285,20 @@ def _add_commands(app: Flask, gateway: Gateway) -> None:
     @click.option("--threads", "-t", default=2, show_default=True, type=click.IntRange(min=1),
                   help="Jobs at once per process: a second thread renders while the first waits on storage.")
     def worker(processes: int, threads: int) -> None:
-        """Render images: Dramatiq workers taking jobs from REDIS_URL (run as many as the load needs)."""
+        """Render images: Dramatiq workers taking jobs from REDIS_URL (run as many as the load needs).
+
+        Each worker process is supervised: one that dies (even by SIGKILL) is started again."""
         if not gateway.settings.redis_url:
             raise click.ClickException("REDIS_URL is not set: without it the gateway renders images itself, "
                                        "and no worker is needed")
+        if not gateway.settings.jwt_secret:
+            raise click.ClickException("AUTH_JWT_SECRET must be set for workers: they sign the same URLs as the "
+                                       "gateway")
         gateway.close()  # each worker process opens its own connections
-        args = dramatiq.cli.make_argument_parser().parse_args([
-            "wsgi:setup_worker", "--processes", str(processes), "--threads", str(threads),
-            "--path", os.path.dirname(os.path.abspath(__file__))])
-        sys.exit(dramatiq.cli.main(args))
+        logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [PID %(process)d] [%(name)s] "
+                                                       "[%(levelname)s] %(message)s")
+        command = dramatiq_command("wsgi:setup_worker", threads, os.path.dirname(os.path.abspath(__file__)))
+        sys.exit(supervise(command, processes))
 
     @app.cli.command("gc")
     def gc() -> None:

@@ -70,6 +70,28 @@ def rest(gateway_client, make_token) -> RestCaller:
     return RestCaller(gateway_client, make_token())
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
+def _descendants(pid: int) -> list[int]:
+    return [d for child in _children(pid) for d in (child, *_descendants(child))]
+
+
+def _leaves(pid: int) -> list[int]:
+    """The processes below `pid` that have none of their own: those that run the jobs."""
+    children = _children(pid)
+    return [leaf for child in children for leaf in (_leaves(child) or [child])]
+
+
 class Workers:
     """`flask --app /abs/wsgi.py worker` processes, started from another directory as an operator would."""
 
@@ -92,8 +114,12 @@ class Workers:
 
     @staticmethod
     def kill(process: subprocess.Popen) -> None:
-        """SIGKILL the worker's whole process group, as when its machine or container dies."""
-        os.killpg(process.pid, signal.SIGKILL)
+        """SIGKILL the worker command and every process it started, as when its machine or container dies."""
+        for pid in [process.pid, *_descendants(process.pid)]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         process.wait(timeout=10)
 
     def stop_all(self) -> None:
@@ -169,3 +195,26 @@ def test_the_worker_command_needs_redis(settings):
         assert "REDIS_URL is not set" in result.output
     finally:
         app.extensions["realty"].close()
+
+
+def test_one_killed_worker_child_does_not_stop_rendering(rest, workers, tmp_path):
+    """Issue 20 #2: after kill -9 of one Dramatiq child its main process shut everything down and
+    exited, and images stayed PENDING until a person started a worker (an OOM kill does the same)."""
+    realty = str(uuid.uuid4())
+    photo = make_photo_jpeg(1600, 1200, quality=95)
+    rest.save_ok(realty, [rest.upload(photo, "image/jpeg", f"{n}.jpg") for n in range(8)])
+    supervisor = workers.start(processes=2, threads=1)
+    wait_for(lambda: "READY" in states(rest, realty), 60, "a first image to be rendered", tmp_path)
+    rendering = wait_for(lambda: _leaves(supervisor.pid), 30, "the worker processes", tmp_path)
+    os.kill(rendering[0], signal.SIGKILL)  # one child only, as the OOM killer does
+    killed_at = time.monotonic()
+    later = str(uuid.uuid4())
+    rest.save_ok(later, [rest.upload(make_photo_jpeg(640, 480), "image/jpeg", f"{n}.jpg") for n in range(4)])
+    wait_for(lambda: set(states(rest, realty) + states(rest, later)) == {"READY"}, 120,
+             "every image to be READY with no operator", tmp_path)
+    assert time.monotonic() - killed_at < 120
+    assert supervisor.poll() is None, "the worker command keeps running"
+    running = _descendants(supervisor.pid)
+    supervisor.terminate()  # as systemd or an operator stops it: every group stops gracefully
+    assert supervisor.wait(timeout=60) == 0
+    assert not [pid for pid in running if Path(f"/proc/{pid}").exists()], "no process left behind"
