@@ -1,4 +1,4 @@
-"""The composition root: reads configuration, builds adapters and the core service, mounts both facades.
+"""The composition root: reads configuration, builds adapters and the core's use cases, mounts the facades.
 
 `wsgi:app` is built on first access, so `flask --app wsgi run`, `gunicorn wsgi:app` and tests that
 import `create_app` each get what they expect without side effects at import time.
@@ -40,8 +40,11 @@ from adapters.system import RandomIds, SystemClock
 from config import Settings
 from core.ports import BlobStore
 from core.processing import ImageProcessor, ProcessingLimits
+from core.api import CoreApi, bootstrap
+from core.commands import CollectGarbage
+from core.dependencies import Limits
 from core.idempotency import IdempotencyLimits
-from core.services import ImageService, Limits
+from core.views import Views
 
 log = logging.getLogger("realty")
 
@@ -63,8 +66,7 @@ class Gateway:
     database: PeeweeUnitOfWorkFactory
     blobs: BlobStore
     authenticator: JwtAuthenticator
-    service: ImageService
-    processor: ImageProcessor
+    core: CoreApi
     jobs: DramatiqJobQueue
 
     def close(self) -> None:
@@ -74,7 +76,7 @@ class Gateway:
 
 
 def build(settings: Settings, secret: str) -> Gateway:
-    """The adapters and the core's services, wired. Nothing here starts a thread or serves a request."""
+    """The adapters and the core's use cases, wired. Nothing here starts a thread or serves a request."""
     database = PeeweeUnitOfWorkFactory(settings.database_url, settings.backend_timeout)
     database.create_tables()
     blobs = _blob_store(settings, secret)
@@ -93,18 +95,16 @@ def build(settings: Settings, secret: str) -> Gateway:
     jobs = (redis_queue(settings.redis_url, render, sweep, heartbeat_timeout_s=settings.worker_heartbeat_seconds,
                         sweep_interval=interval, timeout=settings.backend_timeout) if settings.redis_url
             else InProcessJobQueue(render, sweep, threads=settings.render_threads, sweep_interval=interval))
-    processor = ImageProcessor(database, blobs, inspector, clock, jobs, ProcessingLimits(
-        stale_after=timedelta(seconds=settings.processing_stale_seconds)))
-    service = ImageService(
-        database, blobs, inspector, clock, RandomIds(), jobs,
-        ThreadPoolExecutor(settings.save_threads, thread_name_prefix="save"),
-        Limits(max_upload_bytes=settings.max_upload_bytes, max_image_pixels=settings.max_image_pixels,
-               grant_ttl=timedelta(seconds=settings.grant_ttl_seconds),
-               url_ttl=timedelta(seconds=settings.url_ttl_seconds)),
-        IdempotencyLimits(max_answer_bytes=settings.idempotent_answer_max_bytes),
-    )
+    limits = Limits(max_upload_bytes=settings.max_upload_bytes, max_image_pixels=settings.max_image_pixels,
+                    grant_ttl=timedelta(seconds=settings.grant_ttl_seconds),
+                    url_ttl=timedelta(seconds=settings.url_ttl_seconds))
+    core = bootstrap(database, blobs, inspector, clock, RandomIds(), jobs,
+                     ThreadPoolExecutor(settings.save_threads, thread_name_prefix="save"), limits,
+                     IdempotencyLimits(max_answer_bytes=settings.idempotent_answer_max_bytes),
+                     ProcessingLimits(stale_after=timedelta(seconds=settings.processing_stale_seconds)))
+    processor = core.processor
     authenticator = JwtAuthenticator(secret, leeway_seconds=settings.jwt_leeway_seconds)
-    return Gateway(settings, database, blobs, authenticator, service, processor, jobs)
+    return Gateway(settings, database, blobs, authenticator, core, jobs)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -114,10 +114,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     gateway = build(settings, settings.jwt_secret or _ephemeral_secret())
     app.extensions["realty"] = gateway
-    service, authenticator = gateway.service, gateway.authenticator
+    core, authenticator = gateway.core, gateway.authenticator
 
-    rest_api.init_app(app, service, authenticator)
-    graphql_api.init_app(app, service, authenticator, max_file_bytes=settings.max_upload_bytes,
+    rest_api.init_app(app, core, authenticator)
+    graphql_api.init_app(app, core, authenticator, max_file_bytes=settings.max_upload_bytes,
                          max_files=settings.max_files_per_request, max_request_bytes=settings.max_request_bytes)
     if isinstance(gateway.blobs, LocalBlobStore):
         app.register_blueprint(storage_api.create_local_storage_blueprint(gateway.blobs,
@@ -128,7 +128,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(web_console.create_console_blueprint())
     _add_cors(app, settings.cors_origins)
     app.wsgi_app = UnreadableBodies(app.wsgi_app)  # type: ignore[method-assign]
-    _add_health_routes(app, service)
+    _add_health_routes(app, core.views)
     _add_commands(app, gateway)
     if not settings.jwt_secret:
         dev_token = authenticator.issue("dev-agent", "dev", DEV_TOKEN_TTL)
@@ -240,20 +240,20 @@ def _base_url(settings: Settings) -> str:
     return "http://127.0.0.1:8000"
 
 
-def _add_health_routes(app: Flask, service: ImageService) -> None:
+def _add_health_routes(app: Flask, views: Views) -> None:
     @app.get("/healthz")
     def healthz():
         return jsonify(status="ok")
 
     @app.get("/readyz")
     def readyz():
-        checks = service.check_ready()
+        checks = views.check_ready()
         ready = all(checks.values())
         return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503
 
 
 def _add_commands(app: Flask, gateway: Gateway) -> None:
-    service, database, blobs, authenticator = gateway.service, gateway.database, gateway.blobs, gateway.authenticator
+    bus, database, blobs, authenticator = gateway.core.bus, gateway.database, gateway.blobs, gateway.authenticator
 
     @app.cli.command("init-db")
     def init_db() -> None:
@@ -303,7 +303,7 @@ def _add_commands(app: Flask, gateway: Gateway) -> None:
     @app.cli.command("gc")
     def gc() -> None:
         """Delete uploads never saved within 24 h, blobs left behind, and records of writes older than 24 h."""
-        click.echo(service.collect_garbage())
+        click.echo(bus.handle(CollectGarbage()))
 
 
 def __getattr__(name: str):

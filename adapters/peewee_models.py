@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from peewee import (
-    SQL, AutoField, BigIntegerField, BlobField, BooleanField, CharField, Database, Field, ForeignKeyField,
+    SQL, AutoField, BigAutoField, BigIntegerField, BlobField, BooleanField, CharField, Database, Field, ForeignKeyField,
     IntegerField, Model, PostgresqlDatabase, TextField, UUIDField,
 )
 
@@ -73,11 +73,13 @@ class Models:
     BlobTombstone: type[Model]
     Blob: type[Model]
     IdempotentRequest: type[Model]
+    Event: type[Model]
+    EventFeed: type[Model]
 
     @property
     def all(self) -> list[type[Model]]:
         return [self.Realty, self.Room, self.Image, self.UploadGrant, self.BlobTombstone, self.Blob,
-                self.IdempotentRequest]
+                self.IdempotentRequest, self.Event, self.EventFeed]
 
 
 def build_models(database: Database) -> Models:
@@ -194,4 +196,33 @@ def build_models(database: Database) -> Models:
             table_name = "idempotent_request"
             indexes = ((("org", "key"), True),)  # one holder per key: of two racing claims one wins
 
-    return Models(database, Realty, Room, Image, UploadGrant, BlobTombstone, Blob, IdempotentRequest)
+    class Event(Base):
+        """The outbox: published events (CONTRACT §10), written in the transaction of their change."""
+
+        id = BigAutoField()
+        org = CharField(max_length=255)
+        seq = BigIntegerField()
+        """The event's place in its org's feed (the cursor)."""
+        event_id = CharField(max_length=64)
+        type = CharField(max_length=32)
+        occurred_at = UtcDateTimeField(index=True)  # gc prunes by age
+        data = JsonTextField()
+
+        class Meta:
+            table_name = "event"
+            indexes = ((("org", "seq"), True),)  # a feed page is one index range
+
+    class EventFeed(Base):
+        """Per org: the last event's number and how far old events were pruned. Adding events updates
+        the org's row, so transactions publishing events of one org take turns and numbers follow
+        commit order: a reader never sees event n+1 before event n is committed."""
+
+        org = CharField(max_length=255, primary_key=True)
+        last_seq = BigIntegerField(default=0)
+        pruned_through = BigIntegerField(default=0)
+
+        class Meta:
+            table_name = "event_feed"
+
+    return Models(database, Realty, Room, Image, UploadGrant, BlobTombstone, Blob, IdempotentRequest, Event,
+                  EventFeed)

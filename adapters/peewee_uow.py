@@ -26,6 +26,7 @@ from adapters.peewee_repositories import (
     PeeweeBlobRepository, PeeweeGrantRepository, PeeweeProcessingRepository, PeeweeRoomRepository,
     PeeweeTombstoneRepository,
 )
+from adapters.peewee_events import PeeweeEventRepository
 from adapters.peewee_requests import PeeweeRequestRepository
 from adapters.peewee_schema import create_schema, schema_is_current
 from adapters.peewee_session import Session
@@ -108,6 +109,7 @@ class PeeweeUnitOfWork(UnitOfWork):
         self.blobs = PeeweeBlobRepository(self._session)
         self.processing = PeeweeProcessingRepository(self._session)
         self.requests = PeeweeRequestRepository(self._session)
+        self.events = PeeweeEventRepository(self._session)
 
     def __enter__(self) -> "PeeweeUnitOfWork":
         if self._state != "new":

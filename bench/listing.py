@@ -95,24 +95,24 @@ def _jpeg(n: int) -> bytes:
 
 
 def load_realty(env: dict[str, str]) -> tuple[str, str]:
-    """Save a realty of IMAGES images through the core service; returns (realty uuid, property id)."""
+    """Save a realty of IMAGES images through the core's bus; returns (realty uuid, property id)."""
     from config import Settings
     from core.domain import ImageCategory
     from core.global_ids import PROPERTY, encode
     from core.ports import Caller
-    from core.services import DirectUpload
+    from core.commands import CreateProperty, DirectUpload, UploadImage
     from wsgi import create_app
 
     app = create_app(Settings.from_env(env))
     try:
-        blobs, service = app.extensions["realty"].blobs, app.extensions["realty"].service
+        blobs, bus = app.extensions["realty"].blobs, app.extensions["realty"].core.bus
         blobs.create_bucket()
         caller = Caller(sub="bench-agent", org=ORG)
-        realty = service.create_property(caller, "Bench House")
+        realty = bus.handle(CreateProperty(caller, "Bench House"))
         for n in range(IMAGES):
-            service.upload_image(caller, realty.uuid, DirectUpload(
+            bus.handle(UploadImage(caller, realty.uuid, DirectUpload(
                 data=_jpeg(n), filename=f"photo-{n}.jpg", category=ImageCategory.GENERAL, hero=n == 0,
-                description=f"Photo {n} of the bench house"))
+                description=f"Photo {n} of the bench house")))
         app.extensions["realty"].jobs.join()  # the renditions, made in this process's job threads
         return str(realty.uuid), encode(PROPERTY, realty.id)
     finally:

@@ -6,7 +6,7 @@ Makes two scratch databases, creates the app's own tables in each (PeeweeUnitOfW
 and fills them with generate_series (realties of 200 images each, rows shaped like real ones,
 renditions included): one to 10,000 image rows, the other to 1,000,000, with the same first
 realties. Then it times listing the same realty of 200 images in both, through the REST app (GET
-/realty/{id}/images, the whole answer) and through the core service alone (ImageService.realty with
+/realty/{id}/images, the whole answer) and through the core service alone (Views.realty with
 its cache emptied: the database part), interleaved round by round, so that whatever else the shared
 machine does (PostgreSQL's own writeback after the fill included) weighs on both sizes alike. Then it
 prints EXPLAIN (ANALYZE, BUFFERS) of the SQL the listing sends at 1,000,000 rows, captured from
@@ -100,7 +100,7 @@ class _Listing:
 
         self.app = create_app(Settings(database_url=url, storage_url=f"file://{storage}", jwt_secret=SECRET))
         gateway = self.app.extensions["realty"]
-        self.service, self.database = gateway.service, gateway.database
+        self.views, self.database = gateway.core.views, gateway.database
         self.token = gateway.authenticator.issue("bench-agent", ORG, 3600)
         self.client, self.caller = self.app.test_client(), Caller("bench-agent", ORG)
         self.url, self.size = url, size
@@ -137,7 +137,7 @@ class _Listing:
     def cold(self) -> None:
         # What a realty's first read costs: its images from the database, not the cache.
         self.database.image_cache.clear()
-        self.service.realty(self.caller, uuid.UUID(self.target))
+        self.views.realty(self.caller, uuid.UUID(self.target))
 
     def close(self) -> None:
         self.app.extensions["realty"].close()

@@ -19,13 +19,15 @@ from datetime import datetime
 from typing import Iterator, Sequence
 
 from core.errors import Conflict, TimedOut
-from core.ports import BlobStore, Clock, UnitOfWork, UnitOfWorkFactory
+from core.events import BlobsFreed
+from core.ports import BlobStore, Clock, UnitOfWork
+from core.unit_of_work import PublishingUnitOfWork, PublishingUnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
 
 class BlobLedger:
-    def __init__(self, uow: UnitOfWorkFactory, blobs: BlobStore, clock: Clock) -> None:
+    def __init__(self, uow: PublishingUnitOfWorkFactory, blobs: BlobStore, clock: Clock) -> None:
         self._uow = uow
         self._blobs = blobs
         self._clock = clock
@@ -57,32 +59,33 @@ class BlobLedger:
             # reservation that outlived its grace: the stored bytes may be gone.
             raise Conflict("A stored file changed while it was being used; retry")
 
-    def release(self, uow: UnitOfWork, keys: Sequence[str]) -> list[str]:
-        """Count one use fewer of each key, inside the caller's transaction; returns the keys whose
-        blobs must now be deleted (tombstoned here: call `purge` with them after the commit)."""
-        gone = uow.blobs.release(keys)
-        uow.tombstones.add(gone, self._clock.now())
-        return gone
+    def release(self, uow: PublishingUnitOfWork, keys: Sequence[str]) -> None:
+        """Count one use fewer of each key, inside the caller's transaction; the blobs no image uses any
+        more are deleted once it commits."""
+        self.free(uow, uow.blobs.release(keys))
+
+    def free(self, uow: PublishingUnitOfWork, keys: Sequence[str]) -> None:
+        """Delete these blobs once the caller's transaction commits (tombstoned in it, so a delete that
+        fails then is retried by gc)."""
+        if keys:
+            uow.tombstones.add(keys, self._clock.now())
+            uow.record(BlobsFreed(tuple(keys)))
 
     def discard(self, keys: Sequence[str]) -> None:
         """Delete those of `keys` that no image uses: blobs written for a change that did not happen."""
         try:
             with self._uow() as uow:
-                gone = uow.blobs.unused(keys)
-                uow.tombstones.add(gone, self._clock.now())
+                self.free(uow, uow.blobs.unused(keys))
                 uow.commit()
         except Exception:  # noqa: BLE001 - the reservations stay, so gc removes the blobs later
             log.warning("could not discard %d blobs now; gc will", len(keys), exc_info=True)
-            return
-        self.purge(gone)
 
     def collect_abandoned(self, reserved_before: datetime, batch: int) -> int:
         """Delete blobs reserved before the cut-off that no image came to use; returns how many."""
         with self._uow() as uow:
             gone = uow.blobs.unused(uow.blobs.abandoned(reserved_before, batch))
-            uow.tombstones.add(gone, self._clock.now())
+            self.free(uow, gone)
             uow.commit()
-        self.purge(gone)
         return len(gone)
 
     def purge(self, keys: Sequence[str]) -> None:

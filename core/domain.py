@@ -14,6 +14,9 @@ from typing import Any, Iterable, Mapping, Sequence
 from uuid import UUID
 
 from core.errors import FieldError, InvalidInput, InvalidState, NotFound, Problem
+from core.events import (
+    Event, ImageCreated, ImageDeleted, ImageProcessed, ImagePublished, ImageUnpublished, ImageUpdated,
+)
 
 MAX_IMAGES_PER_REALTY = 200
 MAX_ROOMS_PER_REALTY = 200
@@ -206,6 +209,8 @@ class Realty:
     version: int = 0
     """How many changes its images have seen, as last read: whatever was derived from the images at one
     version (a listing, say) holds for as long as the version stays."""
+    events: list[Event] = field(default_factory=list, compare=False, repr=False)
+    """What happened to its images since it was loaded; the unit of work publishes them on commit."""
 
     def image(self, ref: ImageRef) -> Image:
         """An image of this realty by REST uuid or numeric (GraphQL) id."""
@@ -233,7 +238,8 @@ class Realty:
         for image in new_images:
             image.realty_uuid = self.uuid
             self.images.append(image)
-        self._renumber()
+            self.events.append(ImageCreated(self.org, image, now))
+        self._renumber(now)
 
     def apply(self, changes: Sequence[ImageChange], now: datetime, reorder: bool) -> None:
         """Change metadata; with `reorder`, the changes must name exactly the current set, in the new order."""
@@ -254,20 +260,22 @@ class Realty:
         if any(c.hero for c in changes):
             self._clear_hero(now)
         for image, change in zip(targets, changes):
-            _apply_change(image, change, now)
+            if _apply_change(image, change, now):
+                self.events.append(ImageUpdated(self.org, image, now))
         if reorder:
             self.images = targets
-        self._renumber()
+        self._renumber(now)
 
-    def remove(self, ref: ImageRef) -> Image:
+    def remove(self, ref: ImageRef, now: datetime) -> Image:
         image = self.image(ref)
         if image.published:
             raise InvalidState("A published image cannot be deleted; unpublish it first")
         self.images.remove(image)
-        self._renumber()
+        self.events.append(ImageDeleted(self.org, image, now))
+        self._renumber(now)
         return image
 
-    def finish_processing(self, ref: ImageRef, renditions: Sequence[Rendition] = (),
+    def finish_processing(self, ref: ImageRef, now: datetime, renditions: Sequence[Rendition] = (),
                           error: str | None = None) -> Image | None:
         """Record how an image's processing ended: its renditions, or (with `error`) why it failed.
 
@@ -283,6 +291,7 @@ class Realty:
         else:
             image.processing = Processing.FAILED
             image.processing_error = error
+        self.events.append(ImageProcessed(self.org, image, now))
         return image
 
     def set_published(self, refs: Iterable[ImageRef] | None, published: bool, now: datetime) -> None:
@@ -292,6 +301,7 @@ class Realty:
             if image.published != published:
                 image.status = status
                 image.modified_at = now
+                self.events.append((ImagePublished if published else ImageUnpublished)(self.org, image, now))
 
     def _find(self, ref: ImageRef) -> Image | None:
         return next((i for i in self.images if ref == (i.uuid if isinstance(ref, UUID) else i.id)), None)
@@ -305,11 +315,14 @@ class Realty:
             if image.hero:
                 image.hero = False
                 image.modified_at = now
+                self.events.append(ImageUpdated(self.org, image, now))
 
-    def _renumber(self) -> None:
+    def _renumber(self, now: datetime) -> None:
         # Positions are always contiguous from 0 and equal to list order.
         for position, image in enumerate(self.images):
-            image.position = position
+            if image.position != position:
+                image.position = position
+                self.events.append(ImageUpdated(self.org, image, now))
 
 
 def _at_most_one_hero(heroes: int) -> None:
@@ -319,7 +332,8 @@ def _at_most_one_hero(heroes: int) -> None:
                            [FieldError("hero", Problem.INVALID, "more than one hero")])
 
 
-def _apply_change(image: Image, change: ImageChange, now: datetime) -> None:
+def _apply_change(image: Image, change: ImageChange, now: datetime) -> bool:
+    """Apply a change; whether anything changed."""
     before = (image.description, image.category, image.hero)
     if change.description is not None or change.clear_description:
         image.description = change.description
@@ -327,8 +341,10 @@ def _apply_change(image: Image, change: ImageChange, now: datetime) -> None:
         image.category = change.category
     if change.hero is not None:
         image.hero = change.hero
-    if (image.description, image.category, image.hero) != before:
-        image.modified_at = now
+    if (image.description, image.category, image.hero) == before:
+        return False
+    image.modified_at = now
+    return True
 
 
 def copy_of(image: Image, new_uuid: UUID, realty_uuid: UUID, now: datetime) -> Image:

@@ -3,7 +3,8 @@ again, and the work is not done twice (CONTRACT §8).
 
 A facade names each write by a key its client chose (REST: the Request-ID, GraphQL: an
 Idempotency-Key), within the caller's org, and describes the request by its operation and a
-fingerprint of its content; the answer is the facade's too (opaque bytes). The rules live here:
+fingerprint of its content; the answer is the facade's too (opaque bytes: status, headers and body are
+its own words). The rules live here:
 
 - Per org and key, the work runs once. The answer of work that changed something is kept for
   `retention` and handed to every retry of the same request; an answer too large to keep is
@@ -55,33 +56,30 @@ class IdempotencyLimits:
 
 @dataclass(frozen=True)
 class Answer:
-    """What a write answered, as the facade will send it again."""
+    """What a write answered, as its facade encoded it to give it again."""
 
-    status: int
-    content_type: str
-    body: bytes
+    content: bytes
     changed: bool = False
     """The write changed something: its answer is kept and replayed."""
 
-    @property
-    def content(self) -> bytes:
-        """The answer as it is kept."""
-        head = json.dumps({"status": self.status, "content_type": self.content_type}).encode()
-        return head + b"\n" + self.body
 
-    @classmethod
-    def kept(cls, content: bytes) -> Answer:
-        head, _, body = content.partition(b"\n")
-        meta = json.loads(head)
-        if "not_kept" in meta:
-            raise AnswerNotKept(f"This request was done already; its answer ({meta['not_kept']} bytes) was too "
-                                "large to keep, so read the result instead of sending the request again")
-        return cls(meta["status"], meta["content_type"], body)
+def kept(content: bytes) -> bytes:
+    """The record of an answer kept for its retries."""
+    return b"{}\n" + content
 
-    @staticmethod
-    def not_kept(size: int) -> bytes:
-        """What is kept of an answer too large to keep: that the write was done, and the answer's size."""
-        return json.dumps({"not_kept": size}).encode() + b"\n"
+
+def _not_kept(size: int) -> bytes:
+    """What is kept of an answer too large to keep: that the write was done, and the answer's size."""
+    return json.dumps({"not_kept": size}).encode() + b"\n"
+
+
+def _replayed(record: bytes) -> Answer:
+    head, _, content = record.partition(b"\n")
+    meta = json.loads(head)
+    if "not_kept" in meta:
+        raise AnswerNotKept(f"This request was done already; its answer ({meta['not_kept']} bytes) was too "
+                            "large to keep, so read the result instead of sending the request again")
+    return Answer(content)
 
 
 @dataclass(frozen=True)
@@ -121,7 +119,7 @@ class IdempotentWrites:
                     raise RequestKeyReused("This key was already used for a different request; "
                                            "send a new request with a new key")
                 if holder.answer is not None:
-                    return Outcome(Answer.kept(holder.answer), replayed=True)
+                    return Outcome(_replayed(holder.answer), replayed=True)
                 if holder.created_at <= now - self.limits.lease and self._take_over(holder, owner, now):
                     log.warning("taking over request %r of org %r: its worker gave no answer", key, caller.org)
                     return self._do(replace(mine, created_at=now), work)
@@ -156,14 +154,14 @@ class IdempotentWrites:
         except BaseException:
             self._settle(record, None)
             raise
-        kept = None
+        end = None
         if answer.changed:
             # Work that changed something never frees its key: a retry must not do it again.
-            kept = answer.content
-            if len(kept) > self.limits.max_answer_bytes:
-                log.warning("keeping only a note of the %d-byte answer of request %r", len(kept), record.key)
-                kept = Answer.not_kept(len(kept))
-        self._settle(record, kept)
+            size = len(answer.content)
+            end = kept(answer.content) if size <= self.limits.max_answer_bytes else _not_kept(size)
+            if size > self.limits.max_answer_bytes:
+                log.warning("keeping only a note of the %d-byte answer of request %r", size, record.key)
+        self._settle(record, end)
         return Outcome(answer, replayed=False)
 
     def _settle(self, record: RequestRecord, answer: bytes | None) -> None:

@@ -196,6 +196,53 @@ class RequestRepository(abc.ABC):
         """Remove up to `limit` records created before the cut-off; returns how many."""
 
 
+@dataclass(frozen=True)
+class OutboxEvent:
+    """A published event as the outbox keeps it (CONTRACT §10)."""
+
+    org: str
+    id: str
+    type: str
+    occurred_at: datetime
+    data: dict
+    """As core.image_documents.event_data makes it: storage keys where the URLs go."""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    """The event's place in its org's feed: 1, 2, ... in commit order, never reused."""
+    event: OutboxEvent
+
+
+@dataclass(frozen=True)
+class FeedBounds:
+    last: int
+    """The org's latest event (0: none yet)."""
+    pruned_through: int
+    """Events up to this one were removed after the retention time (0: none)."""
+
+
+class EventRepository(abc.ABC):
+    """The outbox: published events, in the same transaction as the changes they tell of."""
+
+    @abc.abstractmethod
+    def add(self, events: Sequence[OutboxEvent]) -> None:
+        """Append, numbering each org's events on from its last; the numbers follow commit order (two
+        transactions adding events of one org take turns)."""
+
+    @abc.abstractmethod
+    def after(self, org: str, seq: int, limit: int) -> list[StoredEvent]:
+        """The org's events after `seq`, oldest first."""
+
+    @abc.abstractmethod
+    def bounds(self, org: str) -> FeedBounds: ...
+
+    @abc.abstractmethod
+    def prune(self, occurred_before: datetime, limit: int) -> int:
+        """Remove up to `limit` events that occurred before the cut-off; returns how many."""
+
+
 class UnitOfWork(abc.ABC):
     """One transaction over every repository. Leaving the block without `commit()` rolls back."""
 
@@ -206,6 +253,7 @@ class UnitOfWork(abc.ABC):
     blobs: BlobRepository
     processing: ProcessingRepository
     requests: RequestRepository
+    events: EventRepository
 
     def __enter__(self) -> "UnitOfWork":
         return self

@@ -14,10 +14,10 @@ from datetime import timedelta
 from typing import Sequence
 from uuid import UUID
 
-from core.blob_ledger import BlobLedger
-from core.domain import Image, Processing, Rendition
+from core.dependencies import Deps
+from core.domain import Rendition
 from core.errors import Conflict, Unavailable, UploadRejected
-from core.ports import BlobStore, Clock, ImageInspector, JobQueue, RenderJob, RenditionSpec, UnitOfWorkFactory
+from core.ports import RenderJob, RenditionSpec
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +43,14 @@ def rendition_keys(image_uuid: UUID, attempt: int) -> list[str]:
     return [f"images/{image_uuid}/{spec.name}-{attempt}.{RENDITION_EXTENSION}" for spec in RENDITIONS]
 
 
-def render_jobs(org: str, images: Sequence[Image]) -> list[RenderJob]:
-    return [RenderJob(org, image.realty_uuid, image.uuid) for image in images
-            if image.processing is Processing.PENDING]
-
-
 class ImageProcessor:
-    def __init__(self, uow: UnitOfWorkFactory, blobs: BlobStore, inspector: ImageInspector, clock: Clock,
-                 jobs: JobQueue, limits: ProcessingLimits = ProcessingLimits()) -> None:
-        self._uow = uow
-        self._ledger = BlobLedger(uow, blobs, clock)
-        self._blobs = blobs
-        self._inspector = inspector
-        self._clock = clock
-        self._jobs = jobs
+    def __init__(self, deps: Deps, limits: ProcessingLimits = ProcessingLimits()) -> None:
+        self._uow = deps.uow
+        self._ledger = deps.ledger
+        self._blobs = deps.blobs
+        self._inspector = deps.inspector
+        self._clock = deps.clock
+        self._jobs = deps.jobs
         self.limits = limits
 
     def render(self, job: RenderJob) -> None:
@@ -102,7 +96,7 @@ class ImageProcessor:
         """Record the outcome; False when the image no longer takes one (deleted, or finished by a twin job)."""
         with self._uow() as uow:
             realty = uow.realties.lock(job.org, job.realty_uuid)
-            image = realty.finish_processing(job.image_uuid, renditions, error) if realty is not None else None
+            image = realty.finish_processing(job.image_uuid, self._clock.now(), renditions, error) if realty else None
             if image is None:
                 return False
             uow.realties.save_images(realty)

@@ -11,12 +11,13 @@ from uuid import UUID
 
 from core.domain import Image, Realty, Room
 from core.ports import Caller
-from core.services import ImageService
+from core.api import CoreApi
+from core.views import Views
 
 
 class Loaders:
-    def __init__(self, service: ImageService, caller: Caller) -> None:
-        self._service = service
+    def __init__(self, views: Views, caller: Caller) -> None:
+        self._views = views
         self._caller = caller
         self.clear()
 
@@ -35,7 +36,7 @@ class Loaders:
             keys = {key: None for realty in self._by_uuid.values() if realty is not None
                     for image in realty.images for key in image.blob_keys if key not in self._urls}
             keys[storage_key] = None
-            self._urls.update(zip(keys, self._service.urls(list(keys))))
+            self._urls.update(zip(keys, self._views.urls(list(keys))))
         return self._urls[storage_key]
 
     def prime(self, realty: Realty) -> Realty:
@@ -47,7 +48,7 @@ class Loaders:
     def realty(self, ref: UUID | int) -> Realty | None:
         cache = self._by_uuid if isinstance(ref, UUID) else self._by_id
         if ref not in cache:
-            realty = self._service.find_realty(self._caller, ref)
+            realty = self._views.find_realty(self._caller, ref)
             if realty is None:
                 cache[ref] = None
             else:
@@ -57,7 +58,7 @@ class Loaders:
     def realties(self, ids: list[int]) -> dict[int, Realty]:
         missing = [i for i in dict.fromkeys(ids) if i not in self._by_id]
         if missing:
-            found = {r.id: r for r in self._service.realties(self._caller, missing)}
+            found = {r.id: r for r in self._views.realties(self._caller, missing)}
             for number in missing:
                 if number in found:
                     self.prime(found[number])
@@ -74,7 +75,7 @@ class Loaders:
                 wanted.append(realty_uuid)
             for uuid in wanted:
                 self._rooms[uuid] = []
-            for room in self._service.rooms_of(self._caller, wanted):
+            for room in self._views.rooms_of(self._caller, wanted):
                 self._rooms.setdefault(room.realty_uuid, []).append(room)
                 self._room_by_id[room.id] = room
         return self._rooms[realty_uuid]
@@ -83,7 +84,7 @@ class Loaders:
         if room_id not in self._room_by_id and realty_uuid is not None:
             self.rooms(realty_uuid)
         if room_id not in self._room_by_id:
-            self._room_by_id[room_id] = self._service.find_room(self._caller, room_id)
+            self._room_by_id[room_id] = self._views.find_room(self._caller, room_id)
         return self._room_by_id[room_id]
 
     def image_id(self, image: Image) -> int | None:
@@ -91,17 +92,21 @@ class Loaders:
         if image.id is not None:
             return image.id
         if image.uuid not in self._image_ids:
-            found = self._service.find_image(self._caller, image.uuid)
+            found = self._views.find_image(self._caller, image.uuid)
             self._image_ids[image.uuid] = found.id if found else None
         return self._image_ids[image.uuid]
 
 
 @dataclass
 class GraphQLContext:
-    service: ImageService
+    core: CoreApi
     caller: Caller
     max_file_bytes: int
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.service, self.caller)
+        self.loaders = Loaders(self.core.views, self.caller)
+
+    def handle(self, command):
+        """Run a command of this request (core/commands.py)."""
+        return self.core.bus.handle(command)

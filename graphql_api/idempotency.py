@@ -17,9 +17,8 @@ from graphql import GraphQLError, OperationType
 from graphql.utilities import get_operation_ast
 from werkzeug.datastructures import FileStorage
 
-from core.idempotency import Answer, Outcome
+from core.idempotency import Answer, IdempotentWrites, Outcome
 from core.ports import Caller
-from core.services import ImageService
 from graphql_api.multipart import RequestRejected
 from graphql_api.validation import DocumentCache
 
@@ -55,9 +54,9 @@ def is_mutation(documents: DocumentCache, data: Any) -> bool:
     return operation is not None and operation.operation is OperationType.MUTATION
 
 
-def run_once(service: ImageService, caller: Caller, key: str, data: dict[str, Any],
+def run_once(writes: IdempotentWrites, caller: Caller, key: str, data: dict[str, Any],
              execute: Callable[[], Response]) -> Response:
-    outcome = service.run_once(caller, key, OPERATION, _fingerprint(data), lambda: _answer(execute()))
+    outcome = writes.run(caller, key, OPERATION, _fingerprint(data), lambda: _answer(execute()))
     return _response(outcome)
 
 
@@ -91,12 +90,14 @@ def _answer(response: Response) -> Answer:
     except (ValueError, AttributeError):
         data = None
     changed = response.status_code == 200 and isinstance(data, dict) and any(v is not None for v in data.values())
-    return Answer(response.status_code, response.content_type, body, changed=changed)
+    head = json.dumps({"status": response.status_code, "content_type": response.content_type}).encode()
+    return Answer(head + b"\n" + body, changed=changed)
 
 
 def _response(outcome: Outcome) -> Response:
-    answer = outcome.answer
-    response = Response(answer.body, status=answer.status, content_type=answer.content_type)
+    head, _, body = outcome.answer.content.partition(b"\n")
+    meta = json.loads(head)
+    response = Response(body, status=meta["status"], content_type=meta["content_type"])
     if outcome.replayed:
         response.headers[REPLAYED_HEADER] = "true"
     return response

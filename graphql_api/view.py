@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from core.errors import GatewayError, Unauthenticated
 from core.ports import Authenticator
-from core.services import ImageService
+from core.api import CoreApi
 from graphql_api.context import GraphQLContext
 from graphql_api.cost import CostModel
 from graphql_api.errors import BAD_USER_INPUT, INTERNAL_MESSAGE, INTERNAL_SERVER_ERROR, UNAUTHENTICATED, ErrorLog, \
@@ -52,10 +52,10 @@ query Property($id: ID!) {
 
 
 class GraphQLView:
-    def __init__(self, schema: GraphQLSchema, service: ImageService, authenticator: Authenticator,
+    def __init__(self, schema: GraphQLSchema, core: CoreApi, authenticator: Authenticator,
                  limits: UploadLimits) -> None:
         self._schema = schema
-        self._service = service
+        self._core = core
         self._authenticator = authenticator
         self._limits = limits
         self._documents = DocumentCache()
@@ -91,7 +91,7 @@ class GraphQLView:
             response = _json(error_body(exc.message, UNAUTHENTICATED), 401)
             response.headers["WWW-Authenticate"] = 'Bearer realm="graphql"'
             return response
-        context = GraphQLContext(service=self._service, caller=caller, max_file_bytes=self._limits.max_file_bytes)
+        context = GraphQLContext(core=self._core, caller=caller, max_file_bytes=self._limits.max_file_bytes)
         if request.mimetype == "multipart/form-data":
             request.max_content_length = self._limits.max_request_bytes
             with MultipartRequest(request, self._limits) as multipart:
@@ -125,7 +125,7 @@ class GraphQLView:
         key = idempotency_key(request)
         if key is None or not is_mutation(self._documents, data):
             return self._execute(data, context)
-        return run_once(self._service, context.caller, key, data, lambda: self._execute(data, context))
+        return run_once(self._core.writes, context.caller, key, data, lambda: self._execute(data, context))
 
     def _execute(self, data: Any, context: GraphQLContext) -> Response:
         _success, result = graphql_sync(

@@ -1,6 +1,6 @@
-"""The REST facade: the Realty Image API 2.0 (CONTRACT §3) over the core's ImageService.
+"""The REST facade: the Realty Image API 2.0 (CONTRACT §3) over the core (commands and views).
 
-It parses requests, calls the service, serializes answers and translates errors; it holds no state
+It parses requests, calls the core, serializes answers and translates errors; it holds no state
 and no business rule of its own. `init_app` mounts it on a Flask app together with the OpenAPI
 document (/openapi.json) and a docs UI (/docs) whose Swagger UI files the gateway serves itself.
 """
@@ -16,7 +16,7 @@ from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
 from core.ports import Authenticator
-from core.services import ImageService
+from core.api import CoreApi
 from rest_api.auth import SECURITY_SCHEME
 from rest_api.errors import ErrorResponse, http_error_response, register_app_handlers
 from rest_api.parsing import ImageIdSegment, UuidSegment, uuid_segment_schema
@@ -71,7 +71,7 @@ class RestApi(Api):
         return http_error_response(error)
 
 
-def init_app(app: Flask, service: ImageService, authenticator: Authenticator) -> RestApi:
+def init_app(app: Flask, core: CoreApi, authenticator: Authenticator) -> RestApi:
     """Mount the REST API. Configuration already on the app (API_TITLE, OPENAPI_*...) wins over defaults."""
     for key, value in DEFAULT_CONFIG.items():
         app.config.setdefault(key, value)
@@ -83,7 +83,7 @@ def init_app(app: Flask, service: ImageService, authenticator: Authenticator) ->
     for converter in (UuidSegment, ImageIdSegment):
         app.url_map.converters[converter.NAME] = converter
         api.register_converter(converter, uuid_segment_schema)
-    for blueprint in create_blueprints(service, authenticator):
+    for blueprint in create_blueprints(core, authenticator):
         api.register_blueprint(blueprint)
     register_app_handlers(app)
     app.after_request(_echo_request_id)

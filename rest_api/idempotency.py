@@ -13,9 +13,8 @@ from typing import Any, Callable
 
 from flask import Response, request
 
-from core.idempotency import Answer, Outcome
+from core.idempotency import Answer, IdempotentWrites, Outcome
 from core.input_rules import parse_uuid
-from core.services import ImageService
 from rest_api.auth import current_caller
 from rest_api.parsing import request_body
 from rest_api.schemas import REQUEST_ID_HEADER
@@ -26,7 +25,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 View = Callable[..., Any]
 
 
-def once_per_request_id(service: ImageService) -> Callable[[View], View]:
+def once_per_request_id(writes: IdempotentWrites) -> Callable[[View], View]:
     """A view decorator, outermost below the route: the write runs once per Request-ID of the caller's org.
 
     Outermost so that the whole answer (validation errors included) is the write's, and the Request-ID
@@ -40,7 +39,7 @@ def once_per_request_id(service: ImageService) -> Callable[[View], View]:
             if key is None:
                 return view(*args, **kwargs)
             operation = f"{request.method} {request.url_rule.rule if request.url_rule else request.path}"
-            outcome = service.run_once(current_caller(), key, operation, _fingerprint(),
+            outcome = writes.run(current_caller(), key, operation, _fingerprint(),
                                        lambda: _answer(view(*args, **kwargs)))
             return _response(outcome)
 
@@ -69,14 +68,16 @@ def _fingerprint() -> str:
 
 
 def _answer(response: Response) -> Answer:
-    """Status, content type and body; only a success changed anything (a refused write did nothing)."""
-    return Answer(response.status_code, response.content_type, response.get_data(),
-                  changed=200 <= response.status_code < 300)
+    """Status, content type and body, kept as a line of JSON and the body; only a success changed
+    anything (a refused write did nothing)."""
+    head = json.dumps({"status": response.status_code, "content_type": response.content_type}).encode()
+    return Answer(head + b"\n" + response.get_data(), changed=200 <= response.status_code < 300)
 
 
 def _response(outcome: Outcome) -> Response:
-    answer = outcome.answer
-    response = Response(answer.body, status=answer.status, content_type=answer.content_type)
+    head, _, body = outcome.answer.content.partition(b"\n")
+    meta = json.loads(head)
+    response = Response(body, status=meta["status"], content_type=meta["content_type"])
     if outcome.replayed:
         response.headers[REPLAYED_HEADER] = "true"
     return response

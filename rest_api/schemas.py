@@ -15,7 +15,7 @@ from core.domain import (
     ACCEPTED_UPLOAD_TYPES, MAX_IMAGES_PER_REALTY, ImageCategory, ImageChange, Processing,
 )
 from core.input_rules import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH, parse_uuid
-from core.services import UploadedImage
+from core.commands import UploadedImage
 
 REQUEST_ID_HEADER = "Request-ID"
 REQUEST_ID_DESCRIPTION = ("A unique id which identifies the HTTP request. The value of this header must be "

@@ -14,7 +14,8 @@ from flask.views import MethodView
 
 from core.errors import GatewayError
 from core.ports import Authenticator
-from core.services import ImageService
+from core.api import CoreApi
+from core.commands import CopyImages, DeleteImage, IssueGrant, SaveUploads, SetPublished, UpdateImages
 from rest_api import presenters
 from rest_api.auth import authenticate_request, current_caller
 from rest_api.conditional import LISTING_ETAG, Listings
@@ -49,7 +50,7 @@ def _documents(blp: RestBlueprint, statuses: tuple[int, ...]) -> Callable[[Calla
     return decorator
 
 
-def create_blueprints(service: ImageService, authenticator: Authenticator) -> list[RestBlueprint]:
+def create_blueprints(core: CoreApi, authenticator: Authenticator) -> list[RestBlueprint]:
     images = RestBlueprint("Realty Images", __name__, description=(
         "API endpoints for realty images management including uploading images. An upload starts with "
         "GET /uploadGrants, continues with a multipart POST of the grant's fields and a `file` part to the "
@@ -61,9 +62,10 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
         blp.before_request(authenticate_request(authenticator))
         # Core errors are translated here, for REST routes only: GraphQL reports them its own way.
         blp.register_error_handler(GatewayError, core_error_response)
-    urls = service.urls
+    bus, views = core.bus, core.views
+    urls = views.urls
     listings = Listings()
-    once = once_per_request_id(service)  # every write: a retry with its Request-ID gets the first answer
+    once = once_per_request_id(core.writes)  # every write: a retry with its Request-ID gets the first answer
 
     @images.route("/uploadGrants", methods=["GET"])
     @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
@@ -76,7 +78,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
         The response is a presigned POST: send `fields` and then the file as a part named `file`, as
         `multipart/form-data`, to `url`. Then save the image with POST /realty/{realtyId}/images.
         """
-        return presenters.upload_grant(service.issue_grant(current_caller(), content_type))
+        return presenters.upload_grant(bus.handle(IssueGrant(current_caller(), content_type)))
 
     @images.route("/realty/<uuid_segment:realtyId>/images")
     class RealtyImages(MethodView):
@@ -95,8 +97,8 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
             byte-identical, signed URLs included, so browsers and CDNs can cache the images.
             """
             caller = current_caller()
-            realty = service.realty(caller, realtyId)
-            key = (caller.org, realty.uuid, realty.version, service.url_generation())
+            realty = views.realty(caller, realtyId)
+            key = (caller.org, realty.uuid, realty.version, views.url_generation())
             return listings.answer(key, caller.org, lambda: presenters.image_list_json(realty.images, urls))
 
         @once
@@ -112,7 +114,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
             granted type. The images are added after the existing ones, in request order; at most 200 per
             realty. If any item fails, none is saved and `errors[].target` names the failing keys.
             """
-            saved = service.save_uploads(current_caller(), realtyId, body["uploaded_images"])
+            saved = bus.handle(SaveUploads(current_caller(), realtyId, body["uploaded_images"]))
             return presenters.image_list(saved, urls)
 
         @once
@@ -127,7 +129,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
             The array names exactly the realty's current images; the realty's order becomes the array's.
             An absent field is left unchanged; `null` clears description or category.
             """
-            service.update_images(current_caller(), realtyId, body["realty_images"], reorder=True)
+            bus.handle(UpdateImages(current_caller(), realtyId, body["realty_images"], reorder=True))
             return {}
 
     @images.route("/realty/<uuid_segment:realtyId>/images/<image_id_segment:realtyImageId>", methods=["DELETE"])
@@ -141,7 +143,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
 
         A published image cannot be deleted (400 INVALID_STATUS): unpublish it first.
         """
-        service.delete_image(current_caller(), realtyImageId, realty_ref=realtyId)
+        bus.handle(DeleteImage(current_caller(), realtyImageId, realty_ref=realtyId))
         return {}
 
     @images.route("/realty/<uuid_segment:realtyId>/images/publish", methods=["POST"])
@@ -157,7 +159,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
         Publishes the listed images, or every image of the realty when `realtyImageIds` (or the whole
         body) is absent. A published image cannot be deleted.
         """
-        service.set_published(current_caller(), realtyId, body.get("realty_image_ids"), True)
+        bus.handle(SetPublished(current_caller(), realtyId, body.get("realty_image_ids"), True))
         return {}
 
     @images.route("/realty/<uuid_segment:realtyId>/images/unpublish", methods=["POST"])
@@ -173,7 +175,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
         Unpublishes the listed images, or every image of the realty when `realtyImageIds` (or the whole
         body) is absent.
         """
-        service.set_published(current_caller(), realtyId, body.get("realty_image_ids"), False)
+        bus.handle(SetPublished(current_caller(), realtyId, body.get("realty_image_ids"), False))
         return {}
 
     @copying.route("/realty/<uuid_segment:realtyId>/images/copy", methods=["POST"])
@@ -189,7 +191,7 @@ def create_blueprints(service: ImageService, authenticator: Authenticator) -> li
         Copies the source realty's images and their metadata to the end of this realty, with new ids and
         their own stored files, in the source's order. The copies are not published.
         """
-        service.copy_images(current_caller(), realtyId, body["source_realty_id"])
+        bus.handle(CopyImages(current_caller(), realtyId, body["source_realty_id"]))
         return {}
 
     return [images, copying]

@@ -1,10 +1,10 @@
-"""Putting a realty in a state through the app's own core service, for API tests whose subject is one
+"""Putting a realty in a state through the app's own core (its bus and views), for API tests whose subject is one
 request on a realty that is already full.
 
 A rule such as "at most 200 images" is proven in the core (tests/unit, tests/test_core_services.py,
 tests/test_persistence.py); an API test only shows how the rule's error reaches its callers. Two hundred
 uploads over HTTP, each decoded, stored and rendered, made such tests the slowest of the suite for
-nothing they proved: here a realty is filled through `ImageService` of the very app under test instead.
+nothing they proved: here a realty is filled through the core of the very app under test instead.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from flask import Flask
 
 from core.domain import Image, ImageCategory, ImageKind, Processing
 from core.ports import Caller
-from core.services import DirectUpload, UploadedImage
+from core.commands import CopyImages, DirectUpload, IssueGrant, SaveUploads, UploadedImage, UploadImage
 from tests.processing_support import wait_processed
 from tests.rest_support import distinct_png
 
@@ -35,33 +35,33 @@ def fill(app: Flask, realty: uuid.UUID | str, count: int, org: str = "org-a") ->
     one that is done processing.
     """
     gateway, who = app.extensions["realty"], caller(org)
-    service = gateway.service
-    grant = service.issue_grant(who, "image/png")
+    bus, views = gateway.core.bus, gateway.core.views
+    grant = bus.handle(IssueGrant(who, "image/png"))
     gateway.blobs.put(grant.key, TINY_PNG, "image/png")  # what the upload endpoint does with the bytes
     stock = {1: uuid.uuid4()}
-    service.save_uploads(who, stock[1], [UploadedImage(key=grant.key, original_file_name="tiny.png")])
+    bus.handle(SaveUploads(who, stock[1], [UploadedImage(key=grant.key, original_file_name="tiny.png")]))
     wait_processed(app)
-    assert service.realty(who, stock[1]).images[0].processing is Processing.READY
+    assert views.realty(who, stock[1]).images[0].processing is Processing.READY
     size = 1
     while size * 2 <= count:
         doubled = uuid.uuid4()
-        service.copy_images(who, doubled, stock[size])
-        service.copy_images(who, doubled, stock[size])
+        bus.handle(CopyImages(who, doubled, stock[size]))
+        bus.handle(CopyImages(who, doubled, stock[size]))
         size *= 2
         stock[size] = doubled
     target = realty if isinstance(realty, uuid.UUID) else uuid.UUID(realty)
     added: list[Image] = []
     for size in sorted(stock, reverse=True):
         if count & size:
-            added += service.copy_images(who, target, stock[size])
+            added += bus.handle(CopyImages(who, target, stock[size]))
     return added
 
 
 def add_room_images(app: Flask, realty: uuid.UUID | str, room_id: int, count: int,
                     org: str = "org-a") -> list[Image]:
     """`count` tiny images of a room, uploaded one by one as GraphQL's createRoomImage does."""
-    service, who = app.extensions["realty"].service, caller(org)
+    bus, who = app.extensions["realty"].core.bus, caller(org)
     realty_uuid = realty if isinstance(realty, uuid.UUID) else uuid.UUID(realty)
-    return [service.upload_image(who, realty_uuid, DirectUpload(TINY_PNG, f"room-{n}.png", ImageCategory.ROOM,
-                                                                kind=ImageKind.ROOM, room_id=room_id))
+    return [bus.handle(UploadImage(who, realty_uuid, DirectUpload(TINY_PNG, f"room-{n}.png", ImageCategory.ROOM,
+                                                                kind=ImageKind.ROOM, room_id=room_id)))
             for n in range(count)]

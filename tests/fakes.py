@@ -20,7 +20,8 @@ from uuid import UUID
 from core.domain import Processing, Realty, Room, UploadGrant
 from core.errors import TimedOut, Unavailable, UnsupportedImageType, UploadRejected
 from core.ports import (
-    BlobChanged, BlobContent, BlobRepository, BlobStore, Clock, GrantRepository, IdGenerator, ImageFacts,
+    BlobChanged, BlobContent, BlobRepository, BlobStore, Clock, EventRepository, FeedBounds, GrantRepository,
+    IdGenerator, ImageFacts, StoredEvent,
     ImageInspector, JobQueue, ProcessingRepository, RealtyRepository, RenderedImage, RenderJob, RenditionSpec,
     RequestRecord, RequestRepository, RoomRepository, TombstoneRepository, UnitOfWork, UnitOfWorkFactory, UploadForm,
 )
@@ -63,6 +64,8 @@ class _Data:
     """When each image's render job was last queued or started (set on insert, like the real repository)."""
     render_attempts: dict[UUID, int] = field(default_factory=dict)
     requests: dict[tuple[str, str], RequestRecord] = field(default_factory=dict)
+    events: list[StoredEvent] = field(default_factory=list)
+    feeds: dict[str, FeedBounds] = field(default_factory=dict)
     next_id: int = 1
 
     def new_id(self) -> int:
@@ -89,7 +92,7 @@ class _Realties(RealtyRepository):
 
     def add(self, realty):
         realty.id = self._d.new_id()
-        self._d.realties[realty.uuid] = _clone(realty)
+        self._d.realties[realty.uuid] = _clone(replace(realty, events=[]))
 
     def save_images(self, realty):
         for image in realty.images:
@@ -271,6 +274,31 @@ class _Requests(RequestRepository):
         return len(old)
 
 
+class _Events(EventRepository):
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def add(self, events):
+        for event in events:
+            feed = self._d.feeds.get(event.org, FeedBounds(0, 0))
+            self._d.feeds[event.org] = replace(feed, last=feed.last + 1)
+            self._d.events.append(StoredEvent(feed.last + 1, _clone(event)))
+
+    def after(self, org, seq, limit):
+        return [e for e in self._d.events if e.event.org == org and e.seq > seq][:limit]
+
+    def bounds(self, org):
+        return self._d.feeds.get(org, FeedBounds(0, 0))
+
+    def prune(self, occurred_before, limit):
+        old = [e for e in self._d.events if e.event.occurred_at < occurred_before][:limit]
+        for stored in old:
+            self._d.events.remove(stored)
+            feed = self._d.feeds[stored.event.org]
+            self._d.feeds[stored.event.org] = replace(feed, pruned_through=max(feed.pruned_through, stored.seq))
+        return len(old)
+
+
 class InMemoryUnitOfWork(UnitOfWork):
     def __init__(self, factory: "InMemoryDatabase", write: bool) -> None:
         self._factory = factory
@@ -288,7 +316,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.realties, self.rooms = _Realties(self._data), _Rooms(self._data)
         self.grants, self.tombstones = _Grants(self._data), _Tombstones(self._data)
         self.blobs, self.processing = _Blobs(self._data), _Processing(self._data)
-        self.requests = _Requests(self._data)
+        self.requests, self.events = _Requests(self._data), _Events(self._data)
         return self
 
     def commit(self):

@@ -7,7 +7,8 @@ from core.domain import Processing
 from core.errors import InvalidInput, NotFound, Problem, UploadRejected
 from core.processing import MISSING_ORIGINAL
 from core.domain import MAX_IMAGES_PER_REALTY
-from core.services import DirectUpload, Limits, UploadedImage
+from core.commands import CreateProperty, DirectUpload, SaveUploads, UploadedImage, UploadImage
+from core.dependencies import Limits
 from tests.fakes import fake_image
 from tests.test_core_services import ORG_A, OTHER, REALTY, World
 
@@ -20,7 +21,7 @@ def w() -> World:
 @pytest.mark.parametrize("count", [0, MAX_IMAGES_PER_REALTY + 1])
 def test_a_save_names_one_to_two_hundred_uploads(w, count):
     with pytest.raises(InvalidInput, match="1 to 200 images") as refused:
-        w.service.save_uploads(ORG_A, REALTY, [UploadedImage(key=f"uploads/{n}") for n in range(count)])
+        w.bus.handle(SaveUploads(ORG_A, REALTY, [UploadedImage(key=f"uploads/{n}") for n in range(count)]))
     assert [(e.target, e.problem) for e in refused.value.errors] == [("uploads", Problem.INVALID)]
 
 
@@ -48,9 +49,9 @@ def test_an_upload_that_disappears_while_it_is_saved_is_named(w):
 
 def test_a_direct_upload_over_the_size_limit_is_refused_before_it_is_decoded():
     w = World(Limits(max_upload_bytes=100))
-    prop = w.service.create_property(ORG_A, "Small")
+    prop = w.bus.handle(CreateProperty(ORG_A, "Small"))
     with pytest.raises(UploadRejected, match="exceeds the limit of 100"):
-        w.service.upload_image(ORG_A, prop.id, DirectUpload(fake_image(salt="x" * 200), "big.png"))
+        w.bus.handle(UploadImage(ORG_A, prop.id, DirectUpload(fake_image(salt="x" * 200), "big.png")))
     assert w.images(realty=prop.uuid) == []
 
 
@@ -62,6 +63,5 @@ def test_an_image_whose_original_is_gone_ends_failed_saying_so(w):
     assert (failed.processing, failed.processing_error, failed.renditions) == (Processing.FAILED, MISSING_ORIGINAL, ())
 
 
-def test_a_missing_room_is_not_found(w):
-    with pytest.raises(NotFound):
-        w.service.room(ORG_A, 424242)
+def test_a_missing_room_is_none(w):
+    assert w.views.find_room(ORG_A, 424242) is None

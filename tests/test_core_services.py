@@ -14,8 +14,12 @@ from core.errors import (
     UploadRejected,
 )
 from core.ports import Caller
-from core.processing import ImageProcessor
-from core.services import DirectUpload, ImageService, Limits, UploadedImage
+from core.api import bootstrap
+from core.commands import (
+    CollectGarbage, CopyImages, CreateProperty, CreateRoom, DeleteImage, DirectUpload, IssueGrant, SaveUploads,
+    SetPublished, UpdateImages, UploadedImage, UploadImage,
+)
+from core.dependencies import Limits
 from tests.fakes import (
     FakeClock, FakeInspector, InMemoryBlobStore, InMemoryDatabase, RecordingJobQueue, SequentialIds, fake_image,
 )
@@ -33,10 +37,9 @@ class World:
         self.clock = FakeClock()
         self.jobs = RecordingJobQueue()
         self.inspector = FakeInspector()
-        pool = ThreadPoolExecutor(4)
-        self.service = ImageService(self.db, self.blobs, self.inspector, self.clock, SequentialIds(), self.jobs, pool,
-                                    limits)
-        self.processor = ImageProcessor(self.db, self.blobs, self.inspector, self.clock, self.jobs)
+        core = bootstrap(self.db, self.blobs, self.inspector, self.clock, SequentialIds(), self.jobs,
+                         ThreadPoolExecutor(4), limits)
+        self.bus, self.views, self.processor = core.bus, core.views, core.processor
 
     def render(self) -> int:
         """Run every waiting render job, as a worker would."""
@@ -44,15 +47,15 @@ class World:
 
     def upload(self, caller=ORG_A, content_type="image/png", data: bytes | None = None, salt: str = "") -> str:
         """Get a grant and put bytes at its key, as a client POSTing the form would."""
-        grant = self.service.issue_grant(caller, content_type)
+        grant = self.bus.handle(IssueGrant(caller, content_type))
         self.blobs.objects[grant.key] = data if data is not None else fake_image(content_type, salt=salt or grant.key)
         return grant.key
 
     def save(self, *keys, caller=ORG_A, realty=REALTY, **meta):
-        return self.service.save_uploads(caller, realty, [UploadedImage(key=k, **meta) for k in keys])
+        return self.bus.handle(SaveUploads(caller, realty, [UploadedImage(key=k, **meta) for k in keys]))
 
     def images(self, caller=ORG_A, realty=REALTY):
-        return self.service.realty(caller, realty).images
+        return self.views.realty(caller, realty).images
 
 
 @pytest.fixture
@@ -109,7 +112,7 @@ def test_md5_is_of_the_stored_bytes(w):
 
 def test_grant_only_for_accepted_types(w):
     with pytest.raises(UnsupportedMediaType):
-        w.service.issue_grant(ORG_A, "image/gif")
+        w.bus.handle(IssueGrant(ORG_A, "image/gif"))
 
 
 @pytest.mark.parametrize("problem", ["foreign", "expired", "used", "never_uploaded", "wrong_type", "not_image",
@@ -120,7 +123,7 @@ def test_a_bad_item_fails_the_whole_batch_and_names_its_key(problem):
         "foreign": lambda: w.upload(caller=ORG_B),
         "expired": lambda: w.upload(),
         "used": lambda: w.upload(),
-        "never_uploaded": lambda: w.service.issue_grant(ORG_A, "image/png").key,
+        "never_uploaded": lambda: w.bus.handle(IssueGrant(ORG_A, "image/png")).key,
         "wrong_type": lambda: w.upload(content_type="image/jpeg", data=fake_image("image/png")),
         "not_image": lambda: w.upload(data=b"<html>hello</html>"),
         "too_big": lambda: w.upload(data=fake_image("image/png", salt="x" * 20_000)),
@@ -169,7 +172,7 @@ def test_at_most_200_images_per_realty(w):
     w.save(*[w.upload() for _ in range(50)])
     assert len(w.images()) == 200
     with pytest.raises(InvalidInput):
-        w.service.upload_image(ORG_A, REALTY, DirectUpload(fake_image(), "x.png"))
+        w.bus.handle(UploadImage(ORG_A, REALTY, DirectUpload(fake_image(), "x.png")))
 
 
 def test_racing_saves_never_exceed_the_cap(w):
@@ -217,7 +220,7 @@ def test_a_storage_timeout_midway_fails_at_once_and_leaves_the_files_to_gc(w):
     w.blobs.hanging = False
     assert len(w.save(key)) == 1, "the grant was not used up"
     w.clock.advance(hours=2)
-    assert w.service.collect_garbage()["abandoned_blobs"] == 1  # the failed save's reservation
+    assert w.bus.handle(CollectGarbage())["abandoned_blobs"] == 1  # the failed save's reservation
 
 
 def test_a_save_stops_at_the_first_storage_timeout_instead_of_waiting_out_every_upload(w):
@@ -255,9 +258,9 @@ def test_a_writer_that_dies_mid_save_leaves_blobs_gc_finds(w):
     w.db.down = False
     stored = [k for k in w.blobs.objects if k.startswith("images/")]
     assert len(stored) == 2 and all(w.db.data.blob_refs[k] == 0 for k in stored), "reserved before written"
-    assert w.service.collect_garbage()["abandoned_blobs"] == 0, "a reservation is left alone while young"
+    assert w.bus.handle(CollectGarbage())["abandoned_blobs"] == 0, "a reservation is left alone while young"
     w.clock.advance(hours=2)
-    assert w.service.collect_garbage()["abandoned_blobs"] == 2
+    assert w.bus.handle(CollectGarbage())["abandoned_blobs"] == 2
     assert not [k for k in w.blobs.objects if k.startswith("images/")] and w.db.data.blob_refs == {}
 
 
@@ -267,17 +270,17 @@ def test_one_hero_per_realty(w):
     heroes = [i.uuid for i in w.images() if i.hero]
     assert heroes == [b.uuid]
     with pytest.raises(InvalidInput):
-        w.service.update_images(ORG_A, REALTY, [ImageChange(a.uuid, hero=True), ImageChange(b.uuid, hero=True)],
-                                reorder=True)
+        w.bus.handle(UpdateImages(ORG_A, REALTY, [ImageChange(a.uuid, hero=True), ImageChange(b.uuid, hero=True)],
+                                reorder=True))
 
 
 def test_reorder_names_exactly_the_current_set(w):
     a, b, c = w.save(w.upload(), w.upload(), w.upload())
     for wrong in ([a.uuid, b.uuid], [a.uuid, b.uuid, c.uuid, c.uuid], [a.uuid, b.uuid, c.uuid, uuid.uuid4()]):
         with pytest.raises(InvalidInput):
-            w.service.update_images(ORG_A, REALTY, [ImageChange(u) for u in wrong], reorder=True)
-    w.service.update_images(ORG_A, REALTY, [ImageChange(c.uuid, description="first"), ImageChange(a.uuid),
-                                            ImageChange(b.uuid, category=ImageCategory.MAP)], reorder=True)
+            w.bus.handle(UpdateImages(ORG_A, REALTY, [ImageChange(u) for u in wrong], reorder=True))
+    w.bus.handle(UpdateImages(ORG_A, REALTY, [ImageChange(c.uuid, description="first"), ImageChange(a.uuid),
+                                            ImageChange(b.uuid, category=ImageCategory.MAP)], reorder=True))
     listed = w.images()
     assert [i.uuid for i in listed] == [c.uuid, a.uuid, b.uuid]
     assert [i.position for i in listed] == [0, 1, 2]
@@ -286,37 +289,37 @@ def test_reorder_names_exactly_the_current_set(w):
 
 def test_update_distinguishes_absent_from_cleared(w):
     [a] = w.save(w.upload(), description="keep", category=ImageCategory.GENERAL)
-    w.service.update_images(ORG_A, REALTY, [ImageChange(a.uuid)], reorder=True)
+    w.bus.handle(UpdateImages(ORG_A, REALTY, [ImageChange(a.uuid)], reorder=True))
     assert (w.images()[0].description, w.images()[0].category) == ("keep", ImageCategory.GENERAL)
-    w.service.update_images(ORG_A, REALTY, [ImageChange(a.uuid, clear_description=True, clear_category=True)],
-                            reorder=True)
+    w.bus.handle(UpdateImages(ORG_A, REALTY, [ImageChange(a.uuid, clear_description=True, clear_category=True)],
+                            reorder=True))
     assert (w.images()[0].description, w.images()[0].category) == (None, None)
 
 
 def test_published_image_cannot_be_deleted(w):
     a, b = w.save(w.upload(), w.upload())
-    w.service.set_published(ORG_A, REALTY, [a.uuid], True)
+    w.bus.handle(SetPublished(ORG_A, REALTY, [a.uuid], True))
     with pytest.raises(InvalidState):
-        w.service.delete_image(ORG_A, a.uuid, REALTY)
-    w.service.delete_image(ORG_A, b.uuid, REALTY)
-    w.service.set_published(ORG_A, REALTY, None, False)
-    w.service.delete_image(ORG_A, a.uuid, REALTY)
+        w.bus.handle(DeleteImage(ORG_A, a.uuid, REALTY))
+    w.bus.handle(DeleteImage(ORG_A, b.uuid, REALTY))
+    w.bus.handle(SetPublished(ORG_A, REALTY, None, False))
+    w.bus.handle(DeleteImage(ORG_A, a.uuid, REALTY))
     assert w.images() == []
     assert not any(k.startswith("images/") for k in w.blobs.objects), "original and renditions deleted"
 
 
 def test_publication_is_approval(w):
     [a] = w.save(w.upload())
-    w.service.set_published(ORG_A, REALTY, None, True)
+    w.bus.handle(SetPublished(ORG_A, REALTY, None, True))
     image = w.images()[0]
     assert image.published and image.status is ModerationStatus.APPROVED
-    w.service.set_published(ORG_A, REALTY, [a.uuid], False)
+    w.bus.handle(SetPublished(ORG_A, REALTY, [a.uuid], False))
     assert not w.images()[0].published
 
 
 def test_deleting_renumbers_positions(w):
     a, b, c = w.save(w.upload(), w.upload(), w.upload())
-    w.service.delete_image(ORG_A, b.uuid, REALTY)
+    w.bus.handle(DeleteImage(ORG_A, b.uuid, REALTY))
     assert [(i.uuid, i.position) for i in w.images()] == [(a.uuid, 0), (c.uuid, 1)]
 
 
@@ -324,11 +327,11 @@ def test_a_failed_blob_delete_is_retried_by_gc(w):
     [a] = w.save(w.upload())
     w.render()
     w.blobs.fail_deletes = True
-    w.service.delete_image(ORG_A, a.uuid, REALTY)
+    w.bus.handle(DeleteImage(ORG_A, a.uuid, REALTY))
     assert w.images() == [], "metadata is gone even though the blobs are not yet"
     assert a.storage_key in w.db.data.tombstones
     w.blobs.fail_deletes = False
-    assert w.service.collect_garbage()["purged_blobs"] == 4
+    assert w.bus.handle(CollectGarbage())["purged_blobs"] == 4
     assert not any(k.startswith("images/") for k in w.blobs.objects) and not w.db.data.tombstones
 
 
@@ -337,7 +340,7 @@ def test_gc_removes_uploads_never_saved_after_retention(w):
     w.clock.advance(hours=23)
     young = w.upload()
     w.clock.advance(hours=2)
-    assert w.service.collect_garbage()["expired_uploads"] == 1
+    assert w.bus.handle(CollectGarbage())["expired_uploads"] == 1
     assert old not in w.blobs.objects and young in w.blobs.objects
 
 
@@ -347,18 +350,18 @@ def test_gc_leaves_uploads_whose_grant_is_still_valid():
     w = World(Limits(grant_ttl=timedelta(hours=48)))
     key = w.upload()
     w.clock.advance(hours=30)
-    assert w.service.collect_garbage()["expired_uploads"] == 0
+    assert w.bus.handle(CollectGarbage())["expired_uploads"] == 0
     assert len(w.save(key)) == 1
 
 
 def test_copy_gives_new_ids_appended_in_source_order_sharing_the_blobs(w):
     a, b = w.save(w.upload(), w.upload(), hero=False)
     w.render()
-    w.service.set_published(ORG_A, REALTY, [a.uuid], True)
+    w.bus.handle(SetPublished(ORG_A, REALTY, [a.uuid], True))
     [existing] = w.save(w.upload(), realty=OTHER)
     w.render()
     blobs_before = dict(w.blobs.objects)
-    copies = w.service.copy_images(ORG_A, OTHER, REALTY)
+    copies = w.bus.handle(CopyImages(ORG_A, OTHER, REALTY))
     assert w.blobs.objects == blobs_before, "no byte is copied"
     target = w.images(realty=OTHER)
     assert [i.uuid for i in target] == [existing.uuid] + [c.uuid for c in copies]
@@ -368,121 +371,121 @@ def test_copy_gives_new_ids_appended_in_source_order_sharing_the_blobs(w):
     assert all(c.processing is Processing.READY for c in target) and w.jobs.waiting == []
     [a_now, b_now] = w.images()
     assert [c.blob_keys for c in copies] == [a_now.blob_keys, b_now.blob_keys]
-    w.service.set_published(ORG_A, REALTY, None, False)
-    w.service.delete_image(ORG_A, a.uuid, REALTY)
+    w.bus.handle(SetPublished(ORG_A, REALTY, None, False))
+    w.bus.handle(DeleteImage(ORG_A, a.uuid, REALTY))
     assert all(k in w.blobs.objects for k in copies[0].blob_keys), "deleting the source leaves the copy intact"
-    w.service.delete_image(ORG_A, copies[0].uuid, OTHER)
+    w.bus.handle(DeleteImage(ORG_A, copies[0].uuid, OTHER))
     assert not any(k in w.blobs.objects for k in copies[0].blob_keys), "the last user takes the blobs along"
     assert all(k in w.blobs.objects for k in copies[1].blob_keys)
 
 
 def test_a_copy_of_a_pending_image_gets_renditions_of_its_own(w):
     [a] = w.save(w.upload())
-    [copy_] = w.service.copy_images(ORG_A, OTHER, REALTY)
+    [copy_] = w.bus.handle(CopyImages(ORG_A, OTHER, REALTY))
     assert copy_.processing is Processing.PENDING and w.jobs.backlog() == 2
     w.render()
     [a_now], [copy_now] = w.images(), w.images(realty=OTHER)
     assert copy_now.storage_key == a_now.storage_key
     assert copy_now.processing is a_now.processing is Processing.READY
     assert {r.storage_key for r in copy_now.renditions}.isdisjoint(r.storage_key for r in a_now.renditions)
-    w.service.delete_image(ORG_A, a.uuid, REALTY)
+    w.bus.handle(DeleteImage(ORG_A, a.uuid, REALTY))
     assert all(k in w.blobs.objects for k in copy_now.blob_keys)
 
 
 def test_copy_keeps_the_targets_hero(w):
     w.save(w.upload(), hero=True)
     [target_hero] = w.save(w.upload(), realty=OTHER, hero=True)
-    w.service.copy_images(ORG_A, OTHER, REALTY)
+    w.bus.handle(CopyImages(ORG_A, OTHER, REALTY))
     assert [i.uuid for i in w.images(realty=OTHER) if i.hero] == [target_hero.uuid]
 
 
 def test_copy_refuses_self_and_missing_and_over_cap(w):
     w.save(*[w.upload() for _ in range(120)])
     with pytest.raises(InvalidInput):
-        w.service.copy_images(ORG_A, REALTY, REALTY)
+        w.bus.handle(CopyImages(ORG_A, REALTY, REALTY))
     with pytest.raises(NotFound):
-        w.service.copy_images(ORG_A, OTHER, uuid.uuid4())
+        w.bus.handle(CopyImages(ORG_A, OTHER, uuid.uuid4()))
     w.save(*[w.upload() for _ in range(100)], realty=OTHER)
     blobs_before = set(w.blobs.objects)
     with pytest.raises(InvalidInput):
-        w.service.copy_images(ORG_A, OTHER, REALTY)
+        w.bus.handle(CopyImages(ORG_A, OTHER, REALTY))
     assert set(w.blobs.objects) == blobs_before, "copied blobs are removed when the copy is refused"
 
 
 def test_another_orgs_realty_does_not_exist(w):
     w.save(w.upload())
     with pytest.raises(NotFound):
-        w.service.realty(ORG_B, REALTY)
+        w.views.realty(ORG_B, REALTY)
     with pytest.raises(NotFound):
         w.save(w.upload(caller=ORG_B), caller=ORG_B)  # writing to it does not take it over
     with pytest.raises(NotFound):
-        w.service.copy_images(ORG_B, OTHER, REALTY)
+        w.bus.handle(CopyImages(ORG_B, OTHER, REALTY))
     [image] = w.images()
-    assert w.service.find_image(ORG_B, image.uuid) is None
+    assert w.views.find_image(ORG_B, image.uuid) is None
     with pytest.raises(NotFound):
-        w.service.delete_image(ORG_B, image.uuid)
+        w.bus.handle(DeleteImage(ORG_B, image.uuid))
 
 
 def test_direct_upload_naming_and_type():
     w = World()
-    prop = w.service.create_property(ORG_A, "Archways")
-    room = w.service.create_room(ORG_A, prop.id, "Room 1")
+    prop = w.bus.handle(CreateProperty(ORG_A, "Archways"))
+    room = w.bus.handle(CreateRoom(ORG_A, prop.id, "Room 1"))
     data = fake_image("image/jpeg", 800, 600)
-    image = w.service.upload_image(ORG_A, prop.id, DirectUpload(data, "Archways_ub_1.jpg", ImageCategory.GENERAL))
+    image = w.bus.handle(UploadImage(ORG_A, prop.id, DirectUpload(data, "Archways_ub_1.jpg", ImageCategory.GENERAL)))
     ms = int(image.created_at.timestamp() * 1000)
     assert image.filename == f"{ms}-Archways_ub_1"
     assert image.source == f"{ms}-Archways_ub_1-{image.md5}.jpg"
     assert image.type is ImageType.PROPERTY_IMAGE
-    room_image = w.service.upload_image(ORG_A, prop.id, DirectUpload(
-        data, "r.jpeg", ImageCategory.ROOM, kind=ImageKind.ROOM, room_id=room.id))
+    room_image = w.bus.handle(UploadImage(ORG_A, prop.id, DirectUpload(
+        data, "r.jpeg", ImageCategory.ROOM, kind=ImageKind.ROOM, room_id=room.id)))
     assert room_image.type is ImageType.ROOM_IMAGE and room_image.source.endswith(".jpeg")
-    plan = w.service.upload_image(ORG_A, prop.id, DirectUpload(data, "plan.png", kind=ImageKind.FLOOR_PLAN))
+    plan = w.bus.handle(UploadImage(ORG_A, prop.id, DirectUpload(data, "plan.png", kind=ImageKind.FLOOR_PLAN)))
     assert plan.type is ImageType.FLOOR_PLAN_IMAGE
-    assert [i.id for i in w.service.realty(ORG_A, prop.uuid).images] == [image.id, room_image.id, plan.id]
+    assert [i.id for i in w.views.realty(ORG_A, prop.uuid).images] == [image.id, room_image.id, plan.id]
 
 
 def test_direct_upload_accepts_bmp_but_not_other_things():
     w = World()
-    prop = w.service.create_property(ORG_A, "P")
-    w.service.upload_image(ORG_A, prop.id, DirectUpload(fake_image("image/bmp"), "a.bmp"))
+    prop = w.bus.handle(CreateProperty(ORG_A, "P"))
+    w.bus.handle(UploadImage(ORG_A, prop.id, DirectUpload(fake_image("image/bmp"), "a.bmp")))
     with pytest.raises(UnsupportedImageType):
-        w.service.upload_image(ORG_A, prop.id, DirectUpload(b"GIF89a...", "a.jpg"))
+        w.bus.handle(UploadImage(ORG_A, prop.id, DirectUpload(b"GIF89a...", "a.jpg")))
     with pytest.raises(UnsupportedImageType):
-        w.service.upload_image(ORG_A, prop.id, DirectUpload(fake_image("image/gif"), "a.gif"))
+        w.bus.handle(UploadImage(ORG_A, prop.id, DirectUpload(fake_image("image/gif"), "a.gif")))
 
 
 def test_room_must_belong_to_the_property():
     w = World()
-    p1, p2 = w.service.create_property(ORG_A, "1"), w.service.create_property(ORG_A, "2")
-    room = w.service.create_room(ORG_A, p1.id, "R")
+    p1, p2 = w.bus.handle(CreateProperty(ORG_A, "1")), w.bus.handle(CreateProperty(ORG_A, "2"))
+    room = w.bus.handle(CreateRoom(ORG_A, p1.id, "R"))
     with pytest.raises(NotFound):
-        w.service.upload_image(ORG_A, p2.id, DirectUpload(fake_image(), "a.png", kind=ImageKind.ROOM, room_id=room.id))
+        w.bus.handle(UploadImage(ORG_A, p2.id, DirectUpload(fake_image(), "a.png", kind=ImageKind.ROOM, room_id=room.id)))
     with pytest.raises(NotFound):
-        w.service.create_room(ORG_B, p1.id, "stolen")
+        w.bus.handle(CreateRoom(ORG_B, p1.id, "stolen"))
 
 
 def test_readiness_reports_each_dependency(w):
-    assert w.service.check_ready() == {"database": True, "storage": True}
+    assert w.views.check_ready() == {"database": True, "storage": True}
     w.db.down = True
-    assert w.service.check_ready() == {"database": False, "storage": True}
+    assert w.views.check_ready() == {"database": False, "storage": True}
 
 
 def test_a_property_holds_at_most_200_rooms():
     w = World()
-    prop = w.service.create_property(ORG_A, "Campus")
+    prop = w.bus.handle(CreateProperty(ORG_A, "Campus"))
     for n in range(200):
-        w.service.create_room(ORG_A, prop.id, f"Type {n}")
+        w.bus.handle(CreateRoom(ORG_A, prop.id, f"Type {n}"))
     with pytest.raises(InvalidInput, match="at most 200 rooms"):
-        w.service.create_room(ORG_A, prop.id, "one too many")
-    assert len(w.service.rooms_of(ORG_A, [prop.uuid])) == 200
+        w.bus.handle(CreateRoom(ORG_A, prop.id, "one too many"))
+    assert len(w.views.rooms_of(ORG_A, [prop.uuid])) == 200
 
 
 def test_a_direct_upload_to_a_full_property_is_refused_before_the_file_is_examined():
     w = World()
-    prop = w.service.create_property(ORG_A, "Full")
+    prop = w.bus.handle(CreateProperty(ORG_A, "Full"))
     w.save(*[w.upload() for _ in range(200)], realty=prop.uuid)
     with pytest.raises(InvalidInput, match="at most 200 images"):
-        w.service.upload_image(ORG_A, prop.id, DirectUpload(b"not an image at all", "a.jpg"))
+        w.bus.handle(UploadImage(ORG_A, prop.id, DirectUpload(b"not an image at all", "a.jpg")))
     assert len(w.images(realty=prop.uuid)) == 200
 
 
@@ -529,16 +532,16 @@ def test_what_an_interrupted_render_wrote_is_gone_after_gc_once_its_image_is_del
         w.processor.render(job)
     w.db.down = False
     assert [k for k in w.blobs.objects if "thumbnail" in k], "the interrupted run wrote renditions"
-    w.service.delete_image(ORG_A, image.uuid, REALTY)
+    w.bus.handle(DeleteImage(ORG_A, image.uuid, REALTY))
     w.processor.render(job)  # delivered again: nothing to do
     w.clock.advance(hours=2)
-    w.service.collect_garbage()
+    w.bus.handle(CollectGarbage())
     assert not [k for k in w.blobs.objects if k.startswith("images/")] and w.db.data.blob_refs == {}
 
 
 def test_a_render_finishing_after_its_image_was_deleted_removes_its_renditions(w):
     [image] = w.save(w.upload())
-    w.db.before_write.append(lambda: w.service.delete_image(ORG_A, image.uuid, REALTY))
+    w.db.before_write.append(lambda: w.bus.handle(DeleteImage(ORG_A, image.uuid, REALTY)))
     w.render()
     assert not [k for k in w.blobs.objects if k.startswith("images/")] and w.db.data.blob_refs == {}
 
@@ -585,10 +588,10 @@ def test_a_copy_racing_a_delete_of_the_source_is_a_retryable_conflict(w):
     """The source is read without its lock: a blob whose last user was deleted meanwhile is gone."""
     first, second = w.save(w.upload(), w.upload())
     w.render()
-    w.db.before_write.append(lambda: w.service.delete_image(ORG_A, second.uuid, REALTY))
+    w.db.before_write.append(lambda: w.bus.handle(DeleteImage(ORG_A, second.uuid, REALTY)))
     with pytest.raises(Conflict):
-        w.service.copy_images(ORG_A, OTHER, REALTY)
-    assert w.service.find_realty(ORG_A, OTHER) is None
+        w.bus.handle(CopyImages(ORG_A, OTHER, REALTY))
+    assert w.views.find_realty(ORG_A, OTHER) is None
     assert [i.uuid for i in w.images()] == [first.uuid]
     assert w.db.data.blob_refs == {k: 1 for k in w.images()[0].blob_keys}
 
@@ -612,8 +615,8 @@ def test_a_stated_file_name_over_255_characters_is_refused_and_a_sent_one_is_cut
     assert [(e.target, e.problem) for e in refused.value.errors] == [("uploads[0].original_file_name",
                                                                       Problem.INVALID)]
     assert w.save(key, original_file_name="k" * 255)[0].original_file_name == "k" * 255
-    prop = w.service.create_property(ORG_A, "P")
-    direct = w.service.upload_image(ORG_A, prop.id, DirectUpload(fake_image(), "k" * 300 + ".png"))
+    prop = w.bus.handle(CreateProperty(ORG_A, "P"))
+    direct = w.bus.handle(UploadImage(ORG_A, prop.id, DirectUpload(fake_image(), "k" * 300 + ".png")))
     assert direct.original_file_name == "k" * 255
 
 
@@ -625,8 +628,8 @@ def test_a_stated_file_name_over_255_characters_is_refused_and_a_sent_one_is_cut
 ])
 def test_a_file_name_is_kept_as_a_plain_name_over_both_apis(w, given, kept):
     [saved] = w.save(w.upload(), original_file_name=given)
-    prop = w.service.create_property(ORG_A, "P")
-    direct = w.service.upload_image(ORG_A, prop.id, DirectUpload(fake_image(), given))
+    prop = w.bus.handle(CreateProperty(ORG_A, "P"))
+    direct = w.bus.handle(UploadImage(ORG_A, prop.id, DirectUpload(fake_image(), given)))
     assert saved.original_file_name == direct.original_file_name == kept
 
 
@@ -643,9 +646,9 @@ def test_gc_after_a_render_retried_through_a_storage_error_keeps_every_file_the_
     w.processor.render(job)  # the queue's retry
     [ready] = w.images()
     assert ready.processing is Processing.READY
-    w.service.collect_garbage()
+    w.bus.handle(CollectGarbage())
     w.clock.advance(hours=2)
-    w.service.collect_garbage()
+    w.bus.handle(CollectGarbage())
     for key in ready.blob_keys:
         assert key in w.blobs.objects, f"{key} of a READY image was deleted"
     assert not [k for k in w.blobs.objects if k.startswith("images/") and k not in ready.blob_keys], "orphans"

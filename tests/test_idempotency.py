@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from core.errors import AnswerNotKept, Conflict, RequestKeyReused, Unavailable
-from core.idempotency import Answer, IdempotencyLimits, IdempotentWrites
+from core.idempotency import Answer, IdempotencyLimits, IdempotentWrites, kept
 from core.ports import Caller, Clock
 from tests.fakes import FakeClock, InMemoryDatabase, SequentialIds
 
@@ -25,7 +25,7 @@ class Counter:
 
     def __call__(self) -> Answer:
         self.done += 1
-        return Answer(200, "text/plain", f"answer {self.done}".encode(), changed=self.changed)
+        return Answer(f"answer {self.done}".encode(), changed=self.changed)
 
 
 @pytest.fixture
@@ -47,8 +47,8 @@ def test_a_retry_gets_the_first_answer_and_the_work_is_not_done_again(writes):
     write = Counter()
     first = writes.run(ORG_A, "k1", "save", "f1", write)
     again = writes.run(ORG_A, "k1", "save", "f1", write)
-    assert (first.answer.body, first.replayed) == (b"answer 1", False)
-    assert (again.answer.body, again.replayed) == (b"answer 1", True)
+    assert (first.answer.content, first.replayed) == (b"answer 1", False)
+    assert (again.answer.content, again.replayed) == (b"answer 1", True)
     assert write.done == 1
 
 
@@ -65,7 +65,7 @@ def test_keys_belong_to_an_org(writes):
     write = Counter()
     writes.run(ORG_A, "k1", "save", "f1", write)
     other_org = writes.run(ORG_B, "k1", "save", "f1", write)
-    assert (other_org.answer.body, other_org.replayed) == (b"answer 2", False)
+    assert (other_org.answer.content, other_org.replayed) == (b"answer 2", False)
 
 
 @pytest.mark.parametrize("failure", [Unavailable("storage is down"), Conflict("a concurrent change won"),
@@ -78,7 +78,7 @@ def test_a_failed_write_keeps_nothing_so_its_retry_is_done(writes, failure):
         writes.run(ORG_A, "k1", "save", "f1", failing)
     write = Counter()
     retried = writes.run(ORG_A, "k1", "save", "f1", write)
-    assert (retried.answer.body, retried.replayed, write.done) == (b"answer 1", False, 1)
+    assert (retried.answer.content, retried.replayed, write.done) == (b"answer 1", False, 1)
 
 
 def test_an_answer_that_changed_nothing_is_not_kept(writes):
@@ -92,10 +92,10 @@ def test_a_copy_arriving_while_the_first_runs_waits_for_its_answer(writes, db, c
     record_of_first = _in_progress(writes, db, clock)
     # While the copy waits, the first finishes.
     clock.while_sleeping.append(
-        lambda: _finish(db, record_of_first, Answer(200, "text/plain", b"the first answer").content))
+        lambda: _finish(db, record_of_first, kept(b"the first answer")))
     write = Counter()
     copy = writes.run(ORG_A, "k1", "save", "f1", write)
-    assert (copy.answer.body, copy.replayed, write.done) == (b"the first answer", True, 0)
+    assert (copy.answer.content, copy.replayed, write.done) == (b"the first answer", True, 0)
 
 
 def test_a_copy_waits_a_bounded_time_then_is_told_to_retry(writes, db, clock):
@@ -114,7 +114,7 @@ def test_a_record_whose_worker_died_is_taken_over_after_its_lease(writes, db, cl
     write = Counter()
     taken = writes.run(ORG_A, "k1", "save", "f1", write)
     assert (taken.replayed, write.done) == (False, 1)
-    assert writes.run(ORG_A, "k1", "save", "f1", write).answer.body == b"answer 1"
+    assert writes.run(ORG_A, "k1", "save", "f1", write).answer.content == b"answer 1"
 
 
 def test_records_expire_after_a_day(writes, clock):
@@ -133,7 +133,7 @@ def test_an_answer_too_large_to_keep_still_keeps_the_write_done_once(db, clock):
     """Issue 20 #8: a copy answering 19 MB freed its key, and its retry copied a second time."""
     writes = IdempotentWrites(db, clock, SequentialIds(), IdempotencyLimits(max_answer_bytes=5))
     write = Counter()
-    assert writes.run(ORG_A, "k1", "save", "f1", write).answer.body == b"answer 1"
+    assert writes.run(ORG_A, "k1", "save", "f1", write).answer.content == b"answer 1"
     with pytest.raises(AnswerNotKept) as refused:
         writes.run(ORG_A, "k1", "save", "f1", write)
     assert write.done == 1 and "done already" in refused.value.message
@@ -144,12 +144,12 @@ def test_an_answer_too_large_to_keep_still_keeps_the_write_done_once(db, clock):
 def test_an_answer_that_cannot_be_recorded_still_reaches_the_client(writes, db):
     def write_then_database_down() -> Answer:
         db.down = True
-        return Answer(200, "text/plain", b"done", changed=True)
+        return Answer(b"done", changed=True)
 
-    assert writes.run(ORG_A, "k1", "save", "f1", write_then_database_down).answer.body == b"done"
+    assert writes.run(ORG_A, "k1", "save", "f1", write_then_database_down).answer.content == b"done"
     db.down = False
     retry = writes.run(ORG_A, "k1", "save", "f1", write_then_database_down)
-    assert (retry.answer.body, retry.replayed) == (b"done", True), "the answer was kept once the database was back"
+    assert (retry.answer.content, retry.replayed) == (b"done", True), "the answer was kept once the database was back"
 
 
 def _database_lost_mid_write(db):
@@ -166,7 +166,7 @@ def test_a_write_whose_end_could_not_be_recorded_is_retried_at_once_once_the_dat
     db.down = False
     started, write = clock.now(), Counter()
     retried = writes.run(ORG_A, "k1", "save", "f1", write)
-    assert (retried.answer.body, retried.replayed, write.done) == (b"answer 1", False, 1)
+    assert (retried.answer.content, retried.replayed, write.done) == (b"answer 1", False, 1)
     assert clock.now() - started < writes.limits.poll * 2, "the retry did not wait for the dead request"
 
 
@@ -198,7 +198,7 @@ def test_two_copies_at_the_same_time_do_the_work_once(db):
         done.append(1)
         started.set()
         release.wait(5)
-        return Answer(200, "text/plain", b"saved once", changed=True)
+        return Answer(b"saved once", changed=True)
 
     outcomes = []
     first = threading.Thread(target=lambda: outcomes.append(writes.run(ORG_A, "k1", "save", "f1", slow_write)))
@@ -210,7 +210,7 @@ def test_two_copies_at_the_same_time_do_the_work_once(db):
     first.join(10)
     second.join(10)
     assert len(done) == 1
-    assert sorted((o.answer.body, o.replayed) for o in outcomes) == [(b"saved once", False), (b"saved once", True)]
+    assert sorted((o.answer.content, o.replayed) for o in outcomes) == [(b"saved once", False), (b"saved once", True)]
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The peewee persistence adapter, on the database under test (TEST_DATABASE=sqlite or postgresql).
 
-Exercised through the repositories and the core service, never through mocks of our own code.
+Exercised through the repositories and the core's use cases, never through mocks of our own code.
 """
 from __future__ import annotations
 
@@ -23,8 +23,11 @@ from core.domain import (
 )
 from core.errors import InvalidInput, NotFound, Unavailable, UploadRejected
 from core.ports import Caller
-from core.processing import ImageProcessor
-from core.services import DirectUpload, ImageService, UploadedImage
+from core.api import bootstrap
+from core.commands import (
+    CollectGarbage, CopyImages, CreateProperty, CreateRoom, DeleteImage, DirectUpload, IssueGrant, SaveUploads,
+    SetPublished, UpdateImages, UploadedImage, UploadImage,
+)
 from tests.conftest import TEST_DATABASE
 from tests.fakes import (
     FakeClock, FakeInspector, InMemoryBlobStore, RecordingJobQueue, SequentialIds, fake_image,
@@ -166,8 +169,8 @@ def test_two_sqlite_factories_in_one_process_do_not_interfere(tmp_path):
     with first() as uow_1, second() as uow_2:
         a = uow_1.realties.lock(ORG_A, in_first.uuid)
         b = uow_2.realties.lock(ORG_A, in_second.uuid)
-        a.remove(a.images[0].uuid)
-        b.remove(b.images[0].uuid)
+        a.remove(a.images[0].uuid, T0)
+        b.remove(b.images[0].uuid, T0)
         uow_1.realties.save_images(a)
         uow_2.realties.save_images(b)
         uow_2.commit()
@@ -301,7 +304,7 @@ def test_a_cached_listing_is_never_older_than_the_database(factory, database_url
     other = PeeweeUnitOfWorkFactory(database_url)  # another process, as far as caches go
     with other() as uow:
         locked = uow.realties.lock(ORG_A, realty.uuid)
-        locked.remove(locked.images[0].uuid)
+        locked.remove(locked.images[0].uuid, T0)
         locked.apply([ImageChange(ref=locked.images[0].uuid, description="changed elsewhere")], T0, reorder=False)
         uow.realties.save_images(locked)
         uow.commit()
@@ -319,7 +322,7 @@ def test_save_images_inserts_updates_deletes_and_reorders(factory):
     later = T0 + timedelta(minutes=5)
     with factory() as uow:
         locked = uow.realties.lock(ORG_A, realty.uuid)
-        locked.remove(b)
+        locked.remove(b, T0)
         locked.apply([ImageChange(ref=u) for u in (e, d, c, a)], later, reorder=True)
         locked.apply([ImageChange(ref=c, description="Garden", category=ImageCategory.COMMON_OUTDOOR_SPACES,
                                   hero=True)], later, reorder=False)
@@ -377,7 +380,7 @@ def test_save_images_writes_only_what_changed(factory):
 
 def test_save_images_of_a_realty_not_loaded_in_this_unit_of_work(factory):
     realty = create_realty(factory, images=3)
-    realty.remove(realty.images[1].uuid)
+    realty.remove(realty.images[1].uuid, T0)
     realty.images[0].description = "changed elsewhere"
     with factory() as uow:
         uow.realties.save_images(realty)
@@ -592,19 +595,19 @@ def test_racing_appends_to_a_new_realty_respect_order_and_cap(factory, racers, p
     assert count_realties(factory) == 1
 
 
-# --- through the core service ----------------------------------------------------------------------
+# --- through the core's use cases ----------------------------------------------------------------------
 
 class World:
     def __init__(self, factory: PeeweeUnitOfWorkFactory) -> None:
         self.blobs = InMemoryBlobStore()
         self.clock = FakeClock(T0)
         self.jobs = RecordingJobQueue()
-        self.service = ImageService(factory, self.blobs, FakeInspector(), self.clock, SequentialIds(), self.jobs,
-                                    ThreadPoolExecutor(4))
-        self.processor = ImageProcessor(factory, self.blobs, FakeInspector(), self.clock, self.jobs)
+        core = bootstrap(factory, self.blobs, FakeInspector(), self.clock, SequentialIds(), self.jobs,
+                         ThreadPoolExecutor(4))
+        self.bus, self.views, self.processor = core.bus, core.views, core.processor
 
     def upload(self, caller: Caller) -> str:
-        grant = self.service.issue_grant(caller, "image/png")
+        grant = self.bus.handle(IssueGrant(caller, "image/png"))
         self.blobs.objects[grant.key] = fake_image("image/png", salt=grant.key)
         return grant.key
 
@@ -615,47 +618,47 @@ CALLER_A, CALLER_B = Caller("agent-a", ORG_A), Caller("agent-b", ORG_B)
 def test_service_use_cases_on_the_database(factory):
     w = World(factory)
     target = uuid.uuid4()
-    saved = w.service.save_uploads(CALLER_A, target, [UploadedImage(w.upload(CALLER_A), hero=True),
-                                                      UploadedImage(w.upload(CALLER_A), description="two")])
+    saved = w.bus.handle(SaveUploads(CALLER_A, target, [UploadedImage(w.upload(CALLER_A), hero=True),
+                                                      UploadedImage(w.upload(CALLER_A), description="two")]))
     assert [i.id is not None for i in saved] == [True, True]
     assert w.jobs.run(w.processor) == 2
-    assert [(i.processing, len(i.renditions)) for i in w.service.realty(CALLER_A, target).images] == [
+    assert [(i.processing, len(i.renditions)) for i in w.views.realty(CALLER_A, target).images] == [
         (Processing.READY, 3), (Processing.READY, 3)]
     with pytest.raises(UploadRejected):
-        w.service.save_uploads(CALLER_B, target, [UploadedImage(w.upload(CALLER_A))])
+        w.bus.handle(SaveUploads(CALLER_B, target, [UploadedImage(w.upload(CALLER_A))]))
 
-    prop = w.service.create_property(CALLER_A, "Villa", external_id="v-1")
-    room = w.service.create_room(CALLER_A, prop.id, "Kitchen")
-    direct = w.service.upload_image(CALLER_A, prop.id, DirectUpload(fake_image(), "k.png", kind=ImageKind.ROOM,
-                                                                    room_id=room.id))
-    assert w.service.find_image(CALLER_A, direct.id).room_id == room.id
-    assert w.service.rooms_of(CALLER_A, [prop.uuid]) == [room]
+    prop = w.bus.handle(CreateProperty(CALLER_A, "Villa", external_id="v-1"))
+    room = w.bus.handle(CreateRoom(CALLER_A, prop.id, "Kitchen"))
+    direct = w.bus.handle(UploadImage(CALLER_A, prop.id, DirectUpload(fake_image(), "k.png", kind=ImageKind.ROOM,
+                                                                    room_id=room.id)))
+    assert w.views.find_image(CALLER_A, direct.id).room_id == room.id
+    assert w.views.rooms_of(CALLER_A, [prop.uuid]) == [room]
 
-    w.service.update_images(CALLER_A, target, [ImageChange(saved[1].uuid), ImageChange(saved[0].uuid)], reorder=True)
-    w.service.set_published(CALLER_A, target, None, True)
-    w.service.copy_images(CALLER_A, prop.uuid, target)
-    w.service.set_published(CALLER_A, target, [saved[0].uuid], False)
-    w.service.delete_image(CALLER_A, saved[0].uuid)
+    w.bus.handle(UpdateImages(CALLER_A, target, [ImageChange(saved[1].uuid), ImageChange(saved[0].uuid)], reorder=True))
+    w.bus.handle(SetPublished(CALLER_A, target, None, True))
+    w.bus.handle(CopyImages(CALLER_A, prop.uuid, target))
+    w.bus.handle(SetPublished(CALLER_A, target, [saved[0].uuid], False))
+    w.bus.handle(DeleteImage(CALLER_A, saved[0].uuid))
 
-    images = w.service.realty(CALLER_A, target).images
+    images = w.views.realty(CALLER_A, target).images
     assert [(i.uuid, i.position, i.published) for i in images] == [(saved[1].uuid, 0, True)]
-    copies = w.service.realty(CALLER_A, prop.uuid).images
+    copies = w.views.realty(CALLER_A, prop.uuid).images
     assert [i.description for i in copies] == [None, "two", None]
     assert [i.published for i in copies] == [False, False, False]
-    assert [r.uuid for r in w.service.realties(CALLER_A, [prop.id, 10_000])] == [prop.uuid]
-    assert w.service.find_realty(CALLER_B, target) is None
+    assert [r.uuid for r in w.views.realties(CALLER_A, [prop.id, 10_000])] == [prop.uuid]
+    assert w.views.find_realty(CALLER_B, target) is None
     with pytest.raises(NotFound):
-        w.service.delete_image(CALLER_B, saved[1].uuid)
+        w.bus.handle(DeleteImage(CALLER_B, saved[1].uuid))
 
     w.jobs.run(w.processor)
     stored = sorted(k for k in w.blobs.objects if k.startswith("images/"))
-    in_use = sorted({k for i in images + copies + [w.service.find_image(CALLER_A, direct.id)] for k in i.blob_keys})
+    in_use = sorted({k for i in images + copies + [w.views.find_image(CALLER_A, direct.id)] for k in i.blob_keys})
     assert stored == in_use, "the deleted image's blobs went; those its copy shares stayed"
 
     w.clock.advance(days=2)
-    assert w.service.collect_garbage() == {"expired_uploads": 3, "abandoned_blobs": 0, "purged_blobs": 0,
-                                           "expired_requests": 0}
-    assert w.service.check_ready() == {"database": True, "storage": True}
+    assert w.bus.handle(CollectGarbage()) == {"expired_uploads": 3, "abandoned_blobs": 0, "purged_blobs": 0,
+                                              "expired_requests": 0, "expired_events": 0}
+    assert w.views.check_ready() == {"database": True, "storage": True}
 
 
 def test_racing_saves_through_the_service_keep_the_cap(factory):
@@ -664,11 +667,11 @@ def test_racing_saves_through_the_service_keep_the_cap(factory):
     keys = [[w.upload(CALLER_A) for _ in range(120)] for _ in range(2)]
 
     def save(i: int) -> None:
-        w.service.save_uploads(CALLER_A, target, [UploadedImage(k) for k in keys[i]])
+        w.bus.handle(SaveUploads(CALLER_A, target, [UploadedImage(k) for k in keys[i]]))
 
     errors = run_racers(2, save)
     assert len(errors) == 1 and isinstance(errors[0], InvalidInput), errors
-    images = w.service.realty(CALLER_A, target).images
+    images = w.views.realty(CALLER_A, target).images
     assert len(images) == 120 and [i.position for i in images] == list(range(120))
 
 
@@ -864,7 +867,7 @@ def test_a_writer_takes_cached_images_and_a_rolled_back_change_leaves_no_trace(f
     with factory() as uow:
         locked = uow.realties.lock(ORG_A, realty.uuid)
         locked.apply([ImageChange(ref=locked.images[0].uuid, description="never committed")], T0, reorder=False)
-        locked.remove(locked.images[2].uuid)
+        locked.remove(locked.images[2].uuid, T0)
         uow.realties.save_images(locked)
         # no commit: rolled back
     images = load(factory, realty.uuid).images

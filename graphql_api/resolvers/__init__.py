@@ -1,4 +1,4 @@
-"""Resolvers: they translate between GraphQL and the core's ImageService, and call nothing else."""
+"""Resolvers: they translate between GraphQL and the core (commands, views), and call nothing else."""
 from graphql_api.resolvers.mutations import mutation
 from graphql_api.resolvers.queries import query
 from graphql_api.resolvers.types import bindables as type_bindables

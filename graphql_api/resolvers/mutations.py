@@ -1,4 +1,4 @@
-"""Mutations. Each one decodes its ids, calls one ImageService use case, and shapes the payload.
+"""Mutations. Each one decodes its ids, hands one command to the core, and shapes the payload.
 
 An id that is malformed, missing or another org's is the same error: `input.<field> is not exist`
 (the GraphQL source's message), NOT_FOUND.
@@ -13,7 +13,10 @@ from ariadne import MutationType
 
 from core.domain import MAX_IMAGES_PER_REALTY, ImageCategory, ImageChange, ImageKind, ImageRef, Realty
 from core.errors import InvalidInput, NotFound, UploadRejected
-from core.services import DirectUpload
+from core.commands import (
+    CopyImages, CreateProperty, CreateRoom, DeleteImage, DirectUpload, SetPublished, UpdateImage, UpdateImages,
+    UploadImage,
+)
 from graphql_api import ids
 from graphql_api.errors import not_exist
 
@@ -27,7 +30,7 @@ mutation = MutationType()
 @mutation.field("createProperty")
 def resolve_create_property(_root, info, input: dict[str, Any]):
     ctx = info.context
-    realty = ctx.service.create_property(ctx.caller, input["name"], input.get("externalId"))
+    realty = ctx.handle(CreateProperty(ctx.caller, input["name"], input.get("externalId")))
     return {"property": _fresh(ctx, realty)}
 
 
@@ -36,7 +39,7 @@ def resolve_create_room(_root, info, input: dict[str, Any]):
     ctx = info.context
     ref = _realty_ref(input["propertyId"], "propertyId")
     with _missing_as("propertyId"):
-        room = ctx.service.create_room(ctx.caller, ref, input["name"])
+        room = ctx.handle(CreateRoom(ctx.caller, ref, input["name"]))
     ctx.loaders.clear()
     return {"room": room}
 
@@ -72,7 +75,7 @@ def _upload(ctx, realty_ref: UUID | int | None, input: dict[str, Any], id_field:
     upload = DirectUpload(data=data, filename=filename, hero=bool(input.get("hero")),
                           description=input.get("description"), **placement)
     with _missing_as(id_field):
-        image = ctx.service.upload_image(ctx.caller, realty_ref, upload)
+        image = ctx.handle(UploadImage(ctx.caller, realty_ref, upload))
     ctx.loaders.clear()
     return {"image": image}
 
@@ -86,7 +89,7 @@ def resolve_update_image(_root, info, input: dict[str, Any]):
     change = ImageChange.as_given(ref, {name: input[name] for name in ("description", "category", "hero")
                                         if name in input})
     with _missing_as("id"):
-        image = ctx.service.update_image(ctx.caller, change)
+        image = ctx.handle(UpdateImage(ctx.caller, change))
     ctx.loaders.clear()
     return {"image": image}
 
@@ -96,7 +99,7 @@ def resolve_delete_image(_root, info, input: dict[str, Any]):
     ctx = info.context
     ref = _image_ref(input["id"], "id")
     with _missing_as("id"):
-        ctx.service.delete_image(ctx.caller, ref)
+        ctx.handle(DeleteImage(ctx.caller, ref))
     ctx.loaders.clear()
     return {"success": True}
 
@@ -107,7 +110,7 @@ def resolve_reorder_images(_root, info, input: dict[str, Any]):
     realty = _realty(ctx, input["propertyId"], "propertyId")
     refs = _image_refs(input["imageIds"], realty, "imageIds")
     with _missing_as("propertyId"):
-        realty = ctx.service.update_images(ctx.caller, realty.uuid, [ImageChange(ref=r) for r in refs], reorder=True)
+        realty = ctx.handle(UpdateImages(ctx.caller, realty.uuid, [ImageChange(ref=r) for r in refs], reorder=True))
     return {"property": _fresh(ctx, realty)}
 
 
@@ -121,7 +124,7 @@ def resolve_copy_images(_root, info, input: dict[str, Any]):
     if target_uuid is None:
         target_uuid = _realty(ctx, input["targetPropertyId"], "targetPropertyId").uuid
     try:
-        copies = ctx.service.copy_images(ctx.caller, target_uuid, source)
+        copies = ctx.handle(CopyImages(ctx.caller, target_uuid, source))
     except NotFound as exc:
         if any(e.target == "source" for e in exc.errors):
             raise not_exist("sourcePropertyId") from None
@@ -145,7 +148,7 @@ def _set_published(ctx, input: dict[str, Any], published: bool):
     image_ids = input.get("imageIds")
     refs = None if image_ids is None else _image_refs(image_ids, realty, "imageIds")
     with _missing_as("propertyId"):
-        realty = ctx.service.set_published(ctx.caller, realty.uuid, refs, published)
+        realty = ctx.handle(SetPublished(ctx.caller, realty.uuid, refs, published))
     return {"property": _fresh(ctx, realty)}
 
 

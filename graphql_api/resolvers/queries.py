@@ -36,7 +36,7 @@ def resolve_room(_root, info, id):
 @query.field("image")
 def resolve_image(_root, info, id):
     ref = ids.image_ref(id)
-    return None if ref is None else info.context.service.find_image(info.context.caller, ref)
+    return None if ref is None else info.context.core.views.find_image(info.context.caller, ref)
 
 
 @query.field("node")
@@ -49,4 +49,4 @@ def resolve_node(_root, info, id):
         return info.context.loaders.realty(number)
     if type_name == ids.ROOM:
         return info.context.loaders.room(number)
-    return info.context.service.find_image(info.context.caller, number)
+    return info.context.core.views.find_image(info.context.caller, number)

@@ -242,14 +242,14 @@ def test_an_image_can_stop_being_the_hero():
 
 def test_an_unpublished_image_is_removed_and_returned():
     r = realty(2)
-    removed = r.remove(image(0).uuid)
+    removed = r.remove(image(0).uuid, LATER)
     assert removed.uuid == image(0).uuid
     assert uuids(r.images) == [image(1).uuid]
 
 
 def test_removing_renumbers_the_positions_from_zero():
     r = realty(3)
-    r.remove(image(1).uuid)
+    r.remove(image(1).uuid, LATER)
     assert [(i.uuid, i.position) for i in r.images] == [(image(0).uuid, 0), (image(2).uuid, 1)]
 
 
@@ -257,13 +257,13 @@ def test_a_published_image_cannot_be_removed():
     r = realty(2)
     r.images[0].status = ModerationStatus.APPROVED
     with pytest.raises(InvalidState, match="unpublish it first"):
-        r.remove(image(0).uuid)
+        r.remove(image(0).uuid, LATER)
     assert uuids(r.images) == [image(0).uuid, image(1).uuid]
 
 
 def test_removing_an_image_of_no_realty_here_is_not_found():
     with pytest.raises(NotFound):
-        realty(1).remove(uuid.uuid4())
+        realty(1).remove(uuid.uuid4(), LATER)
 
 
 # --- publishing ----------------------------------------------------------------------------------------
@@ -323,14 +323,14 @@ def test_a_new_image_is_pending_without_renditions():
 
 def test_a_pending_image_finished_with_renditions_is_ready():
     r = realty(1)
-    done = r.finish_processing(image(0).uuid, RENDITIONS)
+    done = r.finish_processing(image(0).uuid, LATER, RENDITIONS)
     assert done is r.images[0]
     assert (done.processing, done.renditions, done.processing_error) == (Processing.READY, RENDITIONS, None)
 
 
 def test_a_pending_image_finished_with_an_error_is_failed_with_the_reason_and_no_renditions():
     r = realty(1)
-    failed = r.finish_processing(100, error="could not be rendered; upload it again")
+    failed = r.finish_processing(100, LATER, error="could not be rendered; upload it again")
     assert failed.processing is Processing.FAILED
     assert failed.processing_error == "could not be rendered; upload it again"
     assert failed.renditions == ()
@@ -338,21 +338,21 @@ def test_a_pending_image_finished_with_an_error_is_failed_with_the_reason_and_no
 
 def test_only_a_pending_image_takes_an_outcome():
     r = realty(2)
-    r.finish_processing(image(0).uuid, RENDITIONS)
-    r.finish_processing(image(1).uuid, error="broken")
-    assert r.finish_processing(image(0).uuid, error="late failure") is None
-    assert r.finish_processing(image(1).uuid, RENDITIONS) is None
+    r.finish_processing(image(0).uuid, LATER, RENDITIONS)
+    r.finish_processing(image(1).uuid, LATER, error="broken")
+    assert r.finish_processing(image(0).uuid, LATER, error="late failure") is None
+    assert r.finish_processing(image(1).uuid, LATER, RENDITIONS) is None
     assert (r.images[0].processing, r.images[0].renditions) == (Processing.READY, RENDITIONS)
     assert (r.images[1].processing, r.images[1].renditions) == (Processing.FAILED, ())
 
 
 def test_an_outcome_for_an_image_no_longer_here_is_ignored():
     r = realty(1)
-    assert r.finish_processing(uuid.uuid4(), RENDITIONS) is None
+    assert r.finish_processing(uuid.uuid4(), LATER, RENDITIONS) is None
     assert r.images[0].processing is Processing.PENDING
 
 
 def test_finishing_processing_modifies_no_metadata():
     r = realty(1)
-    r.finish_processing(image(0).uuid, RENDITIONS)
+    r.finish_processing(image(0).uuid, LATER, RENDITIONS)
     assert r.images[0].modified_at == T0

@@ -1,0 +1,39 @@
+"""What the use cases work with, built once by the composition root and handed to every handler."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from core.blob_ledger import BlobLedger
+from core.idempotency import IdempotentWrites
+from core.ports import BlobStore, Clock, IdGenerator, ImageInspector, JobQueue
+from core.unit_of_work import PublishingUnitOfWorkFactory
+from core.uploads import UploadVerifier
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_upload_bytes: int = 25 * 1024 * 1024
+    max_image_pixels: int = 100_000_000
+    grant_ttl: timedelta = timedelta(hours=1)
+    url_ttl: timedelta = timedelta(hours=1)
+    upload_retention: timedelta = timedelta(hours=24)
+    reservation_grace: timedelta = timedelta(hours=1)
+    """How long a blob may stay reserved by its writer before gc takes it for abandoned; far longer
+    than any save or render job takes."""
+    event_retention: timedelta = timedelta(days=7)
+    """How long published events stay in the feed (EVENT_RETENTION_DAYS); gc removes older ones."""
+
+
+@dataclass(frozen=True)
+class Deps:
+    uow: PublishingUnitOfWorkFactory
+    blobs: BlobStore
+    inspector: ImageInspector
+    clock: Clock
+    ids: IdGenerator
+    jobs: JobQueue
+    ledger: BlobLedger
+    verifier: UploadVerifier
+    writes: IdempotentWrites
+    limits: Limits

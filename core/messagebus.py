@@ -1,0 +1,57 @@
+"""Which use case serves which command, and what runs once a commit's events are published.
+
+`MessageBus.handle` runs a command's handler. Every unit of work calls `dispatch` with its events once
+it has committed (core/unit_of_work.py): each event handler gets the events of that commit it is for.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Sequence
+
+from core import commands
+from core.dependencies import Deps
+from core.events import BlobsFreed, Event, ImageCreated
+from core.use_cases import after_commit, changes, copying, deleting, grants, properties, saving, upkeep
+
+log = logging.getLogger(__name__)
+
+COMMAND_HANDLERS: dict[type[commands.Command], Callable[[Any, Deps], Any]] = {
+    commands.IssueGrant: grants.issue_grant,
+    commands.SaveUploads: saving.save_uploads,
+    commands.UploadImage: saving.upload_image,
+    commands.CreateProperty: properties.create_property,
+    commands.CreateRoom: properties.create_room,
+    commands.UpdateImages: changes.update_images,
+    commands.UpdateImage: changes.update_image,
+    commands.SetPublished: changes.set_published,
+    commands.DeleteImage: deleting.delete_image,
+    commands.CopyImages: copying.copy_images,
+    commands.CollectGarbage: upkeep.collect_garbage,
+}
+
+EVENT_HANDLERS: dict[type[Event], list[Callable[[Sequence[Any], Deps], None]]] = {
+    ImageCreated: [after_commit.queue_renders],
+    BlobsFreed: [after_commit.delete_freed_blobs],
+}
+"""Keyed by event class; a handler of a base class gets every event of its subclasses too."""
+
+
+class MessageBus:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def handle(self, command: commands.Command) -> Any:
+        return COMMAND_HANDLERS[type(command)](command, self.deps)
+
+    def dispatch(self, events: Sequence[Event]) -> None:
+        """Run what the committed `events` call for. The change is committed whatever happens here, so a
+        failing handler is logged, never raised to the use case that committed."""
+        for kind, handlers in EVENT_HANDLERS.items():
+            batch = [event for event in events if isinstance(event, kind)]
+            if not batch:
+                continue
+            for handler in handlers:
+                try:
+                    handler(batch, self.deps)
+                except Exception:  # noqa: BLE001 - see above
+                    log.exception("%s failed after a commit", handler.__name__)

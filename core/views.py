@@ -1,0 +1,66 @@
+"""Reading: what both facades show, straight from the repositories (no command, no event)."""
+from __future__ import annotations
+
+import logging
+from typing import Hashable, Sequence
+from uuid import UUID
+
+from core.domain import Image, ImageRef, Realty, Room
+from core.errors import NotFound
+from core.ports import BlobStore, Caller, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+class Views:
+    def __init__(self, uow: UnitOfWorkFactory, blobs: BlobStore, url_ttl_seconds: int) -> None:
+        self._uow = uow
+        self._blobs = blobs
+        self._url_ttl = url_ttl_seconds
+
+    def realty(self, caller: Caller, ref: UUID | int) -> Realty:
+        """A realty with its images in order; NotFound when missing or another org's."""
+        realty = self.find_realty(caller, ref)
+        if realty is None:
+            raise NotFound(f"Realty {ref} not found")
+        return realty
+
+    def find_realty(self, caller: Caller, ref: UUID | int) -> Realty | None:
+        with self._uow(write=False) as uow:
+            return uow.realties.get(caller.org, ref)
+
+    def realties(self, caller: Caller, ids: Sequence[int]) -> list[Realty]:
+        with self._uow(write=False) as uow:
+            return uow.realties.get_many(caller.org, ids)
+
+    def find_image(self, caller: Caller, ref: ImageRef) -> Image | None:
+        with self._uow(write=False) as uow:
+            return uow.realties.find_image(caller.org, ref)
+
+    def find_room(self, caller: Caller, room_id: int) -> Room | None:
+        with self._uow(write=False) as uow:
+            return uow.rooms.get(caller.org, room_id)
+
+    def rooms_of(self, caller: Caller, realty_uuids: Sequence[UUID]) -> list[Room]:
+        with self._uow(write=False) as uow:
+            return uow.rooms.list_for(caller.org, realty_uuids)
+
+    def urls(self, storage_keys: Sequence[str]) -> list[str]:
+        """Time-limited download URLs of stored blobs, signed at once."""
+        return self._blobs.download_urls(storage_keys, self._url_ttl)
+
+    def url_generation(self) -> Hashable:
+        """Changes whenever `urls` would sign the same key differently (the signing window turned)."""
+        return self._blobs.url_generation()
+
+    def check_ready(self) -> dict[str, bool]:
+        """Whether the database and storage answer."""
+        status = {}
+        for name, ping in (("database", self._uow.ping), ("storage", self._blobs.ping)):
+            try:
+                ping()
+                status[name] = True
+            except Exception:  # noqa: BLE001 - any failure means "not ready"
+                log.warning("readiness check failed for %s", name, exc_info=True)
+                status[name] = False
+        return status
