@@ -8,7 +8,7 @@ from typing import Sequence
 from adapters.peewee_database import db_errors
 from adapters.peewee_realties import INSERT_BATCH, chunks
 from adapters.peewee_session import Repository
-from core.ports import EventRepository, FeedBounds, OutboxEvent, StoredEvent
+from core.repositories import EventRepository, FeedBounds, OutboxEvent, StoredEvent
 
 
 class PeeweeEventRepository(Repository, EventRepository):

@@ -12,7 +12,7 @@ from adapters.peewee_models import JsonTextField, UtcDateTimeField
 from adapters.peewee_session import Repository
 from core.domain import Image, ImageCategory, ImageKind, ModerationStatus, Processing, Realty, Rendition
 from core.errors import NotFound
-from core.ports import RealtyRepository
+from core.repositories import RealtyRepository
 
 INSERT_BATCH = 100
 """Rows per multi-row INSERT/UPDATE: at most ~4,000 bound parameters, within SQLite's limit (32,766 since 3.32)."""

@@ -13,9 +13,8 @@ from adapters.peewee_realties import INSERT_BATCH, chunks
 from adapters.peewee_session import Repository
 from core.domain import Room, UploadGrant
 from core.errors import NotFound
-from core.ports import (
-    BlobRepository, GrantRepository, ProcessingRepository, RenderJob, RoomRepository, TombstoneRepository,
-)
+from core.ports import RenderJob
+from core.repositories import BlobRepository, GrantRepository, ProcessingRepository, RoomRepository, TombstoneRepository
 
 
 class PeeweeRoomRepository(Repository, RoomRepository):

@@ -7,7 +7,7 @@ from typing import Any
 
 from adapters.peewee_database import db_errors
 from adapters.peewee_session import Repository
-from core.ports import RequestRecord, RequestRepository
+from core.repositories import RequestRecord, RequestRepository
 
 
 class PeeweeRequestRepository(Repository, RequestRepository):

@@ -30,7 +30,7 @@ from adapters.peewee_events import PeeweeEventRepository
 from adapters.peewee_requests import PeeweeRequestRepository
 from adapters.peewee_schema import create_schema, schema_is_current
 from adapters.peewee_session import Session
-from core.ports import UnitOfWork, UnitOfWorkFactory
+from core.repositories import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from core.blob_ledger import BlobLedger
 from core.dependencies import Deps, Limits
 from core.idempotency import IdempotencyLimits, IdempotentWrites
 from core.messagebus import MessageBus
-from core.ports import BlobStore, Clock, IdGenerator, ImageInspector, JobQueue, UnitOfWorkFactory
+from core.ports import BlobStore, Clock, IdGenerator, ImageInspector, JobQueue
+from core.repositories import UnitOfWorkFactory
 from core.processing import ImageProcessor, ProcessingLimits
 from core.unit_of_work import PublishingUnitOfWorkFactory
 from core.uploads import UploadVerifier

@@ -20,7 +20,8 @@ from typing import Iterator, Sequence
 
 from core.errors import Conflict, TimedOut
 from core.events import BlobsFreed
-from core.ports import BlobStore, Clock, UnitOfWork
+from core.ports import BlobStore, Clock
+from core.repositories import UnitOfWork
 from core.unit_of_work import PublishingUnitOfWork, PublishingUnitOfWorkFactory
 
 log = logging.getLogger(__name__)

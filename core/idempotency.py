@@ -31,7 +31,8 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from core.errors import AnswerNotKept, Conflict, RequestKeyReused
-from core.ports import Caller, Clock, IdGenerator, RequestRecord, UnitOfWorkFactory
+from core.ports import Caller, Clock, IdGenerator
+from core.repositories import RequestRecord, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 

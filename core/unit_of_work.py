@@ -14,7 +14,8 @@ from uuid import UUID
 from core.domain import Realty
 from core.events import Event, published
 from core.image_documents import event_data
-from core.ports import IdGenerator, OutboxEvent, RealtyRepository, UnitOfWork, UnitOfWorkFactory
+from core.ports import IdGenerator
+from core.repositories import OutboxEvent, RealtyRepository, UnitOfWork, UnitOfWorkFactory
 
 Dispatch = Callable[[Sequence[Event]], None]
 

@@ -7,7 +7,8 @@ from uuid import UUID
 
 from core.domain import Image, ImageRef, Realty, Room
 from core.errors import NotFound
-from core.ports import BlobStore, Caller, UnitOfWorkFactory
+from core.ports import BlobStore, Caller
+from core.repositories import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,13 @@ from uuid import UUID
 from core.domain import Processing, Realty, Room, UploadGrant
 from core.errors import TimedOut, Unavailable, UnsupportedImageType, UploadRejected
 from core.ports import (
-    BlobChanged, BlobContent, BlobRepository, BlobStore, Clock, EventRepository, FeedBounds, GrantRepository,
-    IdGenerator, ImageFacts, StoredEvent,
-    ImageInspector, JobQueue, ProcessingRepository, RealtyRepository, RenderedImage, RenderJob, RenditionSpec,
-    RequestRecord, RequestRepository, RoomRepository, TombstoneRepository, UnitOfWork, UnitOfWorkFactory, UploadForm,
+    BlobChanged, BlobContent, BlobStore, Clock, IdGenerator, ImageFacts, ImageInspector, JobQueue, RenderedImage,
+    RenderJob, RenditionSpec, UploadForm,
+)
+from core.repositories import (
+    BlobRepository, EventRepository, FeedBounds, GrantRepository, StoredEvent, ProcessingRepository,
+    RealtyRepository, RequestRecord, RequestRepository, RoomRepository, TombstoneRepository, UnitOfWork,
+    UnitOfWorkFactory,
 )
 
 

@@ -9,7 +9,7 @@ from typing import Iterator
 import pytest
 
 from adapters.peewee_uow import PeeweeUnitOfWorkFactory
-from core.ports import FeedBounds, OutboxEvent
+from core.repositories import FeedBounds, OutboxEvent
 from tests.conftest import TEST_DATABASE
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)

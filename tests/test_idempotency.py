@@ -217,7 +217,7 @@ def test_two_copies_at_the_same_time_do_the_work_once(db):
 
 def _in_progress(writes, db, clock):
     """A first copy of the request that has claimed the key and is still working."""
-    from core.ports import RequestRecord
+    from core.repositories import RequestRecord
 
     record = RequestRecord(ORG_A.org, "k1", "save", "f1", "first-owner", clock.now())
     with db() as uow:

@@ -777,7 +777,7 @@ def test_racing_sweepers_claim_each_stale_image_once(factory):
 
 
 def test_idempotent_requests_are_claimed_once_kept_forgotten_and_expired(factory):
-    from core.ports import RequestRecord
+    from core.repositories import RequestRecord
 
     def claim_as(owner: str, at: datetime = T0, key: str = "k1") -> RequestRecord | None:
         with factory() as uow:
@@ -810,7 +810,7 @@ def test_idempotent_requests_are_claimed_once_kept_forgotten_and_expired(factory
 
 
 def test_racing_claims_of_one_request_key_let_exactly_one_win(factory):
-    from core.ports import RequestRecord
+    from core.repositories import RequestRecord
 
     holders: list[str] = []
 

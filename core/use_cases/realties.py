@@ -5,7 +5,8 @@ from uuid import UUID
 
 from core.domain import ImageRef, Realty
 from core.errors import NotFound
-from core.ports import Caller, Clock, UnitOfWork, UnitOfWorkFactory
+from core.ports import Caller, Clock
+from core.repositories import UnitOfWork, UnitOfWorkFactory
 
 
 def lock_realty(uow: UnitOfWork, caller: Caller, ref: UUID | int, clock: Clock, create: bool = False) -> Realty:

@@ -14,7 +14,8 @@ from core.dependencies import Deps
 from core.domain import ACCEPTED_UPLOAD_TYPES, EXTENSIONS, Image
 from core.errors import FieldError, NotFound, Problem, UploadRejected
 from core.input_rules import TextRules, clean_file_name
-from core.ports import Caller, ImageFacts, UnitOfWork
+from core.ports import Caller, ImageFacts
+from core.repositories import UnitOfWork
 from core.uploads import batch_keys
 from core.use_cases.realties import lock_realty
 
