@@ -44,6 +44,10 @@ class Settings:
     """Seconds a database statement or storage call may take before it counts as unavailable (CONTRACT §8)."""
     jwt_leeway_seconds: int = 30
     """Clock skew allowed between token issuers and the gateway, for `iat`, `nbf` and `exp`."""
+    event_retention_days: int = 7
+    """Published events stay in the change feed at least this long (CONTRACT §10); gc prunes older ones."""
+    feed_max_waits: int = 4
+    """Long polls of the change feed one process holds at once (each holds a server thread)."""
     idempotent_answer_max_bytes: int = 64 * 1024 * 1024
     """Largest answer of a write kept for its retries; of a larger one only the note that it was done."""
 
@@ -109,6 +113,8 @@ class Settings:
             cors_origins=parse_origins(environ.get("CORS_ORIGINS", "")),
             backend_timeout=seconds("BACKEND_TIMEOUT", defaults.backend_timeout),
             jwt_leeway_seconds=int(seconds("AUTH_JWT_LEEWAY", defaults.jwt_leeway_seconds, allow_zero=True)),
+            event_retention_days=number("EVENT_RETENTION_DAYS", defaults.event_retention_days),
+            feed_max_waits=number("FEED_MAX_WAITS", defaults.feed_max_waits),
             idempotent_answer_max_bytes=number("IDEMPOTENT_ANSWER_MAX_BYTES", defaults.idempotent_answer_max_bytes),
         )
 

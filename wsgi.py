@@ -29,6 +29,7 @@ import graphql_api
 import rest_api
 import storage_api
 import web_console
+from adapters.change_signals import LocalChangeSignals, RedisChangeSignals
 from adapters.dramatiq_workers import dramatiq_command, supervise
 from adapters.dramatiq_jobs import SWEEP_INTERVAL_SECONDS, DramatiqJobQueue, InProcessJobQueue, redis_queue
 from adapters.jwt_auth import JwtAuthenticator
@@ -54,7 +55,7 @@ DEV_TOKEN_TTL = 12 * 3600
 CORS_ALLOWED_HEADERS = ["Authorization", "Content-Type", "Request-ID", "x-api-token", "Idempotency-Key",
                         "If-None-Match"]
 CORS_EXPOSED_HEADERS = ["Request-ID", "ETag", "Idempotent-Replayed"]
-CORS_PATHS = ["/uploadGrants", r"/realty/.*", "/graphql", "/storage/upload", r"/storage/blobs/.*", "/openapi.json"]
+CORS_PATHS = ["/uploadGrants", r"/realty/.*", "/events", r"/webhooks.*", "/graphql", "/storage/upload", r"/storage/blobs/.*", "/openapi.json"]
 """Both APIs, and the local store's upload and download endpoints a browser app uses beside them."""
 
 
@@ -97,11 +98,15 @@ def build(settings: Settings, secret: str) -> Gateway:
             else InProcessJobQueue(render, sweep, threads=settings.render_threads, sweep_interval=interval))
     limits = Limits(max_upload_bytes=settings.max_upload_bytes, max_image_pixels=settings.max_image_pixels,
                     grant_ttl=timedelta(seconds=settings.grant_ttl_seconds),
-                    url_ttl=timedelta(seconds=settings.url_ttl_seconds))
-    core = bootstrap(database, blobs, inspector, clock, RandomIds(), jobs,
+                    url_ttl=timedelta(seconds=settings.url_ttl_seconds),
+                    event_retention=timedelta(days=settings.event_retention_days))
+    signals = (RedisChangeSignals(settings.redis_url, settings.backend_timeout) if settings.redis_url
+               else LocalChangeSignals())
+    core = bootstrap(database, blobs, inspector, clock, RandomIds(), jobs, signals,
                      ThreadPoolExecutor(settings.save_threads, thread_name_prefix="save"), limits,
                      IdempotencyLimits(max_answer_bytes=settings.idempotent_answer_max_bytes),
-                     ProcessingLimits(stale_after=timedelta(seconds=settings.processing_stale_seconds)))
+                     ProcessingLimits(stale_after=timedelta(seconds=settings.processing_stale_seconds)),
+                     max_feed_waits=settings.feed_max_waits)
     processor = core.processor
     authenticator = JwtAuthenticator(secret, leeway_seconds=settings.jwt_leeway_seconds)
     return Gateway(settings, database, blobs, authenticator, core, jobs)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from core.blob_ledger import BlobLedger
 from core.idempotency import IdempotentWrites
-from core.ports import BlobStore, Clock, IdGenerator, ImageInspector, JobQueue
+from core.ports import BlobStore, ChangeSignals, Clock, IdGenerator, ImageInspector, JobQueue
 from core.unit_of_work import PublishingUnitOfWorkFactory
 from core.uploads import UploadVerifier
 
@@ -36,4 +36,5 @@ class Deps:
     ledger: BlobLedger
     verifier: UploadVerifier
     writes: IdempotentWrites
+    signals: ChangeSignals
     limits: Limits

@@ -54,6 +54,10 @@ class InvalidInput(GatewayError):
     """The request is well-formed but breaks a rule; `errors` says which part."""
 
 
+class InvalidQuery(InvalidInput):
+    """What to read is asked for wrongly (a feed cursor, a page size), rather than what to write."""
+
+
 class UploadRejected(InvalidInput):
     """An uploaded object failed verification (grant, existence, type, limits)."""
 
@@ -68,6 +72,10 @@ class UnsupportedMediaType(InvalidInput):
 
 class RequestKeyReused(InvalidInput):
     """A write's idempotency key was already used, by the same org, for a different request."""
+
+
+class CursorExpired(GatewayError):
+    """A change feed cursor older than the events kept: what happened after it cannot be told any more."""
 
 
 class InvalidState(GatewayError):

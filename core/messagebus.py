@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 
 from core import commands
 from core.dependencies import Deps
-from core.events import BlobsFreed, Event, ImageCreated
+from core.events import BlobsFreed, Event, ImageCreated, ImageEvent
 from core.use_cases import after_commit, changes, copying, deleting, grants, properties, saving, upkeep
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ COMMAND_HANDLERS: dict[type[commands.Command], Callable[[Any, Deps], Any]] = {
 EVENT_HANDLERS: dict[type[Event], list[Callable[[Sequence[Any], Deps], None]]] = {
     ImageCreated: [after_commit.queue_renders],
     BlobsFreed: [after_commit.delete_freed_blobs],
+    ImageEvent: [after_commit.wake_feed_readers],
 }
 """Keyed by event class; a handler of a base class gets every event of its subclasses too."""
 

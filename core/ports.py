@@ -181,3 +181,21 @@ class Authenticator(abc.ABC):
 
     @abc.abstractmethod
     def issue(self, sub: str, org: str | None, ttl_seconds: int) -> str: ...
+
+
+# --- change signals --------------------------------------------------------------------------
+
+class ChangeSignals(abc.ABC):
+    """Wakes those waiting for an org's next event (long polls), in every process that shares them."""
+
+    @abc.abstractmethod
+    def announce(self, orgs: Sequence[str]) -> None:
+        """Events of these orgs were committed."""
+
+    @abc.abstractmethod
+    def version(self, org: str) -> int:
+        """A number that changes with every announcement of the org seen here."""
+
+    @abc.abstractmethod
+    def wait(self, org: str, version: int, timeout: float) -> None:
+        """Return once the org's version is no longer `version`, or after `timeout` seconds."""

@@ -35,6 +35,7 @@ from graphql import (
 )
 
 from core.domain import MAX_IMAGES_PER_REALTY, MAX_ROOMS_PER_REALTY
+from core.feed import MAX_PAGE
 from core.processing import RENDITIONS
 from graphql_api.validation import IMAGE_MUTATIONS
 
@@ -59,6 +60,7 @@ LIST_SIZES = {
     ("Room", "images"): MAX_IMAGES_PER_REALTY,
     ("Image", "renditions"): len(RENDITIONS),
     ("CopyImagesPayload", "images"): MAX_IMAGES_PER_REALTY,
+    ("EventPage", "events"): MAX_PAGE,
 }
 """The most items each list field can hold. Every list of the schema must be here (checked at start)."""
 LIST_ARGUMENTS = {("Query", "properties"): "ids"}

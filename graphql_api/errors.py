@@ -12,6 +12,7 @@ Mapping of the core's errors:
 | Unauthenticated                              | UNAUTHENTICATED         | the error's             |
 | Conflict (a concurrent change won, or a copy | CONFLICT                | the error's             |
 |   of the request is still being answered)    |                         |                         |
+| CursorExpired (a feed cursor too old)        | BAD_USER_INPUT          | the error's             |
 | AnswerNotKept (a retried mutation was done   | ALREADY_DONE            | the error's             |
 |   already, its answer too large to keep)     |                         |                         |
 | Unavailable (database or storage down, slow) | SERVICE_UNAVAILABLE     | a fixed, generic one    |
@@ -36,8 +37,8 @@ from typing import Any
 from graphql import GraphQLError
 
 from core.errors import (
-    AnswerNotKept, Conflict, GatewayError, InvalidInput, InvalidState, NotFound, RequestKeyReused, Unauthenticated, Unavailable,
-    UnsupportedImageType,
+    AnswerNotKept, Conflict, CursorExpired, GatewayError, InvalidInput, InvalidState, NotFound, RequestKeyReused,
+    Unauthenticated, Unavailable, UnsupportedImageType,
 )
 
 log = logging.getLogger("graphql_api")
@@ -99,6 +100,8 @@ def classify(error: GraphQLError) -> tuple[str, str, bool]:
         return CONFLICT, original.message, False
     if isinstance(original, AnswerNotKept):
         return ALREADY_DONE, original.message, False
+    if isinstance(original, CursorExpired):
+        return BAD_USER_INPUT, original.message, False
     if isinstance(original, Unavailable):
         # Its message may name hosts or driver details: not for clients.
         return SERVICE_UNAVAILABLE, "A backing service is unavailable; retry later", False

@@ -21,6 +21,7 @@ from rest_api.auth import SECURITY_SCHEME
 from rest_api.errors import ErrorResponse, http_error_response, register_app_handlers
 from rest_api.parsing import ImageIdSegment, UuidSegment, uuid_segment_schema
 from rest_api.schemas import REQUEST_ID_HEADER, ErrorSchema
+from rest_api.events import create_events_blueprint
 from rest_api.views import ECHOED_REQUEST_ID, create_blueprints
 
 __all__ = ["RestApi", "init_app"]
@@ -83,7 +84,7 @@ def init_app(app: Flask, core: CoreApi, authenticator: Authenticator) -> RestApi
     for converter in (UuidSegment, ImageIdSegment):
         app.url_map.converters[converter.NAME] = converter
         api.register_converter(converter, uuid_segment_schema)
-    for blueprint in create_blueprints(core, authenticator):
+    for blueprint in (*create_blueprints(core, authenticator), create_events_blueprint(core, authenticator)):
         api.register_blueprint(blueprint)
     register_app_handlers(app)
     app.after_request(_echo_request_id)

@@ -15,8 +15,8 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
 from core.errors import (
-    AnswerNotKept, Conflict, FieldError, GatewayError, InvalidInput, InvalidState, NotFound, Problem, RequestKeyReused,
-    Unauthenticated, Unavailable, UnsupportedMediaType,
+    AnswerNotKept, Conflict, CursorExpired, FieldError, GatewayError, InvalidInput, InvalidQuery, InvalidState,
+    NotFound, Problem, RequestKeyReused, Unauthenticated, Unavailable, UnsupportedMediaType,
 )
 from rest_api.schemas import REQUEST_ID_HEADER
 
@@ -36,11 +36,13 @@ _CORE_ERRORS: tuple[tuple[type[GatewayError], int, str], ...] = (
     (Unauthenticated, 401, "UNAUTHORIZED"),
     (NotFound, 404, "INVALID_ID"),
     (UnsupportedMediaType, 415, "UNSUPPORTED_MEDIA_TYPE"),
+    (InvalidQuery, 400, BAD_REQUEST_PARAMETERS),
     (InvalidInput, 400, BAD_REQUEST_BODY),
     (InvalidState, 400, "INVALID_STATUS"),
     # The contract names no code for this; 409 tells the client that retrying may succeed.
     (Conflict, 409, "CONFLICT"),
     (AnswerNotKept, 409, "ALREADY_DONE"),  # retrying never helps: the write was done once
+    (CursorExpired, 410, "CURSOR_EXPIRED"),
     (Unavailable, 503, "SERVICE_UNAVAILABLE"),
 )
 
@@ -51,6 +53,7 @@ _HTTP_CODES = {
     404: "INVALID_ID",
     405: "METHOD_NOT_ALLOWED",
     409: "CONFLICT",
+    410: "GONE",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
     500: TECHNICAL_ERROR,
@@ -63,6 +66,7 @@ _BODY_LOCATIONS = frozenset({"json"})
 # The core's words, as this API says them: what is wrong, and the fields it is wrong with.
 _PROBLEM_CODES = {Problem.UNKNOWN: "INVALID_ID", Problem.MISSING: VALUE_REQUIRED, Problem.WRONG_TYPE: INVALID_TYPE,
                   Problem.INVALID: BAD_REQUEST_BODY}
+_QUERY_PROBLEM_CODES = {**_PROBLEM_CODES, Problem.INVALID: BAD_REQUEST_PARAMETERS}
 _FIELD_NAMES = {"uploads": "uploadedImages", "images": "realtyImages", "original_file_name": "originalFileName",
                 "source": "sourceRealtyId", "content_type": "type"}
 _FIELD = re.compile(r"[a-z_]+")
@@ -90,8 +94,8 @@ def core_error_response(error: GatewayError) -> ErrorResponse:
     else:
         # A GatewayError nobody mapped is a gap in this table, not the caller's fault.
         return unexpected_error_response(error)
-    errors = [{"target": _target(e), "errorCode": _PROBLEM_CODES[e.problem], "message": e.message}
-              for e in error.errors]
+    codes = _QUERY_PROBLEM_CODES if isinstance(error, InvalidQuery) else _PROBLEM_CODES
+    errors = [{"target": _target(e), "errorCode": codes[e.problem], "message": e.message} for e in error.errors]
     headers = [("WWW-Authenticate", "Bearer")] if status == 401 else []
     message = error.message
     if isinstance(error, RequestKeyReused):

@@ -233,7 +233,8 @@ class FieldErrorSchema(ma.Schema):
 class ErrorSchema(ma.Schema):
     errorCode = fields.String(required=True, metadata={"description": (
         "BAD_REQUEST_PARAMETERS, BAD_REQUEST_BODY or INVALID_STATUS (400), UNAUTHORIZED (401), INVALID_ID (404), "
-        "METHOD_NOT_ALLOWED (405), CONFLICT (409: a concurrent change won, retry), PAYLOAD_TOO_LARGE (413), "
+        "METHOD_NOT_ALLOWED (405), CONFLICT (409: a concurrent change won, retry), ALREADY_DONE (409: a retried "
+        "write was done, its answer too large to keep), CURSOR_EXPIRED (410), PAYLOAD_TOO_LARGE (413), "
         "UNSUPPORTED_MEDIA_TYPE (415), TECHNICAL_ERROR (500), SERVICE_UNAVAILABLE (503).")})
     message = fields.String(required=True)
     description = fields.String()

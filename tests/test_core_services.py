@@ -14,6 +14,7 @@ from core.errors import (
     UploadRejected,
 )
 from core.ports import Caller
+from adapters.change_signals import LocalChangeSignals
 from core.api import bootstrap
 from core.commands import (
     CollectGarbage, CopyImages, CreateProperty, CreateRoom, DeleteImage, DirectUpload, IssueGrant, SaveUploads,
@@ -38,7 +39,7 @@ class World:
         self.jobs = RecordingJobQueue()
         self.inspector = FakeInspector()
         core = bootstrap(self.db, self.blobs, self.inspector, self.clock, SequentialIds(), self.jobs,
-                         ThreadPoolExecutor(4), limits)
+                         LocalChangeSignals(), ThreadPoolExecutor(4), limits)
         self.bus, self.views, self.processor = core.bus, core.views, core.processor
 
     def render(self) -> int:

@@ -23,6 +23,7 @@ from core.domain import (
 )
 from core.errors import InvalidInput, NotFound, Unavailable, UploadRejected
 from core.ports import Caller
+from adapters.change_signals import LocalChangeSignals
 from core.api import bootstrap
 from core.commands import (
     CollectGarbage, CopyImages, CreateProperty, CreateRoom, DeleteImage, DirectUpload, IssueGrant, SaveUploads,
@@ -603,7 +604,7 @@ class World:
         self.clock = FakeClock(T0)
         self.jobs = RecordingJobQueue()
         core = bootstrap(factory, self.blobs, FakeInspector(), self.clock, SequentialIds(), self.jobs,
-                         ThreadPoolExecutor(4))
+                         LocalChangeSignals(), ThreadPoolExecutor(4))
         self.bus, self.views, self.processor = core.bus, core.views, core.processor
 
     def upload(self, caller: Caller) -> str:

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from core.dependencies import Deps
 from core.domain import Processing
-from core.events import BlobsFreed, ImageCreated
+from core.events import BlobsFreed, ImageCreated, ImageEvent
 from core.ports import RenderJob
 
 log = logging.getLogger(__name__)
@@ -27,3 +27,8 @@ def queue_renders(events: Sequence[ImageCreated], deps: Deps) -> None:
 
 def delete_freed_blobs(events: Sequence[BlobsFreed], deps: Deps) -> None:
     deps.ledger.purge([key for event in events for key in event.keys])
+
+
+def wake_feed_readers(events: Sequence[ImageEvent], deps: Deps) -> None:
+    """Long polls of these orgs answer now, in every process."""
+    deps.signals.announce(sorted({event.org for event in events}))

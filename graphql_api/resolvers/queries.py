@@ -50,3 +50,9 @@ def resolve_node(_root, info, id):
     if type_name == ids.ROOM:
         return info.context.loaders.room(number)
     return info.context.core.views.find_image(info.context.caller, number)
+
+
+@query.field("events")
+def resolve_events(_root, info, first: int, wait: float, after: str | None = None):
+    page = info.context.core.feed.page(info.context.caller, after, first, wait)
+    return {"events": page.events, "next": page.next}
