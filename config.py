@@ -47,6 +47,10 @@ class Settings:
     event_retention_days: int = 7
     """Published events stay in the change feed at least this long (CONTRACT §10); gc prunes older ones."""
     feed_max_waits: int = 4
+    webhook_allow_http: bool = False
+    webhook_allow_private: bool = False
+    """WEBHOOK_ALLOW_HTTP=1 / WEBHOOK_ALLOW_PRIVATE=1: webhooks to http:// URLs and to loopback or private
+    addresses, for development and tests only (CONTRACT §10)."""
     """Long polls of the change feed one process holds at once (each holds a server thread)."""
     idempotent_answer_max_bytes: int = 64 * 1024 * 1024
     """Largest answer of a write kept for its retries; of a larger one only the note that it was done."""
@@ -86,6 +90,14 @@ class Settings:
                                  f"(and finite), got {raw!r}")
             return value
 
+        def switch(name: str) -> bool:
+            raw = environ.get(name, "").strip().lower()
+            if raw in ("", "0", "false", "no"):
+                return False
+            if raw in ("1", "true", "yes"):
+                return True
+            raise SystemExit(f"{name} must be 1 or 0, got {raw!r}")
+
         defaults = cls()
         url_ttl = number("DOWNLOAD_URL_TTL", defaults.url_ttl_seconds)
         url_window = number("DOWNLOAD_URL_WINDOW", defaults.url_window_seconds)
@@ -115,6 +127,8 @@ class Settings:
             jwt_leeway_seconds=int(seconds("AUTH_JWT_LEEWAY", defaults.jwt_leeway_seconds, allow_zero=True)),
             event_retention_days=number("EVENT_RETENTION_DAYS", defaults.event_retention_days),
             feed_max_waits=number("FEED_MAX_WAITS", defaults.feed_max_waits),
+            webhook_allow_http=switch("WEBHOOK_ALLOW_HTTP"),
+            webhook_allow_private=switch("WEBHOOK_ALLOW_PRIVATE"),
             idempotent_answer_max_bytes=number("IDEMPOTENT_ANSWER_MAX_BYTES", defaults.idempotent_answer_max_bytes),
         )
 

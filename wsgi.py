@@ -38,9 +38,12 @@ from adapters.peewee_uow import PeeweeUnitOfWorkFactory
 from adapters.pillow_images import PillowInspector
 from adapters.s3_blobs import S3BlobStore
 from adapters.system import RandomIds, SystemClock
+from adapters.webhook_sender import HttpWebhookSender
 from config import Settings
 from core.ports import BlobStore
-from core.processing import ImageProcessor, ProcessingLimits
+from core.ports import Job
+from core.processing import ProcessingLimits
+from core.webhooks import UrlPolicy
 from core.api import CoreApi, bootstrap
 from core.commands import CollectGarbage
 from core.dependencies import Limits
@@ -83,31 +86,31 @@ def build(settings: Settings, secret: str) -> Gateway:
     blobs = _blob_store(settings, secret)
     inspector = PillowInspector(render_max_pixels=settings.max_image_pixels)
     clock = SystemClock()
-    processor: ImageProcessor | None = None  # the queue calls it; it enqueues on the queue
+    core: CoreApi | None = None  # the queue calls it; it enqueues on the queue
 
-    def render(job):
-        processor.render(job)
+    def run(job: Job) -> None:
+        core.run_job(job)
 
     def sweep() -> int:
-        return processor.requeue_stale()
+        return core.sweep()
 
     # Sweep often enough that a stale image waits at most about 1.5 times the limit.
     interval = min(SWEEP_INTERVAL_SECONDS, settings.processing_stale_seconds / 2)
-    jobs = (redis_queue(settings.redis_url, render, sweep, heartbeat_timeout_s=settings.worker_heartbeat_seconds,
+    jobs = (redis_queue(settings.redis_url, run, sweep, heartbeat_timeout_s=settings.worker_heartbeat_seconds,
                         sweep_interval=interval, timeout=settings.backend_timeout) if settings.redis_url
-            else InProcessJobQueue(render, sweep, threads=settings.render_threads, sweep_interval=interval))
+            else InProcessJobQueue(run, sweep, threads=settings.render_threads, sweep_interval=interval))
     limits = Limits(max_upload_bytes=settings.max_upload_bytes, max_image_pixels=settings.max_image_pixels,
                     grant_ttl=timedelta(seconds=settings.grant_ttl_seconds),
                     url_ttl=timedelta(seconds=settings.url_ttl_seconds),
                     event_retention=timedelta(days=settings.event_retention_days))
     signals = (RedisChangeSignals(settings.redis_url, settings.backend_timeout) if settings.redis_url
                else LocalChangeSignals())
-    core = bootstrap(database, blobs, inspector, clock, RandomIds(), jobs, signals,
+    core = bootstrap(database, blobs, inspector, clock, RandomIds(), jobs, signals, HttpWebhookSender(),
                      ThreadPoolExecutor(settings.save_threads, thread_name_prefix="save"), limits,
                      IdempotencyLimits(max_answer_bytes=settings.idempotent_answer_max_bytes),
                      ProcessingLimits(stale_after=timedelta(seconds=settings.processing_stale_seconds)),
+                     UrlPolicy(allow_http=settings.webhook_allow_http, allow_private=settings.webhook_allow_private),
                      max_feed_waits=settings.feed_max_waits)
-    processor = core.processor
     authenticator = JwtAuthenticator(secret, leeway_seconds=settings.jwt_leeway_seconds)
     return Gateway(settings, database, blobs, authenticator, core, jobs)
 

@@ -1,5 +1,6 @@
 """The job queue on Dramatiq: Redis and worker processes when REDIS_URL is set, otherwise a pool of
-worker threads inside the gateway process. Both run the same actor with the same retries.
+worker threads inside the gateway process. Both run the same actors (render jobs; webhook fan-outs and
+deliveries) with the same retries.
 
 - Redis (`redis_queue`): the gateway only enqueues; `flask --app wsgi worker` runs Dramatiq's own
   worker processes. Dramatiq acknowledges a message only after its job returns, and a worker whose
@@ -10,8 +11,8 @@ worker threads inside the gateway process. Both run the same actor with the same
   started by the first job in the process that serves requests (never in a master process that
   forks). Jobs queued there die with the process; the database sweep queues them again.
 
-Either way the database sweep (`ImageProcessor.requeue_stale`) runs on a timer: in every worker
-process, or in the gateway process that renders.
+Either way the database sweeps (images left PENDING, events not handed to webhooks, deliveries overdue)
+run on a timer: in every worker process, or in the gateway process that renders.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 from typing import Callable, Sequence
 from uuid import UUID
 
@@ -29,11 +31,13 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware
 
 from core.errors import Conflict, Unavailable
-from core.ports import JobQueue, RenderJob
+from core.ports import DeliveryJob, FanOutJob, Job, JobQueue, RenderJob
 
 log = logging.getLogger(__name__)
 
 RENDER_QUEUE = "renditions"
+WEBHOOK_QUEUE = "webhooks"
+"""Fan-outs and deliveries wait apart from render jobs: a burst of one never queues behind the other."""
 MAINTENANCE_CHANCE = 100_000
 """Per million Redis commands. An idle worker polls about twice a second, so a dead worker's jobs are
 back on the queue within seconds of its heartbeat timing out (Dramatiq's default, 1,000, can take minutes)."""
@@ -45,7 +49,7 @@ which the database sweep takes over."""
 TIME_LIMIT_MS = 10 * 60_000
 SWEEP_INTERVAL_SECONDS = 30.0
 
-Render = Callable[[RenderJob], None]
+Run = Callable[[Job], None]
 Sweep = Callable[[], int]
 
 
@@ -64,7 +68,7 @@ class _Sweeper:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="render-sweeper", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="job-sweeper", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 15.0) -> None:
@@ -78,7 +82,7 @@ class _Sweeper:
             try:
                 self._sweep()
             except Exception:  # noqa: BLE001 - e.g. the database is down: try again next round
-                log.warning("render job sweep failed", exc_info=True)
+                log.warning("job sweep failed", exc_info=True)
             if self._stop.wait(self._interval):
                 return
 
@@ -97,20 +101,37 @@ class _SweepInWorkers(Middleware):
 
 
 class DramatiqJobQueue(JobQueue):
-    def __init__(self, broker: dramatiq.Broker, render: Render) -> None:
+    """Each kind of job is an actor; `run` does the job (the composition root hands it to the core)."""
+
+    def __init__(self, broker: dramatiq.Broker, run: Run) -> None:
         self.broker = broker
+        options = dict(broker=broker, retry_when=_retry_outages, min_backoff=MIN_BACKOFF_MS,
+                       max_backoff=MAX_BACKOFF_MS, time_limit=TIME_LIMIT_MS)
 
         def render_image(org: str, realty_uuid: str, image_uuid: str) -> None:
-            render(RenderJob(org, UUID(realty_uuid), UUID(image_uuid)))
+            run(RenderJob(org, UUID(realty_uuid), UUID(image_uuid)))
 
-        self._actor = dramatiq.actor(
-            render_image, broker=broker, actor_name="render_image", queue_name=RENDER_QUEUE,
-            retry_when=_retry_outages, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS,
-            time_limit=TIME_LIMIT_MS)
+        def fan_out(org: str) -> None:
+            run(FanOutJob(org))
 
-    def enqueue(self, jobs: Sequence[RenderJob]) -> None:
+        def deliver_events(org: str, webhook_id: str) -> None:
+            run(DeliveryJob(org, UUID(webhook_id)))
+
+        self._render = dramatiq.actor(render_image, actor_name="render_image", queue_name=RENDER_QUEUE, **options)
+        self._fan_out = dramatiq.actor(fan_out, actor_name="fan_out", queue_name=WEBHOOK_QUEUE, **options)
+        self._deliver = dramatiq.actor(deliver_events, actor_name="deliver_events", queue_name=WEBHOOK_QUEUE,
+                                       **options)
+
+    def enqueue(self, jobs: Sequence[Job]) -> None:
         for job in jobs:
-            self._actor.send(job.org, str(job.realty_uuid), str(job.image_uuid))
+            if isinstance(job, RenderJob):
+                self._render.send(job.org, str(job.realty_uuid), str(job.image_uuid))
+            elif isinstance(job, FanOutJob):
+                self._fan_out.send(job.org)
+            else:
+                # A retry waits in the queue engine (Redis holds it back), not in a sleeping worker thread.
+                self._deliver.send_with_options(args=(job.org, str(job.webhook_id)),
+                                                delay=int(job.delay_seconds * 1000) or None)
 
     def backlog(self) -> int:
         return int(self.broker.do_qsize(RENDER_QUEUE))
@@ -119,9 +140,9 @@ class DramatiqJobQueue(JobQueue):
 class InProcessJobQueue(DramatiqJobQueue):
     """Jobs run by a `dramatiq.Worker` inside this process, on Dramatiq's in-memory broker."""
 
-    def __init__(self, render: Render, sweep: Sweep, threads: int,
+    def __init__(self, run: Run, sweep: Sweep, threads: int,
                  sweep_interval: float = SWEEP_INTERVAL_SECONDS) -> None:
-        super().__init__(StubBroker(), render)
+        super().__init__(StubBroker(), run)
         self._threads = threads
         self._sweeper = _Sweeper(sweep, sweep_interval)
         self._sweeper_pid: int | None = None
@@ -165,13 +186,18 @@ class InProcessJobQueue(DramatiqJobQueue):
         return sum(q.unfinished_tasks for name, q in queues.items() if name.startswith(RENDER_QUEUE))
 
     def join(self, timeout_ms: int = 60_000) -> None:
-        """Wait until no job is queued or running (tests, benchmarks)."""
+        """Wait until no render job is queued or running, nor a webhook job that is due now (tests,
+        benchmarks; a delivery held back for a retry may wait for hours)."""
+        deadline = time.monotonic() + timeout_ms / 1000
         self.broker.join(RENDER_QUEUE, timeout=timeout_ms, fail_fast=False)
+        webhooks = self.broker.queues.get(WEBHOOK_QUEUE)
+        while webhooks is not None and webhooks.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
         if self._worker is not None:
             self._worker.join()
 
 
-def redis_queue(redis_url: str, render: Render, sweep: Sweep, *, heartbeat_timeout_s: float,
+def redis_queue(redis_url: str, run: Run, sweep: Sweep, *, heartbeat_timeout_s: float,
                 sweep_interval: float = SWEEP_INTERVAL_SECONDS, timeout: float | None = None) -> DramatiqJobQueue:
     """`timeout`: seconds a Redis command may take; a save whose enqueue fails this way still answers
     (the sweep queues its jobs later) instead of waiting on a hung Redis."""
@@ -179,4 +205,4 @@ def redis_queue(redis_url: str, render: Render, sweep: Sweep, *, heartbeat_timeo
     broker = RedisBroker(client=client, heartbeat_timeout=int(heartbeat_timeout_s * 1000),
                          maintenance_chance=MAINTENANCE_CHANCE)
     broker.add_middleware(_SweepInWorkers(_Sweeper(sweep, sweep_interval)))
-    return DramatiqJobQueue(broker, render)
+    return DramatiqJobQueue(broker, run)

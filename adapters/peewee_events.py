@@ -38,6 +38,34 @@ class PeeweeEventRepository(Repository, EventRepository):
                 for row in rows]
 
     @db_errors
+    def numbered(self, org: str, seqs: Sequence[int]) -> list[StoredEvent]:
+        Event = self._m.Event
+        rows = (Event.select(Event.seq, Event.event_id, Event.type, Event.occurred_at, Event.data)
+                .where(Event.org == org, Event.seq.in_(list(seqs))).order_by(Event.seq).dicts()) if seqs else []
+        return [StoredEvent(row["seq"], OutboxEvent(org, row["event_id"], row["type"], row["occurred_at"], row["data"]))
+                for row in rows]
+
+    @db_errors
+    def lock_fan_out(self, org: str) -> int:
+        Feed = self._m.EventFeed
+        query = Feed.select(Feed.fanned_out_through).where(Feed.org == org)
+        if self._db.for_update:
+            query = query.for_update()
+        row = query.dicts().first()
+        return row["fanned_out_through"] if row else 0
+
+    @db_errors
+    def set_fan_out(self, org: str, seq: int) -> None:
+        Feed = self._m.EventFeed
+        Feed.update(fanned_out_through=seq).where(Feed.org == org, Feed.fanned_out_through < seq).execute()
+
+    @db_errors
+    def not_fanned_out(self, limit: int) -> list[str]:
+        Feed = self._m.EventFeed
+        query = Feed.select(Feed.org).where(Feed.fanned_out_through < Feed.last_seq).order_by(Feed.org).limit(limit)
+        return [row["org"] for row in query.dicts()]
+
+    @db_errors
     def bounds(self, org: str) -> FeedBounds:
         Feed = self._m.EventFeed
         row = Feed.select(Feed.last_seq, Feed.pruned_through).where(Feed.org == org).dicts().first()

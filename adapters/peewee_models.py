@@ -75,11 +75,15 @@ class Models:
     IdempotentRequest: type[Model]
     Event: type[Model]
     EventFeed: type[Model]
+    Webhook: type[Model]
+    WebhookDelivery: type[Model]
+    WebhookAttempt: type[Model]
 
     @property
     def all(self) -> list[type[Model]]:
         return [self.Realty, self.Room, self.Image, self.UploadGrant, self.BlobTombstone, self.Blob,
-                self.IdempotentRequest, self.Event, self.EventFeed]
+                self.IdempotentRequest, self.Event, self.EventFeed, self.Webhook, self.WebhookDelivery,
+                self.WebhookAttempt]
 
 
 def build_models(database: Database) -> Models:
@@ -220,9 +224,65 @@ def build_models(database: Database) -> Models:
         org = CharField(max_length=255, primary_key=True)
         last_seq = BigIntegerField(default=0)
         pruned_through = BigIntegerField(default=0)
+        fanned_out_through = BigIntegerField(default=0)
+        """Events up to this one were made due to the org's webhooks."""
 
         class Meta:
             table_name = "event_feed"
+            indexes = ((("fanned_out_through", "last_seq"), False),)
+
+    class Webhook(Base):
+        id = UUIDField(primary_key=True)
+        org = CharField(max_length=255, index=True)
+        url = TextField()
+        events = JsonTextField()
+        secret = CharField(max_length=255)
+        description = TextField(null=True)
+        created_at = UtcDateTimeField()
+        after_seq = BigIntegerField(default=0)
+        failing_since = UtcDateTimeField(null=True)
+        disabled_at = UtcDateTimeField(null=True)
+        disabled_reason = TextField(null=True)
+
+        class Meta:
+            table_name = "webhook"
+
+    class WebhookDelivery(Base):
+        """An event due to a webhook; `due_at` is NULL once it is delivered or given up."""
+
+        id = BigAutoField()
+        webhook = ForeignKeyField(Webhook, on_delete="CASCADE", index=False)  # covered by the indexes below
+        event_seq = BigIntegerField()
+        attempts = IntegerField(default=0)
+        due_at = UtcDateTimeField(null=True)
+        settled_at = UtcDateTimeField(null=True, index=True)  # gc removes old settled deliveries
+
+        class Meta:
+            table_name = "webhook_delivery"
+            indexes = (
+                (("webhook", "event_seq"), True),  # one delivery per event, however often it is fanned out
+                (("webhook", "due_at"), False),  # what a delivery job claims
+                (("due_at",), False),  # what the sweep finds overdue
+            )
+
+    class WebhookAttempt(Base):
+        """The delivery log: every attempt, as GET /webhooks/{id}/deliveries shows it."""
+
+        id = BigAutoField()
+        webhook = ForeignKeyField(Webhook, on_delete="CASCADE", index=False)
+        event_id = CharField(max_length=64)
+        event_type = CharField(max_length=32)
+        attempt = IntegerField()
+        at = UtcDateTimeField(index=True)  # gc removes old ones
+        status_code = IntegerField(null=True)
+        duration_ms = IntegerField()
+        error = TextField(null=True)
+        state = CharField(max_length=16)
+        next_attempt_at = UtcDateTimeField(null=True)
+
+        class Meta:
+            table_name = "webhook_attempt"
+            indexes = ((("webhook", "id"), False),)  # the latest of one webhook
 
     return Models(database, Realty, Room, Image, UploadGrant, BlobTombstone, Blob, IdempotentRequest, Event,
-                  EventFeed)
+                  EventFeed, Webhook, WebhookDelivery, WebhookAttempt)

@@ -28,6 +28,7 @@ from adapters.peewee_repositories import (
 )
 from adapters.peewee_events import PeeweeEventRepository
 from adapters.peewee_requests import PeeweeRequestRepository
+from adapters.peewee_webhooks import PeeweeDeliveryRepository, PeeweeWebhookRepository
 from adapters.peewee_schema import create_schema, schema_is_current
 from adapters.peewee_session import Session
 from core.repositories import UnitOfWork, UnitOfWorkFactory
@@ -110,6 +111,8 @@ class PeeweeUnitOfWork(UnitOfWork):
         self.processing = PeeweeProcessingRepository(self._session)
         self.requests = PeeweeRequestRepository(self._session)
         self.events = PeeweeEventRepository(self._session)
+        self.webhooks = PeeweeWebhookRepository(self._session)
+        self.deliveries = PeeweeDeliveryRepository(self._session)
 
     def __enter__(self) -> "PeeweeUnitOfWork":
         if self._state != "new":

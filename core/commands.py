@@ -121,3 +121,45 @@ class CopyImages(Command):
 @dataclass(frozen=True)
 class CollectGarbage(Command):
     batch: int = 500
+
+
+@dataclass(frozen=True)
+class CreateWebhook(Command):
+    caller: Caller
+    url: str
+    events: Sequence[str] | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class DeleteWebhook(Command):
+    caller: Caller
+    webhook_id: UUID
+
+
+@dataclass(frozen=True)
+class SendTestEvent(Command):
+    """Send the endpoint a `webhook.test` event now, and say how it answered."""
+
+    caller: Caller
+    webhook_id: UUID
+
+
+@dataclass(frozen=True)
+class FanOut(Command):
+    """Make the org's new events due to its webhooks (a job)."""
+
+    org: str
+
+
+@dataclass(frozen=True)
+class DeliverEvents(Command):
+    """Send a webhook the events due to it (a job)."""
+
+    org: str
+    webhook_id: UUID
+
+
+@dataclass(frozen=True)
+class RequeueDeliveries(Command):
+    """Queue again the fan-outs and deliveries whose jobs were lost (the workers' sweep)."""

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Sequence
 
 from core.blob_ledger import BlobLedger
 from core.idempotency import IdempotentWrites
-from core.ports import BlobStore, ChangeSignals, Clock, IdGenerator, ImageInspector, JobQueue
+from core.ports import BlobStore, ChangeSignals, Clock, IdGenerator, ImageInspector, JobQueue, WebhookSender
 from core.unit_of_work import PublishingUnitOfWorkFactory
 from core.uploads import UploadVerifier
+from core.webhooks import UrlPolicy
 
 
 @dataclass(frozen=True)
@@ -37,4 +39,10 @@ class Deps:
     verifier: UploadVerifier
     writes: IdempotentWrites
     signals: ChangeSignals
+    sender: WebhookSender
+    url_policy: UrlPolicy
     limits: Limits
+
+    def urls(self, storage_keys: Sequence[str]) -> list[str]:
+        """Time-limited download URLs of stored blobs, signed at once."""
+        return self.blobs.download_urls(storage_keys, int(self.limits.url_ttl.total_seconds()))

@@ -82,11 +82,11 @@ class Feed:
 def published(stored: StoredEvent, urls: Signer) -> dict[str, Any]:
     """An event as the feed and webhooks publish it."""
     event = stored.event
-    return {"id": event.id, "type": event.type, "occurredAt": _rfc3339(event.occurred_at),
+    return {"id": event.id, "type": event.type, "occurredAt": rfc3339(event.occurred_at),
             "data": signed_data(event.data, urls)}
 
 
-def _rfc3339(moment: datetime) -> str:
+def rfc3339(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

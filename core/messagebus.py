@@ -11,7 +11,10 @@ from typing import Any, Callable, Sequence
 from core import commands
 from core.dependencies import Deps
 from core.events import BlobsFreed, Event, ImageCreated, ImageEvent
-from core.use_cases import after_commit, changes, copying, deleting, grants, properties, saving, upkeep
+from core.ports import Job
+from core.use_cases import (
+    after_commit, changes, copying, deleting, delivering, grants, properties, saving, subscribing, upkeep,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +30,21 @@ COMMAND_HANDLERS: dict[type[commands.Command], Callable[[Any, Deps], Any]] = {
     commands.DeleteImage: deleting.delete_image,
     commands.CopyImages: copying.copy_images,
     commands.CollectGarbage: upkeep.collect_garbage,
+    commands.CreateWebhook: subscribing.create_webhook,
+    commands.DeleteWebhook: subscribing.delete_webhook,
+    commands.SendTestEvent: subscribing.test_webhook,
+    commands.FanOut: delivering.fan_out,
+    commands.DeliverEvents: delivering.deliver_events,
+    commands.RequeueDeliveries: delivering.requeue_deliveries,
 }
 
-EVENT_HANDLERS: dict[type[Event], list[Callable[[Sequence[Any], Deps], None]]] = {
-    ImageCreated: [after_commit.queue_renders],
+EVENT_HANDLERS: dict[type[Event], list[Callable[[Sequence[Any], Deps], Sequence[Job] | None]]] = {
+    ImageCreated: [after_commit.render_new_images],
     BlobsFreed: [after_commit.delete_freed_blobs],
-    ImageEvent: [after_commit.wake_feed_readers],
+    ImageEvent: [after_commit.wake_feed_readers, after_commit.hand_to_webhooks],
 }
-"""Keyed by event class; a handler of a base class gets every event of its subclasses too."""
+"""Keyed by event class; a handler of a base class gets every event of its subclasses too. A handler
+returns the jobs its events call for, if any."""
 
 
 class MessageBus:
@@ -45,14 +55,21 @@ class MessageBus:
         return COMMAND_HANDLERS[type(command)](command, self.deps)
 
     def dispatch(self, events: Sequence[Event]) -> None:
-        """Run what the committed `events` call for. The change is committed whatever happens here, so a
-        failing handler is logged, never raised to the use case that committed."""
+        """Run what the committed `events` call for, then queue every job they call for at once. The change
+        is committed whatever happens here, so a failure is logged, never raised to the use case that
+        committed; the sweeps queue again what could not be queued now."""
+        jobs: list[Job] = []
         for kind, handlers in EVENT_HANDLERS.items():
             batch = [event for event in events if isinstance(event, kind)]
             if not batch:
                 continue
             for handler in handlers:
                 try:
-                    handler(batch, self.deps)
+                    jobs += handler(batch, self.deps) or ()
                 except Exception:  # noqa: BLE001 - see above
                     log.exception("%s failed after a commit", handler.__name__)
+        if jobs:
+            try:
+                self.deps.jobs.enqueue(jobs)
+            except Exception:  # noqa: BLE001 - see above
+                log.warning("could not queue %d jobs after a commit; the sweeps will", len(jobs), exc_info=True)

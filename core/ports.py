@@ -138,15 +138,35 @@ class RenderJob:
     image_uuid: UUID
 
 
+@dataclass(frozen=True)
+class FanOutJob:
+    """Make the org's new events due to its webhooks."""
+
+    org: str
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    """Send a webhook the events due to it."""
+
+    org: str
+    webhook_id: UUID
+    delay_seconds: float = 0.0
+    """Not before this long from now: the queue holds it (a retry waits so)."""
+
+
+Job = RenderJob | FanOutJob | DeliveryJob
+
+
 class JobQueue(abc.ABC):
-    """Where render jobs wait for a worker. Delivery is at least once: a job may run twice."""
+    """Where jobs wait for a worker. Delivery is at least once: a job may run twice."""
 
     @abc.abstractmethod
-    def enqueue(self, jobs: Sequence[RenderJob]) -> None: ...
+    def enqueue(self, jobs: Sequence[Job]) -> None: ...
 
     @abc.abstractmethod
     def backlog(self) -> int:
-        """Jobs queued or running now, as far as the queue knows."""
+        """Render jobs queued or running now, as far as the queue knows."""
 
 
 # --- time, ids, credentials ------------------------------------------------------------------
@@ -199,3 +219,42 @@ class ChangeSignals(abc.ABC):
     @abc.abstractmethod
     def wait(self, org: str, version: int, timeout: float) -> None:
         """Return once the org's version is no longer `version`, or after `timeout` seconds."""
+
+
+# --- webhooks --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WebhookMessage:
+    """One POST to a webhook endpoint, as Standard Webhooks defines it."""
+
+    url: str
+    addresses: Sequence[str]
+    """Where the URL's host was found to resolve when it was checked: the request goes to one of
+    these, never to what a later DNS answer says (which may have changed meanwhile)."""
+    id: str
+    timestamp: datetime
+    body: bytes
+    secret: str
+
+
+@dataclass(frozen=True)
+class SendResult:
+    status_code: int | None
+    """None: no answer (refused, timed out, not a valid HTTP answer)."""
+    duration_ms: int
+    error: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class WebhookSender(abc.ABC):
+    @abc.abstractmethod
+    def resolve(self, host: str, port: int) -> list[str]:
+        """The IP addresses of a host now; empty when it does not resolve."""
+
+    @abc.abstractmethod
+    def send(self, message: WebhookMessage, timeout: float) -> SendResult:
+        """POST the message, signed with its secret, following no redirect; never raises for anything the
+        endpoint or the network does (that is the result)."""

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from core.domain import Image, Realty, Room, UploadGrant
 from core.ports import RenderJob
+from core.webhooks import Attempt, Delivery, Webhook
 
 class RealtyRepository(abc.ABC):
     @abc.abstractmethod
@@ -224,11 +225,27 @@ class EventRepository(abc.ABC):
         """The org's events after `seq`, oldest first."""
 
     @abc.abstractmethod
+    def numbered(self, org: str, seqs: Sequence[int]) -> list[StoredEvent]:
+        """The org's events of these numbers that are still kept, in order."""
+
+    @abc.abstractmethod
     def bounds(self, org: str) -> FeedBounds: ...
 
     @abc.abstractmethod
     def prune(self, occurred_before: datetime, limit: int) -> int:
         """Remove up to `limit` events that occurred before the cut-off; returns how many."""
+
+    @abc.abstractmethod
+    def lock_fan_out(self, org: str) -> int:
+        """How far the org's events were handed to its webhooks; held until the unit of work ends, so
+        two fan-outs of one org take turns."""
+
+    @abc.abstractmethod
+    def set_fan_out(self, org: str, seq: int) -> None: ...
+
+    @abc.abstractmethod
+    def not_fanned_out(self, limit: int) -> list[str]:
+        """Orgs with events not yet handed to their webhooks."""
 
 
 class UnitOfWork(abc.ABC):
@@ -242,6 +259,8 @@ class UnitOfWork(abc.ABC):
     processing: ProcessingRepository
     requests: RequestRepository
     events: EventRepository
+    webhooks: WebhookRepository
+    deliveries: DeliveryRepository
 
     def __enter__(self) -> "UnitOfWork":
         return self
@@ -265,3 +284,70 @@ class UnitOfWorkFactory(abc.ABC):
     def ping(self) -> None:
         """Raise when the database does not answer."""
 
+
+
+class WebhookRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, webhook: Webhook) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, org: str, webhook_id: UUID) -> Webhook | None: ...
+
+    @abc.abstractmethod
+    def list(self, org: str) -> list[Webhook]:
+        """The org's webhooks, oldest first."""
+
+    @abc.abstractmethod
+    def count(self, org: str) -> int: ...
+
+    @abc.abstractmethod
+    def update(self, webhook: Webhook) -> None:
+        """Write its failure streak and whether it is disabled."""
+
+    @abc.abstractmethod
+    def delete(self, org: str, webhook_id: UUID) -> bool:
+        """Remove it with its deliveries; False when it did not exist."""
+
+
+class DeliveryRepository(abc.ABC):
+    """Events due to webhooks, and the log of every attempt."""
+
+    @abc.abstractmethod
+    def add(self, webhook_id: UUID, event_seqs: Sequence[int], due: datetime) -> int:
+        """Make these events due to the webhook (one delivery per event, however often asked); returns
+        how many were new."""
+
+    @abc.abstractmethod
+    def claim(self, webhook_id: UUID, now: datetime, lease_until: datetime, limit: int) -> list[Delivery]:
+        """Deliveries of the webhook due by `now`, oldest event first, each made due again only at
+        `lease_until` (so a claimer that dies leaves them for a later one). Two claimers at once never
+        get the same delivery."""
+
+    @abc.abstractmethod
+    def settle(self, delivery: Delivery, attempt: Attempt) -> None:
+        """Record the attempt in the log, and what is due next: nothing (delivered or given up), or
+        this delivery again at `attempt.next_attempt_at`."""
+
+    @abc.abstractmethod
+    def postpone(self, deliveries: Sequence[Delivery], until: datetime) -> None:
+        """Make claimed deliveries due again at `until`, as not attempted."""
+
+    @abc.abstractmethod
+    def next_due(self, webhook_id: UUID) -> datetime | None:
+        """When the webhook's earliest pending delivery is due."""
+
+    @abc.abstractmethod
+    def overdue(self, due_before: datetime, limit: int) -> list[tuple[str, UUID]]:
+        """The org and id of webhooks with deliveries due before the cut-off: their jobs were lost."""
+
+    @abc.abstractmethod
+    def attempts(self, webhook_id: UUID, limit: int) -> list[Attempt]:
+        """The latest attempts, newest first."""
+
+    @abc.abstractmethod
+    def prune(self, before: datetime, limit: int) -> int:
+        """Forget deliveries settled, and attempts made, before the cut-off; returns how many rows."""
+
+    @abc.abstractmethod
+    def give_up(self, webhook_id: UUID, now: datetime, reason: str) -> int:
+        """End every pending delivery of a disabled webhook as failed; returns how many."""

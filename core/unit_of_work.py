@@ -65,7 +65,7 @@ class PublishingUnitOfWork(UnitOfWork):
         self.realties = _TrackingRealties(inner.realties)
         self.rooms, self.grants, self.tombstones = inner.rooms, inner.grants, inner.tombstones
         self.blobs, self.processing, self.requests = inner.blobs, inner.processing, inner.requests
-        self.events = inner.events
+        self.events, self.webhooks, self.deliveries = inner.events, inner.webhooks, inner.deliveries
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from core.domain import Image, ImageRef, Realty, Room
 from core.errors import NotFound
+from core.webhooks import DELIVERY_LOG_PAGE, Attempt, Webhook
 from core.ports import BlobStore, Caller
 from core.repositories import UnitOfWorkFactory
 
@@ -45,6 +46,24 @@ class Views:
     def rooms_of(self, caller: Caller, realty_uuids: Sequence[UUID]) -> list[Room]:
         with self._uow(write=False) as uow:
             return uow.rooms.list_for(caller.org, realty_uuids)
+
+    def webhooks(self, caller: Caller) -> list[Webhook]:
+        with self._uow(write=False) as uow:
+            return uow.webhooks.list(caller.org)
+
+    def webhook(self, caller: Caller, webhook_id: UUID) -> Webhook:
+        with self._uow(write=False) as uow:
+            webhook = uow.webhooks.get(caller.org, webhook_id)
+        if webhook is None:
+            raise NotFound(f"Webhook {webhook_id} not found")
+        return webhook
+
+    def delivery_log(self, caller: Caller, webhook_id: UUID, limit: int = DELIVERY_LOG_PAGE) -> list[Attempt]:
+        """The webhook's latest delivery attempts, newest first."""
+        with self._uow(write=False) as uow:
+            if uow.webhooks.get(caller.org, webhook_id) is None:
+                raise NotFound(f"Webhook {webhook_id} not found")
+            return uow.deliveries.attempts(webhook_id, limit)
 
     def urls(self, storage_keys: Sequence[str]) -> list[str]:
         """Time-limited download URLs of stored blobs, signed at once."""

@@ -35,7 +35,9 @@ from graphql import (
 )
 
 from core.domain import MAX_IMAGES_PER_REALTY, MAX_ROOMS_PER_REALTY
+from core.events import EVENT_TYPES
 from core.feed import MAX_PAGE
+from core.webhooks import DELIVERY_LOG_PAGE, MAX_WEBHOOKS_PER_ORG
 from core.processing import RENDITIONS
 from graphql_api.validation import IMAGE_MUTATIONS
 
@@ -61,6 +63,9 @@ LIST_SIZES = {
     ("Image", "renditions"): len(RENDITIONS),
     ("CopyImagesPayload", "images"): MAX_IMAGES_PER_REALTY,
     ("EventPage", "events"): MAX_PAGE,
+    ("Query", "webhooks"): MAX_WEBHOOKS_PER_ORG,
+    ("Webhook", "events"): len(EVENT_TYPES),
+    ("Webhook", "deliveries"): DELIVERY_LOG_PAGE,
 }
 """The most items each list field can hold. Every list of the schema must be here (checked at start)."""
 LIST_ARGUMENTS = {("Query", "properties"): "ids"}
@@ -73,6 +78,9 @@ FIELD_COSTS = {
     ("Query", "property"): ROUND_TRIP + REALTY_LOAD,
     ("Query", "node"): ROUND_TRIP + REALTY_LOAD,  # the id may name a property
     ("Query", "properties"): ROUND_TRIP,  # one query; REALTY_LOAD per distinct id is added
+    ("Query", "events"): ROUND_TRIP,
+    ("Query", "webhooks"): ROUND_TRIP,
+    ("Webhook", "deliveries"): ROUND_TRIP,
 }
 READS_PROPERTY = {("Image", "property"), ("Room", "property"), ("Room", "images")}
 """Fields that read their object's property unless this request has read it already (graphql_api.context

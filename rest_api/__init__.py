@@ -22,7 +22,9 @@ from rest_api.errors import ErrorResponse, http_error_response, register_app_han
 from rest_api.parsing import ImageIdSegment, UuidSegment, uuid_segment_schema
 from rest_api.schemas import REQUEST_ID_HEADER, ErrorSchema
 from rest_api.events import create_events_blueprint
-from rest_api.views import ECHOED_REQUEST_ID, create_blueprints
+from rest_api.documenting import ECHOED_REQUEST_ID
+from rest_api.views import create_blueprints
+from rest_api.webhooks import create_webhooks_blueprint
 
 __all__ = ["RestApi", "init_app"]
 
@@ -84,7 +86,8 @@ def init_app(app: Flask, core: CoreApi, authenticator: Authenticator) -> RestApi
     for converter in (UuidSegment, ImageIdSegment):
         app.url_map.converters[converter.NAME] = converter
         api.register_converter(converter, uuid_segment_schema)
-    for blueprint in (*create_blueprints(core, authenticator), create_events_blueprint(core, authenticator)):
+    for blueprint in (*create_blueprints(core, authenticator), create_events_blueprint(core, authenticator),
+                      create_webhooks_blueprint(core, authenticator)):
         api.register_blueprint(blueprint)
     register_app_handlers(app)
     app.after_request(_echo_request_id)

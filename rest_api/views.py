@@ -5,8 +5,7 @@ path ids, then the query or body. Decorators run outermost first, so their order
 """
 from __future__ import annotations
 
-import http
-from typing import Any, Callable
+from typing import Any
 from uuid import UUID
 
 from flask import Response
@@ -19,6 +18,7 @@ from core.commands import CopyImages, DeleteImage, IssueGrant, SaveUploads, SetP
 from rest_api import presenters
 from rest_api.auth import authenticate_request, current_caller
 from rest_api.conditional import LISTING_ETAG, Listings
+from rest_api.documenting import COMMON_ERRORS, ECHOED_REQUEST_ID, documents_errors
 from rest_api.errors import core_error_response
 from rest_api.idempotency import once_per_request_id
 from rest_api.parsing import RestBlueprint, limit_request_body
@@ -28,26 +28,8 @@ from rest_api.schemas import (
     UploadGrantSchema,
 )
 
-ECHOED_REQUEST_ID = {REQUEST_ID_HEADER: {
-    "description": "The request's Request-ID header, echoed (on errors too).",
-    "schema": {"type": "string", "format": "uuid"},
-}}
-
-# Error answers every operation may give, besides the 400 that each `arguments` documents itself.
-_COMMON_ERRORS = (401, 500, 503)
-_REALTY_ERRORS = (*_COMMON_ERRORS, 404, 409)
+_REALTY_ERRORS = (*COMMON_ERRORS, 404, 409)
 _BODY_ERRORS = (*_REALTY_ERRORS, 413, 415)
-
-
-def _documents(blp: RestBlueprint, statuses: tuple[int, ...]) -> Callable[[Callable], Callable]:
-    """Document error answers with the error schema (flask-smorest's lazily registered responses)."""
-
-    def decorator(func: Callable) -> Callable:
-        for status in sorted(statuses, reverse=True):
-            func = blp.alt_response(status, response=http.HTTPStatus(status).name)(func)
-        return func
-
-    return decorator
 
 
 def create_blueprints(core: CoreApi, authenticator: Authenticator) -> list[RestBlueprint]:
@@ -71,7 +53,7 @@ def create_blueprints(core: CoreApi, authenticator: Authenticator) -> list[RestB
     @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
     @images.arguments(GrantQuery, location="query", as_kwargs=True)
     @images.response(200, UploadGrantSchema, headers=ECHOED_REQUEST_ID)
-    @_documents(images, (*_COMMON_ERRORS, 415))
+    @documents_errors(images, (*COMMON_ERRORS, 415))
     def upload_grant(content_type: str) -> dict[str, Any]:
         """Get short-lived grant for uploading realty image
 
@@ -87,7 +69,7 @@ def create_blueprints(core: CoreApi, authenticator: Authenticator) -> list[RestB
         @images.response(200, RealtyImagesSchema, headers={**ECHOED_REQUEST_ID, **LISTING_ETAG})
         @images.alt_response(304, description="Not Modified: the listing is still the one If-None-Match names. "
                                               "No body.", headers={**ECHOED_REQUEST_ID, **LISTING_ETAG})
-        @_documents(images, (*_COMMON_ERRORS, 404))
+        @documents_errors(images, (*COMMON_ERRORS, 404))
         def get(self, realtyId: UUID) -> Response:
             """Fetch realty images
 
@@ -106,7 +88,7 @@ def create_blueprints(core: CoreApi, authenticator: Authenticator) -> list[RestB
         @images.arguments(RealtyPath, location="path", as_kwargs=True)
         @images.arguments(SaveImagesRequest)
         @images.response(201, RealtyImagesSchema, headers=ECHOED_REQUEST_ID)
-        @_documents(images, _BODY_ERRORS)
+        @documents_errors(images, _BODY_ERRORS)
         def post(self, body: dict[str, Any], realtyId: UUID) -> dict[str, Any]:
             """Save realty images using uploaded files
 
@@ -122,7 +104,7 @@ def create_blueprints(core: CoreApi, authenticator: Authenticator) -> list[RestB
         @images.arguments(RealtyPath, location="path", as_kwargs=True)
         @images.arguments(UpdateImagesRequest)
         @images.response(200, EmptySchema, headers=ECHOED_REQUEST_ID)
-        @_documents(images, _BODY_ERRORS)
+        @documents_errors(images, _BODY_ERRORS)
         def put(self, body: dict[str, Any], realtyId: UUID) -> dict[str, Any]:
             """Updates metadata for realty's images
 
@@ -137,7 +119,7 @@ def create_blueprints(core: CoreApi, authenticator: Authenticator) -> list[RestB
     @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
     @images.arguments(RealtyImagePath, location="path", as_kwargs=True)
     @images.response(200, EmptySchema, headers=ECHOED_REQUEST_ID)
-    @_documents(images, _REALTY_ERRORS)
+    @documents_errors(images, _REALTY_ERRORS)
     def delete_image(realtyId: UUID, realtyImageId: UUID) -> dict[str, Any]:
         """Deletes a realty image
 
@@ -152,7 +134,7 @@ def create_blueprints(core: CoreApi, authenticator: Authenticator) -> list[RestB
     @images.arguments(RealtyPath, location="path", as_kwargs=True)
     @images.arguments(PublicationRequest, required=False)
     @images.response(200, EmptySchema, headers=ECHOED_REQUEST_ID)
-    @_documents(images, _BODY_ERRORS)
+    @documents_errors(images, _BODY_ERRORS)
     def publish_images(body: dict[str, Any], realtyId: UUID) -> dict[str, Any]:
         """Publishes realty images
 
@@ -168,7 +150,7 @@ def create_blueprints(core: CoreApi, authenticator: Authenticator) -> list[RestB
     @images.arguments(RealtyPath, location="path", as_kwargs=True)
     @images.arguments(PublicationRequest, required=False)
     @images.response(200, EmptySchema, headers=ECHOED_REQUEST_ID)
-    @_documents(images, _BODY_ERRORS)
+    @documents_errors(images, _BODY_ERRORS)
     def unpublish_images(body: dict[str, Any], realtyId: UUID) -> dict[str, Any]:
         """Unpublishes realty images
 
@@ -184,7 +166,7 @@ def create_blueprints(core: CoreApi, authenticator: Authenticator) -> list[RestB
     @copying.arguments(RealtyPath, location="path", as_kwargs=True)
     @copying.arguments(CopyImagesRequest)
     @copying.response(200, EmptySchema, headers=ECHOED_REQUEST_ID)
-    @_documents(copying, _BODY_ERRORS)
+    @documents_errors(copying, _BODY_ERRORS)
     def copy_images(body: dict[str, Any], realtyId: UUID) -> dict[str, Any]:
         """Copies realty images
 

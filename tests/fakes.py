@@ -18,15 +18,16 @@ from typing import Sequence
 from uuid import UUID
 
 from core.domain import Processing, Realty, Room, UploadGrant
+from core.webhooks import Attempt, Delivery, Webhook
 from core.errors import TimedOut, Unavailable, UnsupportedImageType, UploadRejected
 from core.ports import (
-    BlobChanged, BlobContent, BlobStore, Clock, IdGenerator, ImageFacts, ImageInspector, JobQueue, RenderedImage,
-    RenderJob, RenditionSpec, UploadForm,
+    BlobChanged, BlobContent, BlobStore, Clock, DeliveryJob, FanOutJob, IdGenerator, ImageFacts, ImageInspector,
+    JobQueue, RenderedImage, RenderJob, RenditionSpec, SendResult, UploadForm, WebhookMessage, WebhookSender,
 )
 from core.repositories import (
-    BlobRepository, EventRepository, FeedBounds, GrantRepository, StoredEvent, ProcessingRepository,
-    RealtyRepository, RequestRecord, RequestRepository, RoomRepository, TombstoneRepository, UnitOfWork,
-    UnitOfWorkFactory,
+    BlobRepository, DeliveryRepository, EventRepository, FeedBounds, GrantRepository, ProcessingRepository,
+    RealtyRepository, RequestRecord, RequestRepository, RoomRepository, StoredEvent, TombstoneRepository, UnitOfWork,
+    UnitOfWorkFactory, WebhookRepository,
 )
 
 
@@ -69,6 +70,11 @@ class _Data:
     requests: dict[tuple[str, str], RequestRecord] = field(default_factory=dict)
     events: list[StoredEvent] = field(default_factory=list)
     feeds: dict[str, FeedBounds] = field(default_factory=dict)
+    fanned_out: dict[str, int] = field(default_factory=dict)
+    webhooks: dict[UUID, Webhook] = field(default_factory=dict)
+    deliveries: dict[int, dict] = field(default_factory=dict)
+    """Delivery id -> {"webhook", "seq", "attempts", "due"}."""
+    attempts: list[Attempt] = field(default_factory=list)
     next_id: int = 1
 
     def new_id(self) -> int:
@@ -293,6 +299,18 @@ class _Events(EventRepository):
     def bounds(self, org):
         return self._d.feeds.get(org, FeedBounds(0, 0))
 
+    def numbered(self, org, seqs):
+        return [e for e in self._d.events if e.event.org == org and e.seq in set(seqs)]
+
+    def lock_fan_out(self, org):
+        return self._d.fanned_out.get(org, 0)
+
+    def set_fan_out(self, org, seq):
+        self._d.fanned_out[org] = max(seq, self._d.fanned_out.get(org, 0))
+
+    def not_fanned_out(self, limit):
+        return sorted(o for o, f in self._d.feeds.items() if self._d.fanned_out.get(o, 0) < f.last)[:limit]
+
     def prune(self, occurred_before, limit):
         old = [e for e in self._d.events if e.event.occurred_at < occurred_before][:limit]
         for stored in old:
@@ -300,6 +318,86 @@ class _Events(EventRepository):
             feed = self._d.feeds[stored.event.org]
             self._d.feeds[stored.event.org] = replace(feed, pruned_through=max(feed.pruned_through, stored.seq))
         return len(old)
+
+
+class _Webhooks(WebhookRepository):
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def add(self, webhook):
+        self._d.webhooks[webhook.id] = _clone(webhook)
+
+    def get(self, org, webhook_id):
+        found = self._d.webhooks.get(webhook_id)
+        return _clone(found) if found is not None and found.org == org else None
+
+    def list(self, org):
+        return [_clone(w) for w in self._d.webhooks.values() if w.org == org]
+
+    def count(self, org):
+        return len(self.list(org))
+
+    def update(self, webhook):
+        self._d.webhooks[webhook.id] = _clone(webhook)
+
+    def delete(self, org, webhook_id):
+        if self.get(org, webhook_id) is None:
+            return False
+        del self._d.webhooks[webhook_id]
+        for key in [k for k, d in self._d.deliveries.items() if d["webhook"] == webhook_id]:
+            del self._d.deliveries[key]
+        return True
+
+
+class _Deliveries(DeliveryRepository):
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def add(self, webhook_id, event_seqs, due):
+        known = {(d["webhook"], d["seq"]) for d in self._d.deliveries.values()}
+        new = [seq for seq in event_seqs if (webhook_id, seq) not in known]
+        for seq in new:
+            self._d.deliveries[self._d.new_id()] = {"webhook": webhook_id, "seq": seq, "attempts": 0, "due": due}
+        return len(new)
+
+    def claim(self, webhook_id, now, lease_until, limit):
+        due = sorted((d["seq"], key) for key, d in self._d.deliveries.items()
+                     if d["webhook"] == webhook_id and d["due"] is not None and d["due"] <= now)[:limit]
+        for _, key in due:
+            self._d.deliveries[key]["due"] = lease_until
+        return [Delivery(key, webhook_id, seq, self._d.deliveries[key]["attempts"]) for seq, key in due]
+
+    def settle(self, delivery, attempt):
+        self._d.deliveries[delivery.id].update(attempts=attempt.attempt, due=attempt.next_attempt_at)
+        self._d.attempts.append(attempt)
+
+    def postpone(self, deliveries, until):
+        for delivery in deliveries:
+            self._d.deliveries[delivery.id]["due"] = until
+
+    def next_due(self, webhook_id):
+        return min((d["due"] for d in self._d.deliveries.values()
+                    if d["webhook"] == webhook_id and d["due"] is not None), default=None)
+
+    def overdue(self, due_before, limit):
+        hooks = sorted({d["webhook"] for d in self._d.deliveries.values() if d["due"] is not None
+                        and d["due"] < due_before})
+        return [(self._d.webhooks[h].org, h) for h in hooks if h in self._d.webhooks][:limit]
+
+    def attempts(self, webhook_id, limit):
+        return [a for a in reversed(self._d.attempts) if a.webhook_id == webhook_id][:limit]
+
+    def prune(self, before, limit):
+        old = [a for a in self._d.attempts if a.at < before][:limit]
+        for attempt in old:
+            self._d.attempts.remove(attempt)
+        return len(old)
+
+    def give_up(self, webhook_id, now, reason):
+        pending = [d for d in self._d.deliveries.values() if d["webhook"] == webhook_id and d["due"] is not None]
+        for delivery in pending:
+            delivery["due"] = None
+        return len(pending)
 
 
 class InMemoryUnitOfWork(UnitOfWork):
@@ -320,6 +418,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.grants, self.tombstones = _Grants(self._data), _Tombstones(self._data)
         self.blobs, self.processing = _Blobs(self._data), _Processing(self._data)
         self.requests, self.events = _Requests(self._data), _Events(self._data)
+        self.webhooks, self.deliveries = _Webhooks(self._data), _Deliveries(self._data)
         return self
 
     def commit(self):
@@ -436,16 +535,35 @@ def _version(data: bytes) -> str:
 
 
 class RecordingJobQueue(JobQueue):
-    """A queue a test drains by hand: `run(processor)` runs what waits, in order, like one worker."""
+    """A queue a test drains by hand: `run(processor)` runs the render jobs that wait, in order, like one
+    worker; `run_webhook_jobs(bus)` the fan-outs and deliveries (those whose delay has passed, by `clock`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
         self.waiting: list[RenderJob] = []
+        self.webhook_jobs: list[tuple[datetime, FanOutJob | DeliveryJob]] = []
         self.down = False
+        self._clock = clock
 
     def enqueue(self, jobs):
         if self.down:
             raise ConnectionError("queue down")
-        self.waiting.extend(jobs)
+        for job in jobs:
+            if isinstance(job, RenderJob):
+                self.waiting.append(job)
+            else:
+                now = self._clock.now() if self._clock else datetime.now(timezone.utc)
+                self.webhook_jobs.append((now + timedelta(seconds=getattr(job, "delay_seconds", 0)), job))
+
+    def run_webhook_jobs(self, bus) -> int:
+        from core.commands import DeliverEvents, FanOut
+
+        done = 0
+        while due := [entry for entry in self.webhook_jobs if entry[0] <= self._clock.now()]:
+            self.webhook_jobs.remove(due[0])
+            job = due[0][1]
+            bus.handle(FanOut(job.org) if isinstance(job, FanOutJob) else DeliverEvents(job.org, job.webhook_id))
+            done += 1
+        return done
 
     def backlog(self):
         return len(self.waiting)
@@ -518,3 +636,20 @@ class SequentialIds(IdGenerator):
         with self._lock:
             self._n += 1
             return uuid.UUID(int=self._n)
+
+
+class RecordingWebhookSender(WebhookSender):
+    """Endpoints on a pretend network: `addresses` is the DNS (host -> IPs, a public one by default),
+    `answer(message)` what the endpoint says (200 unless changed); every message sent is kept."""
+
+    def __init__(self) -> None:
+        self.addresses: dict[str, list[str]] = {}
+        self.answer = lambda message: SendResult(200, 3)
+        self.sent: list[WebhookMessage] = []
+
+    def resolve(self, host, port):
+        return self.addresses.get(host, ["93.184.216.34"])
+
+    def send(self, message, timeout):
+        self.sent.append(message)
+        return self.answer(message)

@@ -21,8 +21,10 @@ from core.commands import (
     SetPublished, UpdateImages, UploadedImage, UploadImage,
 )
 from core.dependencies import Limits
+from core.webhooks import UrlPolicy
 from tests.fakes import (
-    FakeClock, FakeInspector, InMemoryBlobStore, InMemoryDatabase, RecordingJobQueue, SequentialIds, fake_image,
+    FakeClock, FakeInspector, InMemoryBlobStore, InMemoryDatabase, RecordingJobQueue, RecordingWebhookSender,
+    SequentialIds, fake_image,
 )
 
 ORG_A = Caller(sub="agent-1", org="org-a")
@@ -32,14 +34,15 @@ OTHER = uuid.UUID("0fb5f172-b06d-4e49-8beb-5140e3b6f944")
 
 
 class World:
-    def __init__(self, limits: Limits = Limits()) -> None:
+    def __init__(self, limits: Limits = Limits(), url_policy: UrlPolicy = UrlPolicy()) -> None:
         self.db = InMemoryDatabase()
         self.blobs = InMemoryBlobStore()
         self.clock = FakeClock()
-        self.jobs = RecordingJobQueue()
+        self.jobs = RecordingJobQueue(self.clock)
+        self.sender = RecordingWebhookSender()
         self.inspector = FakeInspector()
         core = bootstrap(self.db, self.blobs, self.inspector, self.clock, SequentialIds(), self.jobs,
-                         LocalChangeSignals(), ThreadPoolExecutor(4), limits)
+                         LocalChangeSignals(), self.sender, ThreadPoolExecutor(4), limits, url_policy=url_policy)
         self.bus, self.views, self.processor = core.bus, core.views, core.processor
 
     def render(self) -> int:

@@ -31,7 +31,7 @@ from core.commands import (
 )
 from tests.conftest import TEST_DATABASE
 from tests.fakes import (
-    FakeClock, FakeInspector, InMemoryBlobStore, RecordingJobQueue, SequentialIds, fake_image,
+    FakeClock, FakeInspector, InMemoryBlobStore, RecordingJobQueue, RecordingWebhookSender, SequentialIds, fake_image,
 )
 
 ORG_A, ORG_B = "org-a", "org-b"
@@ -602,9 +602,10 @@ class World:
     def __init__(self, factory: PeeweeUnitOfWorkFactory) -> None:
         self.blobs = InMemoryBlobStore()
         self.clock = FakeClock(T0)
-        self.jobs = RecordingJobQueue()
+        self.jobs = RecordingJobQueue(self.clock)
+        self.sender = RecordingWebhookSender()
         core = bootstrap(factory, self.blobs, FakeInspector(), self.clock, SequentialIds(), self.jobs,
-                         LocalChangeSignals(), ThreadPoolExecutor(4))
+                         LocalChangeSignals(), self.sender, ThreadPoolExecutor(4))
         self.bus, self.views, self.processor = core.bus, core.views, core.processor
 
     def upload(self, caller: Caller) -> str:
@@ -658,7 +659,8 @@ def test_service_use_cases_on_the_database(factory):
 
     w.clock.advance(days=2)
     assert w.bus.handle(CollectGarbage()) == {"expired_uploads": 3, "abandoned_blobs": 0, "purged_blobs": 0,
-                                              "expired_requests": 0, "expired_events": 0}
+                                              "expired_requests": 0, "expired_events": 0,
+                                              "expired_deliveries": 0}
     assert w.views.check_ready() == {"database": True, "storage": True}
 
 

@@ -1,28 +1,21 @@
-"""What follows a committed change, run by the bus from the events the commit published. Each is
-best effort: what fails here is made good by a sweep (render jobs), or by gc (blob deletes)."""
+"""What follows a committed change, run by the bus from the events the commit published. Handlers that
+call for jobs return them, and the bus queues all of a commit's jobs at once (one wait, not one per
+handler, when the queue does not answer). All is best effort: what fails here is made good by a sweep
+(render jobs, fan-outs), or by gc (blob deletes)."""
 from __future__ import annotations
 
-import logging
 from typing import Sequence
 
 from core.dependencies import Deps
 from core.domain import Processing
 from core.events import BlobsFreed, ImageCreated, ImageEvent
-from core.ports import RenderJob
-
-log = logging.getLogger(__name__)
+from core.ports import FanOutJob, Job, RenderJob
 
 
-def queue_renders(events: Sequence[ImageCreated], deps: Deps) -> None:
+def render_new_images(events: Sequence[ImageCreated], deps: Deps) -> list[Job]:
     """New images are rendered by jobs (a copy of a READY image needs none)."""
-    jobs = [RenderJob(event.org, event.image.realty_uuid, event.image.uuid) for event in events
+    return [RenderJob(event.org, event.image.realty_uuid, event.image.uuid) for event in events
             if event.image.processing is Processing.PENDING]
-    if not jobs:
-        return
-    try:
-        deps.jobs.enqueue(jobs)
-    except Exception:  # noqa: BLE001 - the images are saved; the sweep queues their jobs later
-        log.warning("could not queue %d render jobs now; they will be queued again", len(jobs), exc_info=True)
 
 
 def delete_freed_blobs(events: Sequence[BlobsFreed], deps: Deps) -> None:
@@ -32,3 +25,8 @@ def delete_freed_blobs(events: Sequence[BlobsFreed], deps: Deps) -> None:
 def wake_feed_readers(events: Sequence[ImageEvent], deps: Deps) -> None:
     """Long polls of these orgs answer now, in every process."""
     deps.signals.announce(sorted({event.org for event in events}))
+
+
+def hand_to_webhooks(events: Sequence[ImageEvent], deps: Deps) -> list[Job]:
+    """The org's webhooks get what was committed: a job makes it due to each (core/use_cases/delivering.py)."""
+    return [FanOutJob(org) for org in sorted({event.org for event in events})]

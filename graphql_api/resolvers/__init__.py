@@ -2,7 +2,8 @@
 from graphql_api.resolvers.mutations import mutation
 from graphql_api.resolvers.queries import query
 from graphql_api.resolvers.types import bindables as type_bindables
+from graphql_api.resolvers.webhooks import bindables as webhook_bindables
 
-bindables = [query, mutation, *type_bindables]
+bindables = [query, mutation, *type_bindables, *webhook_bindables]
 
 __all__ = ["bindables"]

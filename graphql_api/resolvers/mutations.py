@@ -38,7 +38,7 @@ def resolve_create_property(_root, info, input: dict[str, Any]):
 def resolve_create_room(_root, info, input: dict[str, Any]):
     ctx = info.context
     ref = _realty_ref(input["propertyId"], "propertyId")
-    with _missing_as("propertyId"):
+    with missing_as("propertyId"):
         room = ctx.handle(CreateRoom(ctx.caller, ref, input["name"]))
     ctx.loaders.clear()
     return {"room": room}
@@ -74,7 +74,7 @@ def _upload(ctx, realty_ref: UUID | int | None, input: dict[str, Any], id_field:
     data, filename = _read_upload(input["file"], ctx.max_file_bytes)
     upload = DirectUpload(data=data, filename=filename, hero=bool(input.get("hero")),
                           description=input.get("description"), **placement)
-    with _missing_as(id_field):
+    with missing_as(id_field):
         image = ctx.handle(UploadImage(ctx.caller, realty_ref, upload))
     ctx.loaders.clear()
     return {"image": image}
@@ -88,7 +88,7 @@ def resolve_update_image(_root, info, input: dict[str, Any]):
     ref = _image_ref(input["id"], "id")
     change = ImageChange.as_given(ref, {name: input[name] for name in ("description", "category", "hero")
                                         if name in input})
-    with _missing_as("id"):
+    with missing_as("id"):
         image = ctx.handle(UpdateImage(ctx.caller, change))
     ctx.loaders.clear()
     return {"image": image}
@@ -98,7 +98,7 @@ def resolve_update_image(_root, info, input: dict[str, Any]):
 def resolve_delete_image(_root, info, input: dict[str, Any]):
     ctx = info.context
     ref = _image_ref(input["id"], "id")
-    with _missing_as("id"):
+    with missing_as("id"):
         ctx.handle(DeleteImage(ctx.caller, ref))
     ctx.loaders.clear()
     return {"success": True}
@@ -109,7 +109,7 @@ def resolve_reorder_images(_root, info, input: dict[str, Any]):
     ctx = info.context
     realty = _realty(ctx, input["propertyId"], "propertyId")
     refs = _image_refs(input["imageIds"], realty, "imageIds")
-    with _missing_as("propertyId"):
+    with missing_as("propertyId"):
         realty = ctx.handle(UpdateImages(ctx.caller, realty.uuid, [ImageChange(ref=r) for r in refs], reorder=True))
     return {"property": _fresh(ctx, realty)}
 
@@ -147,7 +147,7 @@ def _set_published(ctx, input: dict[str, Any], published: bool):
     realty = _realty(ctx, input["propertyId"], "propertyId")
     image_ids = input.get("imageIds")
     refs = None if image_ids is None else _image_refs(image_ids, realty, "imageIds")
-    with _missing_as("propertyId"):
+    with missing_as("propertyId"):
         realty = ctx.handle(SetPublished(ctx.caller, realty.uuid, refs, published))
     return {"property": _fresh(ctx, realty)}
 
@@ -196,7 +196,7 @@ def _image_refs(values: Sequence[str], realty: Realty, field: str) -> list[Image
 
 
 @contextmanager
-def _missing_as(field: str) -> Iterator[None]:
+def missing_as(field: str) -> Iterator[None]:
     """The core's NotFound as the GraphQL source reports it: `input.<field> is not exist`."""
     try:
         yield
