@@ -72,15 +72,22 @@ class PeeweeDeliveryRepository(Repository, DeliveryRepository):
         return [Delivery(row["id"], webhook_id, row["event_seq"], row["attempts"]) for row in rows]
 
     @db_errors
-    def settle(self, delivery: Delivery, attempt: Attempt) -> None:
+    def settle(self, attempts: Sequence[tuple[Delivery, Attempt]]) -> None:
         Model, Log = self._m.WebhookDelivery, self._m.WebhookAttempt
-        (Model.update(attempts=attempt.attempt, due_at=attempt.next_attempt_at,
-                      settled_at=None if attempt.state is DeliveryState.PENDING else attempt.at)
-         .where(Model.id == delivery.id).execute())
-        Log.insert(webhook=attempt.webhook_id, event_id=attempt.event_id, event_type=attempt.event_type,
-                   attempt=attempt.attempt, at=attempt.at, status_code=attempt.status_code,
-                   duration_ms=attempt.duration_ms, error=attempt.error, state=attempt.state.value,
-                   next_attempt_at=attempt.next_attempt_at).execute()
+        # Most attempts of a batch end alike (all delivered): one UPDATE for each kind of end, not one per row.
+        ends: dict[tuple[int, datetime | None, datetime | None], list[int]] = {}
+        for delivery, attempt in attempts:
+            settled_at = None if attempt.state is DeliveryState.PENDING else attempt.at
+            ends.setdefault((attempt.attempt, attempt.next_attempt_at, settled_at), []).append(delivery.id)
+        for (number, due_at, settled_at), ids in ends.items():
+            for batch in chunks(ids, INSERT_BATCH):
+                (Model.update(attempts=number, due_at=due_at, settled_at=settled_at)
+                 .where(Model.id.in_(batch)).execute())
+        rows = [{"webhook": a.webhook_id, "event_id": a.event_id, "event_type": a.event_type, "attempt": a.attempt,
+                 "at": a.at, "status_code": a.status_code, "duration_ms": a.duration_ms, "error": a.error,
+                 "state": a.state.value, "next_attempt_at": a.next_attempt_at} for _, a in attempts]
+        for batch in chunks(rows, INSERT_BATCH):
+            Log.insert_many(batch).as_rowcount().execute()
 
     @db_errors
     def postpone(self, deliveries: Sequence[Delivery], until: datetime) -> None:

@@ -324,9 +324,9 @@ class DeliveryRepository(abc.ABC):
         get the same delivery."""
 
     @abc.abstractmethod
-    def settle(self, delivery: Delivery, attempt: Attempt) -> None:
-        """Record the attempt in the log, and what is due next: nothing (delivered or given up), or
-        this delivery again at `attempt.next_attempt_at`."""
+    def settle(self, attempts: Sequence[tuple[Delivery, Attempt]]) -> None:
+        """Record each attempt in the log, and what is due next for its delivery: nothing (delivered or
+        given up), or the delivery again at `attempt.next_attempt_at`."""
 
     @abc.abstractmethod
     def postpone(self, deliveries: Sequence[Delivery], until: datetime) -> None:

@@ -367,9 +367,10 @@ class _Deliveries(DeliveryRepository):
             self._d.deliveries[key]["due"] = lease_until
         return [Delivery(key, webhook_id, seq, self._d.deliveries[key]["attempts"]) for seq, key in due]
 
-    def settle(self, delivery, attempt):
-        self._d.deliveries[delivery.id].update(attempts=attempt.attempt, due=attempt.next_attempt_at)
-        self._d.attempts.append(attempt)
+    def settle(self, attempts):
+        for delivery, attempt in attempts:
+            self._d.deliveries[delivery.id].update(attempts=attempt.attempt, due=attempt.next_attempt_at)
+            self._d.attempts.append(attempt)
 
     def postpone(self, deliveries, until):
         for delivery in deliveries:

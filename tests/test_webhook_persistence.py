@@ -61,9 +61,9 @@ def test_deliveries_are_added_once_claimed_settled_and_logged(factory):
         assert [d.event_seq for d in uow.deliveries.claim(webhook.id, T0, T0, 10)] == [4], "the others are leased"
         failed = Attempt(webhook.id, "e1", "image.created", 1, T0, 500, 12, "answered 500", DeliveryState.PENDING,
                          T0 + timedelta(seconds=5))
-        uow.deliveries.settle(claimed[0], failed)
-        uow.deliveries.settle(claimed[1], Attempt(webhook.id, "e2", "image.created", 1, T0, 200, 3, None,
-                                                  DeliveryState.DELIVERED, None))
+        uow.deliveries.settle([(claimed[0], failed),
+                               (claimed[1], Attempt(webhook.id, "e2", "image.created", 1, T0, 200, 3, None,
+                                                    DeliveryState.DELIVERED, None))])
         uow.deliveries.postpone([claimed[2]], T0 + timedelta(seconds=5))
         uow.commit()
     with factory() as uow:

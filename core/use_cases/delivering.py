@@ -77,8 +77,7 @@ def deliver_events(cmd: DeliverEvents, deps: Deps) -> None:
         return
     settled, rest = _send(deps, webhook, claimed, events)
     with deps.uow() as uow:
-        for delivery, attempt in settled:
-            uow.deliveries.settle(delivery, attempt)
+        uow.deliveries.settle(settled)
         if rest:
             uow.deliveries.postpone(rest, settled[-1][1].next_attempt_at or deps.clock.now())
         uow.webhooks.update(webhook)
