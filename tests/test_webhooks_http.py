@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -133,3 +138,28 @@ def test_another_orgs_webhooks_do_not_exist(rest, receiver, client, make_token):
     for method, path in (("GET", ""), ("DELETE", ""), ("POST", "/test"), ("GET", "/deliveries")):
         response = other.client.open(f"/webhooks/{webhook['id']}{path}", method=method, headers=other.headers())
         assert response.status_code == 404, (method, path)
+
+
+def test_the_example_receiver_verifies_and_prints_what_it_gets(rest, tmp_path):
+    """scripts/webhook_receiver.py, as docs/events.md runs it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    webhook = subscribe(rest, f"http://127.0.0.1:{port}/hooks", events=["image.created"])
+    script = Path(__file__).resolve().parent.parent / "scripts" / "webhook_receiver.py"
+    out = open(tmp_path / "receiver.log", "w+")
+    receiver = subprocess.Popen([sys.executable, str(script), "--port", str(port)], stdout=out,
+                                stderr=subprocess.STDOUT, env={**os.environ, "WEBHOOK_SECRET": webhook["secret"]})
+    try:
+        deadline = time.monotonic() + 60
+        while "listening" not in (tmp_path / "receiver.log").read_text():
+            assert time.monotonic() < deadline and receiver.poll() is None, (tmp_path / "receiver.log").read_text()
+            time.sleep(0.05)
+        [item] = rest.save_ok(str(uuid.uuid4()), rest.upload_many([distinct_png(5)]))
+        while item["realtyImageId"] not in (tmp_path / "receiver.log").read_text():
+            assert time.monotonic() < deadline, (tmp_path / "receiver.log").read_text()
+            time.sleep(0.05)
+        assert '"type": "image.created"' in (tmp_path / "receiver.log").read_text()
+    finally:
+        receiver.terminate()
+        receiver.wait(10)
