@@ -3,7 +3,8 @@
 Untrusted bytes go through four gates before any pixel memory is allocated for them:
 a format allow-list (Pillow otherwise sniffs ~40 formats, each an attack surface), a structural walk
 that bounds the decoder's WORK (`adapters/image_bounds.py`), the caller's pixel limit read from the
-header, and only then a full decode that must consume the whole image.
+header, and only then a decode that must consume the whole image. For a PNG that decode is a stream
+through zlib that never holds the bitmap (`adapters/png_pixels.py`); for a JPEG it is at 1/8 scale.
 
 Renditions are made from ONE decode at the smallest size the largest rendition needs (JPEG DCT
 scaling, else an integer box `reduce`), and every smaller rendition is derived from the largest.
@@ -17,11 +18,12 @@ from __future__ import annotations
 import io
 import logging
 import re
+import struct
 from typing import Sequence
 
-from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, PngImagePlugin, UnidentifiedImageError
 
-from adapters import image_bounds
+from adapters import image_bounds, png_pixels
 from core.errors import UnsupportedImageType, UploadRejected
 from core.ports import ImageFacts, ImageInspector, RenderedImage, RenditionSpec
 
@@ -91,14 +93,16 @@ class PillowInspector(ImageInspector):
         with _open(data, max_pixels) as img:
             content_type = CONTENT_TYPES[img.format]
             width, height = img.size
-            if img.format in ("JPEG", "MPO"):
-                # Decoding at 1/8 scale still entropy-decodes every byte of the scan, so truncation
-                # and corrupt data are caught, at 1/64 of the memory and a fraction of the time.
-                img.draft(None, (max(1, width // 8), max(1, height // 8)))
-            _load(img)
             if img.format == "PNG":
-                image_bounds.check_png_complete(data)
-            # After load(): a PNG may carry its eXIf chunk after the pixel data.
+                # Pillow would hold the whole bitmap (400 MB for a 100-megapixel picture of 300 KB).
+                _read_png_trailer(img, png_pixels.verify_pixels(data))
+            else:
+                if img.format in ("JPEG", "MPO"):
+                    # Decoding at 1/8 scale still entropy-decodes every byte of the scan, so truncation
+                    # and corrupt data are caught, at 1/64 of the memory and a fraction of the time.
+                    img.draft(None, (max(1, width // 8), max(1, height // 8)))
+                _load(img)
+            # After the pixel data: a PNG may carry its eXIf chunk there.
             orientation = _orientation(img)
         if orientation >= 5:  # rotated by 90°: displayed width is the stored height
             width, height = height, width
@@ -213,16 +217,50 @@ def _bounded_rle_bmp(img: ImageFile.ImageFile, data: bytes) -> ImageFile.ImageFi
 
 def _load(img: ImageFile.ImageFile) -> None:
     """Decode all pixel data; refuse truncated or corrupt files instead of padding them with grey."""
-    if ImageFile.LOAD_TRUNCATED_IMAGES:
-        # A process-wide switch we must not flip per call (threads). If someone enabled it, fail
-        # closed rather than accept half-uploaded images silently.
-        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True; PillowInspector requires False")
+    _require_strict_loading()
     try:
         img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise UploadRejected(f"the image is too large: {exc}") from exc
     except _DECODE_ERRORS as exc:
         raise UnsupportedImageType(f"the image data is truncated or corrupt: {exc}") from exc
+
+
+def _read_png_trailer(img: ImageFile.ImageFile, offset: int) -> None:
+    """Read the chunks after a PNG's pixel data (from `offset`) into `img.info`, with Pillow's own chunk
+    readers, as its `load()` does once it has decoded the pixels (`PngImageFile.load_end`): a PNG may
+    carry its eXIf, XMP or text there. A chunk cut short is a truncated file, as it is to Pillow."""
+    _require_strict_loading()
+    stream = img.png if isinstance(img, PngImagePlugin.PngImageFile) else None
+    if stream is None or stream.fp is None:  # pragma: no cover - Image.open leaves both on a PNG
+        return
+    fp = stream.fp
+    fp.seek(offset)
+    try:
+        while True:
+            try:
+                kind, position, length = stream.read()
+            except (struct.error, SyntaxError):
+                return  # no whole chunk header (no IEND, or trailing bytes): Pillow stops here too
+            if kind in (b"IEND", b"fcTL"):  # fcTL: an animation's next frame
+                return
+            try:
+                stream.call(kind, position, length)
+            except UnicodeDecodeError:
+                return
+            except (EOFError, AttributeError):  # a chunk with no reader (AttributeError) or of image data
+                if len(fp.read(length)) < length:
+                    raise OSError(f"the {kind!r} chunk is cut short") from None
+            fp.read(4)  # its checksum: Pillow checks none after the pixel data
+    except _DECODE_ERRORS as exc:
+        raise UnsupportedImageType(f"the image data is truncated or corrupt: {exc}") from exc
+
+
+def _require_strict_loading() -> None:
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        # A process-wide switch we must not flip per call (threads). If someone enabled it, fail
+        # closed rather than accept half-uploaded images silently.
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True; PillowInspector requires False")
 
 
 def _orientation(img: Image.Image) -> int:
