@@ -33,6 +33,7 @@ MAX_PNG_CHUNKS = 32_768
 _JPEG_MARKER = re.compile(rb"\xff[^\x00\xff\xd0-\xd7]")
 """The next marker: 0xFF then a code that is not stuffing (00), fill (FF) or a restart (D0-D7)."""
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # minus DHT, JPG, DAC
+_JPEG_PROGRESSIVE = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
 _JPEG_SOS, _JPEG_EOI = 0xDA, 0xD9
 _JPEG_NO_LENGTH = frozenset({0x01, 0xD8})  # TEM, SOI: markers without a length field
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -82,6 +83,36 @@ def check_jpeg_work(data: bytes) -> None:
                 raise UploadRejected(f"the JPEG has too many scans: decoding them would go over the picture more "
                                      f"than {JPEG_SCAN_PASSES} times (encoders need at most about 10)")
         pos = max(end, start + 2)
+
+
+def jpeg_coefficient_bytes(data: bytes) -> int:
+    """Memory libjpeg takes for the whole picture's DCT coefficients, whatever scale it decodes to.
+
+    A progressive JPEG, or a sequential one whose first scan lacks some components, cannot output a
+    row before its last scan: libjpeg keeps every 8x8 block's 64 coefficients, 2 bytes each, until
+    then (300 MB for 100 megapixels in 4:2:0). A sequential JPEG is decoded a row of blocks at a time: 0.
+    """
+    pos, size = 2, len(data)
+    blocks: dict[int, int] | None = None
+    progressive = False
+    while (found := _JPEG_MARKER.search(data, pos)) is not None:
+        start, code = found.start(), data[found.start() + 1]
+        if code == _JPEG_EOI:
+            break
+        if code in _JPEG_NO_LENGTH:
+            pos = start + 2
+            continue
+        if start + 4 >= size:
+            break
+        end = start + 2 + int.from_bytes(data[start + 2:start + 4], "big")
+        if code in _JPEG_SOF and blocks is None:
+            blocks, progressive = _jpeg_component_blocks(data[start + 4:end]), code in _JPEG_PROGRESSIVE
+        elif code == _JPEG_SOS and blocks is not None:
+            if progressive or start + 4 >= size or data[start + 4] < len(blocks):
+                return 64 * 2 * sum(blocks.values())
+            break
+        pos = max(end, start + 2)
+    return 0
 
 
 def _jpeg_component_blocks(frame: bytes) -> dict[int, int]:

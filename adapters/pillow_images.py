@@ -18,11 +18,13 @@ from __future__ import annotations
 import io
 import logging
 import struct
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
 from PIL import Image, ImageCms, ImageFile, PngImagePlugin, UnidentifiedImageError
 
-from adapters import image_bounds, png_pixels
+from adapters import decode_memory, image_bounds, png_pixels
+from adapters.decode_memory import DecodeBudget
 from adapters.image_orientation import orientation_of
 from core.errors import UnsupportedImageType, UploadRejected
 from core.ports import ImageFacts, ImageInspector, RenderedImage, RenditionSpec
@@ -80,11 +82,14 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeEr
 
 
 class PillowInspector(ImageInspector):
-    def __init__(self, quality: int = 85, render_max_pixels: int = 100_000_000) -> None:
+    def __init__(self, quality: int = 85, render_max_pixels: int = 100_000_000,
+                 decode_budget: DecodeBudget | None = None) -> None:
         """`render_max_pixels` guards `render` on its own: it is normally called on bytes `inspect`
-        already accepted, but must not be the way round the limit if a caller skips that."""
+        already accepted, but must not be the way round the limit if a caller skips that.
+        `decode_budget`: the pixel memory every decode of this inspector shares (unbounded if none)."""
         self.quality = quality
         self.render_max_pixels = render_max_pixels
+        self.decode_budget = decode_budget or DecodeBudget.unbounded()
 
     # --- inspect --------------------------------------------------------------------------------
 
@@ -92,17 +97,18 @@ class PillowInspector(ImageInspector):
         with _open(data, max_pixels) as img:
             content_type = CONTENT_TYPES[img.format]
             width, height = img.size
-            if img.format == "PNG":
-                # Pillow would hold the whole bitmap (400 MB for a 100-megapixel picture of 300 KB).
-                _read_png_trailer(img, png_pixels.verify_pixels(data))
-            else:
-                if img.format in ("JPEG", "MPO"):
-                    # Decoding at 1/8 scale still entropy-decodes every byte of the scan, so truncation
-                    # and corrupt data are caught, at 1/64 of the memory and a fraction of the time.
-                    img.draft(None, (max(1, width // 8), max(1, height // 8)))
-                _load(img)
-            # After the pixel data: a PNG may carry its eXIf chunk there.
-            orientation = orientation_of(img.info)
+            if img.format in ("JPEG", "MPO"):
+                # Decoding at 1/8 scale still entropy-decodes every byte of the scan, so truncation
+                # and corrupt data are caught, at 1/64 of the memory and a fraction of the time.
+                img.draft(None, (max(1, width // 8), max(1, height // 8)))
+            with self._decoding(img, decode_memory.verify_bytes(img, data)):
+                if img.format == "PNG":
+                    # Pillow would hold the whole bitmap (400 MB for a 100-megapixel picture of 300 KB).
+                    _read_png_trailer(img, png_pixels.verify_pixels(data))
+                else:
+                    _load(img)
+                # After the pixel data: a PNG may carry its eXIf chunk there.
+                orientation = orientation_of(img.info)
         if orientation >= 5:  # rotated by 90°: displayed width is the stored height
             width, height = height, width
         return ImageFacts(content_type=content_type, width=width, height=height)
@@ -123,30 +129,43 @@ class PillowInspector(ImageInspector):
         if img.format in ("JPEG", "MPO"):
             # DCT scaling: libjpeg decodes straight to 1/2, 1/4 or 1/8 size, never below `target`.
             img.draft("RGB", target)
-        _load(img)
-        orientation = orientation_of(img.info)
-        try:
-            # One step per statement, rebinding `img`: each intermediate (above all the decoded
-            # source) is freed as soon as the next exists, which keeps the peak near one decode.
-            img = _normalise_mode(img)
-            img = _reduce(img, target)
-            img = _resize(img, target)
-            img = _flatten(img)
-            img = _to_srgb(img, icc)
-            if orientation in _TRANSPOSE:
-                img = img.transpose(_TRANSPOSE[orientation])
-        except _DECODE_ERRORS as exc:  # pragma: no cover - Pillow ops on a decoded image: defensive
-            raise UnsupportedImageType(f"the image cannot be processed: {exc}") from exc
-        base = img
-        del img
+        # Held until the renditions are encoded. Not with `_decoding`: it would keep the decoded source
+        # alive to close it, which the rebinding of `img` below frees as soon as it is reduced.
+        with self.decode_budget.hold(decode_memory.render_bytes(img, data, target)):
+            _load(img)
+            orientation = orientation_of(img.info)
+            try:
+                # One step per statement, rebinding `img`: each intermediate (above all the decoded
+                # source) is freed as soon as the next exists, which keeps the peak near one decode.
+                img = _normalise_mode(img)
+                img = _reduce(img, target)
+                img = _resize(img, target)
+                img = _flatten(img)
+                img = _to_srgb(img, icc)
+                if orientation in _TRANSPOSE:
+                    img = img.transpose(_TRANSPOSE[orientation])
+            except _DECODE_ERRORS as exc:  # pragma: no cover - Pillow ops on a decoded image: defensive
+                raise UnsupportedImageType(f"the image cannot be processed: {exc}") from exc
+            base = img
+            del img
 
-        # Largest first; every smaller rendition is resampled from it, not from the source.
-        rendered: dict[int, RenderedImage] = {}
-        for max_side in sorted({spec.max_side for spec in specs}, reverse=True):
-            size = _fit(base.size, max_side)
-            out = base if size == base.size else base.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-            rendered[max_side] = RenderedImage(self._encode(out), out.width, out.height, OUTPUT_TYPE)
+            # Largest first; every smaller rendition is resampled from it, not from the source.
+            rendered: dict[int, RenderedImage] = {}
+            for max_side in sorted({spec.max_side for spec in specs}, reverse=True):
+                size = _fit(base.size, max_side)
+                out = base if size == base.size else base.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+                rendered[max_side] = RenderedImage(self._encode(out), out.width, out.height, OUTPUT_TYPE)
+            del base, out
         return [rendered[spec.max_side] for spec in specs]
+
+    @contextmanager
+    def _decoding(self, img: ImageFile.ImageFile, nbytes: int) -> Iterator[None]:
+        """Hold `nbytes` of the budget while `img` may hold pixels; they are gone before it is given back."""
+        with self.decode_budget.hold(nbytes):
+            try:
+                yield
+            finally:
+                img.close()
 
     def _encode(self, img: Image.Image) -> bytes:
         # A fresh info dict: Pillow's JPEG writer copies `info["comment"]` from the image, and
