@@ -30,7 +30,7 @@ import graphql_api
 import rest_api
 import storage_api
 import web_console
-from adapters.decode_memory import DecodeBudget
+from adapters.decode_memory import DecodeBudget, unmap_large_blocks_when_freed
 from adapters.dramatiq_jobs import SWEEP_INTERVAL_SECONDS, DramatiqJobQueue, InProcessJobQueue, redis_queue
 from adapters.jwt_auth import JwtAuthenticator
 from adapters.local_blobs import LocalBlobStore
@@ -78,6 +78,7 @@ def build(settings: Settings, secret: str) -> Gateway:
     database = PeeweeUnitOfWorkFactory(settings.database_url, settings.backend_timeout)
     database.create_tables()
     blobs = _blob_store(settings, secret)
+    unmap_large_blocks_when_freed()  # else the threads' decodes stay resident after the budget has them back
     inspector = PillowInspector(render_max_pixels=settings.max_image_pixels,
                                 decode_budget=DecodeBudget(settings.decode_memory_bytes))
     clock = SystemClock()

@@ -65,6 +65,13 @@ def test_one_colour_100_megapixel_pngs_saved_over_both_apis_at_once_cost_no_bitm
     assert measured["peak_growth_mb"] < 100, measured
 
 
+def test_full_decodes_of_a_save_and_of_graphql_uploads_share_one_budget(database_url, tmp_path):
+    # A WebP is decoded whole: 6 MP hold ~92 MB. The budget admits one at a time, not 6 (~550 MB).
+    measured = save_probe(database_url, tmp_path, "webp-6mp", rest_saves=4, graphql_uploads=2,
+                          DECODE_MEMORY_BYTES=str(128 * MB))
+    assert measured["peak_growth_mb"] < 128 + 40, measured
+
+
 @pytest.mark.parametrize("picture, operation", [
     ("flat-png-100mp", "inspect"),
     ("webp-6mp", "inspect"),
