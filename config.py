@@ -34,6 +34,9 @@ class Settings:
     """Render jobs at once in the gateway process when there is no REDIS_URL."""
     save_threads: int = 8
     """Uploads a save verifies and stores at once (I/O and decoding, both off the GIL)."""
+    decode_memory_bytes: int = 256 * 1024 * 1024
+    """Pixel memory the decodes of one process may hold at once (save threads, GraphQL uploads and render
+    jobs alike); decodes that would go over wait. A picture needing more on its own is decoded alone."""
     processing_stale_seconds: int = 120
     """A PENDING image whose job was queued or started longer ago than this is queued again."""
     worker_heartbeat_seconds: int = 60
@@ -120,6 +123,7 @@ class Settings:
             redis_url=environ.get("REDIS_URL") or None,
             render_threads=number("RENDER_THREADS", defaults.render_threads),
             save_threads=number("SAVE_THREADS", defaults.save_threads),
+            decode_memory_bytes=number("DECODE_MEMORY_BYTES", defaults.decode_memory_bytes),
             processing_stale_seconds=number("PROCESSING_STALE_AFTER", defaults.processing_stale_seconds),
             worker_heartbeat_seconds=number("WORKER_HEARTBEAT_TIMEOUT", defaults.worker_heartbeat_seconds),
             cors_origins=parse_origins(environ.get("CORS_ORIGINS", "")),

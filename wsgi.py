@@ -30,8 +30,9 @@ import rest_api
 import storage_api
 import web_console
 from adapters.change_signals import LocalChangeSignals, RedisChangeSignals
-from adapters.dramatiq_workers import dramatiq_command, supervise
+from adapters.decode_memory import DecodeBudget, unmap_large_blocks_when_freed
 from adapters.dramatiq_jobs import SWEEP_INTERVAL_SECONDS, DramatiqJobQueue, InProcessJobQueue, redis_queue
+from adapters.dramatiq_workers import dramatiq_command, supervise
 from adapters.jwt_auth import JwtAuthenticator
 from adapters.local_blobs import LocalBlobStore
 from adapters.peewee_uow import PeeweeUnitOfWorkFactory
@@ -84,7 +85,9 @@ def build(settings: Settings, secret: str) -> Gateway:
     database = PeeweeUnitOfWorkFactory(settings.database_url, settings.backend_timeout)
     database.create_tables()
     blobs = _blob_store(settings, secret)
-    inspector = PillowInspector(render_max_pixels=settings.max_image_pixels)
+    unmap_large_blocks_when_freed()  # else the threads' decodes stay resident after the budget has them back
+    inspector = PillowInspector(render_max_pixels=settings.max_image_pixels,
+                                decode_budget=DecodeBudget(settings.decode_memory_bytes))
     clock = SystemClock()
     core: CoreApi | None = None  # the queue calls it; it enqueues on the queue
 

@@ -3,7 +3,8 @@
 Untrusted bytes go through four gates before any pixel memory is allocated for them:
 a format allow-list (Pillow otherwise sniffs ~40 formats, each an attack surface), a structural walk
 that bounds the decoder's WORK (`adapters/image_bounds.py`), the caller's pixel limit read from the
-header, and only then a full decode that must consume the whole image.
+header, and only then a decode that must consume the whole image. For a PNG that decode is a stream
+through zlib that never holds the bitmap (`adapters/png_pixels.py`); for a JPEG it is at 1/8 scale.
 
 Renditions are made from ONE decode at the smallest size the largest rendition needs (JPEG DCT
 scaling, else an integer box `reduce`), and every smaller rendition is derived from the largest.
@@ -16,12 +17,15 @@ from __future__ import annotations
 
 import io
 import logging
-import re
-from typing import Sequence
+import struct
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
-from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, PngImagePlugin, UnidentifiedImageError
 
-from adapters import image_bounds
+from adapters import decode_memory, image_bounds, png_pixels
+from adapters.decode_memory import DecodeBudget
+from adapters.image_orientation import orientation_of
 from core.errors import UnsupportedImageType, UploadRejected
 from core.ports import ImageFacts, ImageInspector, RenderedImage, RenditionSpec
 
@@ -55,7 +59,6 @@ _TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-_ORIENTATION_TAG = 0x0112
 
 # ICC colour spaces and the Pillow mode pixels must be in for a transform from that space.
 _ICC_INPUT_MODE = {"RGB": "RGB", "CMYK": "CMYK", "GRAY": "L"}
@@ -79,11 +82,14 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeEr
 
 
 class PillowInspector(ImageInspector):
-    def __init__(self, quality: int = 85, render_max_pixels: int = 100_000_000) -> None:
+    def __init__(self, quality: int = 85, render_max_pixels: int = 100_000_000,
+                 decode_budget: DecodeBudget | None = None) -> None:
         """`render_max_pixels` guards `render` on its own: it is normally called on bytes `inspect`
-        already accepted, but must not be the way round the limit if a caller skips that."""
+        already accepted, but must not be the way round the limit if a caller skips that.
+        `decode_budget`: the pixel memory every decode of this inspector shares (unbounded if none)."""
         self.quality = quality
         self.render_max_pixels = render_max_pixels
+        self.decode_budget = decode_budget or DecodeBudget.unbounded()
 
     # --- inspect --------------------------------------------------------------------------------
 
@@ -95,11 +101,14 @@ class PillowInspector(ImageInspector):
                 # Decoding at 1/8 scale still entropy-decodes every byte of the scan, so truncation
                 # and corrupt data are caught, at 1/64 of the memory and a fraction of the time.
                 img.draft(None, (max(1, width // 8), max(1, height // 8)))
-            _load(img)
-            if img.format == "PNG":
-                image_bounds.check_png_complete(data)
-            # After load(): a PNG may carry its eXIf chunk after the pixel data.
-            orientation = _orientation(img)
+            with self._decoding(img, decode_memory.verify_bytes(img, data)):
+                if img.format == "PNG":
+                    # Pillow would hold the whole bitmap (400 MB for a 100-megapixel picture of 300 KB).
+                    _read_png_trailer(img, png_pixels.verify_pixels(data))
+                else:
+                    _load(img)
+                # After the pixel data: a PNG may carry its eXIf chunk there.
+                orientation = orientation_of(img.info)
         if orientation >= 5:  # rotated by 90°: displayed width is the stored height
             width, height = height, width
         return ImageFacts(content_type=content_type, width=width, height=height)
@@ -120,30 +129,43 @@ class PillowInspector(ImageInspector):
         if img.format in ("JPEG", "MPO"):
             # DCT scaling: libjpeg decodes straight to 1/2, 1/4 or 1/8 size, never below `target`.
             img.draft("RGB", target)
-        _load(img)
-        orientation = _orientation(img)
-        try:
-            # One step per statement, rebinding `img`: each intermediate (above all the decoded
-            # source) is freed as soon as the next exists, which keeps the peak near one decode.
-            img = _normalise_mode(img)
-            img = _reduce(img, target)
-            img = _resize(img, target)
-            img = _flatten(img)
-            img = _to_srgb(img, icc)
-            if orientation in _TRANSPOSE:
-                img = img.transpose(_TRANSPOSE[orientation])
-        except _DECODE_ERRORS as exc:  # pragma: no cover - Pillow ops on a decoded image: defensive
-            raise UnsupportedImageType(f"the image cannot be processed: {exc}") from exc
-        base = img
-        del img
+        # Held until the renditions are encoded. Not with `_decoding`: it would keep the decoded source
+        # alive to close it, which the rebinding of `img` below frees as soon as it is reduced.
+        with self.decode_budget.hold(decode_memory.render_bytes(img, data, target)):
+            _load(img)
+            orientation = orientation_of(img.info)
+            try:
+                # One step per statement, rebinding `img`: each intermediate (above all the decoded
+                # source) is freed as soon as the next exists, which keeps the peak near one decode.
+                img = _normalise_mode(img)
+                img = _reduce(img, target)
+                img = _resize(img, target)
+                img = _flatten(img)
+                img = _to_srgb(img, icc)
+                if orientation in _TRANSPOSE:
+                    img = img.transpose(_TRANSPOSE[orientation])
+            except _DECODE_ERRORS as exc:  # pragma: no cover - Pillow ops on a decoded image: defensive
+                raise UnsupportedImageType(f"the image cannot be processed: {exc}") from exc
+            base = img
+            del img
 
-        # Largest first; every smaller rendition is resampled from it, not from the source.
-        rendered: dict[int, RenderedImage] = {}
-        for max_side in sorted({spec.max_side for spec in specs}, reverse=True):
-            size = _fit(base.size, max_side)
-            out = base if size == base.size else base.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-            rendered[max_side] = RenderedImage(self._encode(out), out.width, out.height, OUTPUT_TYPE)
+            # Largest first; every smaller rendition is resampled from it, not from the source.
+            rendered: dict[int, RenderedImage] = {}
+            for max_side in sorted({spec.max_side for spec in specs}, reverse=True):
+                size = _fit(base.size, max_side)
+                out = base if size == base.size else base.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+                rendered[max_side] = RenderedImage(self._encode(out), out.width, out.height, OUTPUT_TYPE)
+            del base, out
         return [rendered[spec.max_side] for spec in specs]
+
+    @contextmanager
+    def _decoding(self, img: ImageFile.ImageFile, nbytes: int) -> Iterator[None]:
+        """Hold `nbytes` of the budget while `img` may hold pixels; they are gone before it is given back."""
+        with self.decode_budget.hold(nbytes):
+            try:
+                yield
+            finally:
+                img.close()
 
     def _encode(self, img: Image.Image) -> bytes:
         # A fresh info dict: Pillow's JPEG writer copies `info["comment"]` from the image, and
@@ -213,10 +235,7 @@ def _bounded_rle_bmp(img: ImageFile.ImageFile, data: bytes) -> ImageFile.ImageFi
 
 def _load(img: ImageFile.ImageFile) -> None:
     """Decode all pixel data; refuse truncated or corrupt files instead of padding them with grey."""
-    if ImageFile.LOAD_TRUNCATED_IMAGES:
-        # A process-wide switch we must not flip per call (threads). If someone enabled it, fail
-        # closed rather than accept half-uploaded images silently.
-        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True; PillowInspector requires False")
+    _require_strict_loading()
     try:
         img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -225,57 +244,41 @@ def _load(img: ImageFile.ImageFile) -> None:
         raise UnsupportedImageType(f"the image data is truncated or corrupt: {exc}") from exc
 
 
-def _orientation(img: Image.Image) -> int:
-    """The EXIF orientation (or, when EXIF has none, XMP's tiff:Orientation, as Pillow's
-    `exif_transpose` reads it); 1 when absent or nonsense.
-
-    Read here rather than with `getexif()`: Pillow loads the value of every IFD0 entry and warns about
-    each broken one, which an EXIF block of 65 535 bogus entries (PNG and WebP allow megabytes) turns
-    into a second of work and 65 535 log lines. This reads one entry and never raises.
-    """
-    value = _exif_orientation(_exif_block(img.info))
-    if value is None:
-        xmp = img.info.get("XML:com.adobe.xmp") or img.info.get("xmp")
-        if isinstance(xmp, str):
-            xmp = xmp.encode("utf-8", "replace")
-        match = _XMP_ORIENTATION.search(xmp) if isinstance(xmp, bytes) else None
-        value = int(match[2]) if match else None
-    return value if value is not None and 1 <= value <= 8 else 1
-
-
-_XMP_ORIENTATION = re.compile(rb'tiff:Orientation(="|>)([0-9])')
-_EXIF_VALUE_SIZE = {3: 2, 4: 4}  # SHORT, LONG: the types an orientation may have
-
-
-def _exif_block(info: dict) -> bytes:
-    """The TIFF structure of the image's EXIF, if any: from the JPEG APP1 / PNG eXIf / WebP EXIF block,
-    or from the hex "Raw profile type exif" text ImageMagick puts in PNGs."""
-    exif = info.get("exif")
-    if exif is None and isinstance(raw := info.get("Raw profile type exif"), str):
-        try:
-            exif = bytes.fromhex("".join(raw.split("\n")[3:]))
-        except ValueError:
-            return b""
-    if not isinstance(exif, bytes):
-        return b""
-    return exif[6:] if exif.startswith(b"Exif\x00\x00") else exif
+def _read_png_trailer(img: ImageFile.ImageFile, offset: int) -> None:
+    """Read the chunks after a PNG's pixel data (from `offset`) into `img.info`, with Pillow's own chunk
+    readers, as its `load()` does once it has decoded the pixels (`PngImageFile.load_end`): a PNG may
+    carry its eXIf, XMP or text there. A chunk cut short is a truncated file, as it is to Pillow."""
+    _require_strict_loading()
+    stream = img.png if isinstance(img, PngImagePlugin.PngImageFile) else None
+    if stream is None or stream.fp is None:  # pragma: no cover - Image.open leaves both on a PNG
+        return
+    fp = stream.fp
+    fp.seek(offset)
+    try:
+        while True:
+            try:
+                kind, position, length = stream.read()
+            except (struct.error, SyntaxError):
+                return  # no whole chunk header (no IEND, or trailing bytes): Pillow stops here too
+            if kind in (b"IEND", b"fcTL"):  # fcTL: an animation's next frame
+                return
+            try:
+                stream.call(kind, position, length)
+            except UnicodeDecodeError:
+                return
+            except (EOFError, AttributeError):  # a chunk with no reader (AttributeError) or of image data
+                if len(fp.read(length)) < length:
+                    raise OSError(f"the {kind!r} chunk is cut short") from None
+            fp.read(4)  # its checksum: Pillow checks none after the pixel data
+    except _DECODE_ERRORS as exc:
+        raise UnsupportedImageType(f"the image data is truncated or corrupt: {exc}") from exc
 
 
-def _exif_orientation(tiff: bytes) -> int | None:
-    """Orientation from IFD0 of a TIFF structure: None when there is no such tag, 0 when it is unusable."""
-    order = {b"II": "little", b"MM": "big"}.get(tiff[:2])
-    if order is None or int.from_bytes(tiff[2:4], order) != 42:
-        return None
-    ifd = int.from_bytes(tiff[4:8], order)
-    count = int.from_bytes(tiff[ifd:ifd + 2], order)
-    for entry in range(ifd + 2, min(ifd + 2 + 12 * count, len(tiff) - 11), 12):
-        if int.from_bytes(tiff[entry:entry + 2], order) == _ORIENTATION_TAG:
-            size = _EXIF_VALUE_SIZE.get(int.from_bytes(tiff[entry + 2:entry + 4], order))
-            values = int.from_bytes(tiff[entry + 4:entry + 8], order)
-            if size is None or not 1 <= values <= 4 // size:
-                return 0  # not a number stored in the entry itself: nonsense
-            return int.from_bytes(tiff[entry + 8:entry + 8 + size], order)
-    return None
+def _require_strict_loading() -> None:
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        # A process-wide switch we must not flip per call (threads). If someone enabled it, fail
+        # closed rather than accept half-uploaded images silently.
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True; PillowInspector requires False")
 
 
 def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:

@@ -468,3 +468,27 @@ def assert_no_metadata(data: bytes) -> None:
     assert not markers & ({0xFE} | set(range(0xE1, 0xF0))), sorted(hex(m) for m in markers)
     for secret in (b"SecretCam", b"Jane Doe", b"GPS", b"xmpmeta"):
         assert secret not in data
+
+
+def make_one_colour_png(width: int = 10_000, height: int = 10_000, colour: tuple[int, int, int] = (40, 90, 160)) -> bytes:
+    """An 8-bit RGB PNG of one colour, as a graphics program saves a blank canvas: a few hundred KB
+    that a decoder holding the whole bitmap turns into width*height*4 bytes.
+
+    Made without ever holding that bitmap, and in well under a second: the rows go into the zlib
+    stream in identical blocks, each ended by a full flush, after which deflate has no history, so
+    every block compresses to the same bytes and one compressed block stands for all of them.
+    """
+    row = b"\x00" + bytes(colour) * width
+    rows_per_block = max(1, min(height, (1 << 20) // len(row)))
+    blocks, last = divmod(height, rows_per_block)
+    block, tail = row * rows_per_block, row * last
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate: the zlib header and Adler-32 are added below
+    compressed = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+    adler = 1
+    for _ in range(blocks):
+        adler = zlib.adler32(block, adler)
+    adler = zlib.adler32(tail, adler)
+    end = zlib.compressobj(9, zlib.DEFLATED, -15)
+    stream = (b"\x78\xda" + compressed * blocks + end.compress(tail) + end.flush()
+              + struct.pack(">I", adler))
+    return _png_file(struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0), stream)
