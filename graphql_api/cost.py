@@ -5,9 +5,10 @@ only 5 deep, yet over 200-image properties it resolves and signs 40,000 URLs; 64
 `image(id:) { url renditions { url } }` make 640 database round trips and 2,560 signatures.
 
 `CostModel.check` runs as the last step of validation (graphql_api.view hands it the request's
-variables): a request over MAX_COST gets a BAD_USER_INPUT error and nothing of it is executed. The
-cost is an upper bound, counted on the operation as execution will run it (graphql_api.selections:
-every field once for each object it may be resolved on, each list at its largest):
+variables): a request over MAX_COST, or whose answer could pass graphql_api.answer_size's
+MAX_ANSWER_BYTES, gets a BAD_USER_INPUT error and nothing of it is executed. The cost is an upper
+bound, counted on the operation as execution will run it (graphql_api.selections: every field once
+for each object it may be resolved on, each list at its largest):
 
 - every field costs 1, a download URL URL_COST (signing); a lookup by id ROUND_TRIP (a database round
   trip); reading a property with its images REALTY_LOAD, wherever the request may read one it has not
@@ -21,6 +22,7 @@ from typing import Any
 from graphql import DocumentNode, FieldNode, GraphQLError, GraphQLField, GraphQLObjectType, GraphQLSchema
 
 from core.domain import MAX_IMAGES_PER_REALTY
+from graphql_api.answer_size import MAX_ANSWER_BYTES, AnswerSize, answer_size_error
 from graphql_api.selections import LIST_ARGUMENTS, Operation, OverLimit, Walk, list_sizes, operation_of
 from graphql_api.validation import IMAGE_MUTATIONS
 
@@ -58,10 +60,13 @@ READS_ROOMS = {("Image", "room")}
 class CostModel:
     """The cost rules for one schema; `check` is safe to call from any thread."""
 
-    def __init__(self, schema: GraphQLSchema, max_cost: int = MAX_COST) -> None:
+    def __init__(self, schema: GraphQLSchema, max_cost: int = MAX_COST,
+                 max_answer_bytes: int = MAX_ANSWER_BYTES) -> None:
         self.schema = schema
         self.max_cost = max_cost
+        self.max_answer_bytes = max_answer_bytes
         self._list_sizes = list_sizes(schema)
+        self._answer_size = AnswerSize(schema, self._list_sizes)
 
     def check(self, document: DocumentNode, operation_name: str | None,
               variables: dict[str, Any] | None) -> list[GraphQLError]:
@@ -75,6 +80,8 @@ class CostModel:
                 f"every field counts once for each object it may be resolved on (each list at its largest, e.g. "
                 f"{MAX_IMAGES_PER_REALTY} images of a property), a download URL {URL_COST}, a lookup by id "
                 f"{ROUND_TRIP} or more. Ask for fewer fields, aliases or nested lists, or split the request")]
+        if self._answer_size.size(operation, self.max_answer_bytes) > self.max_answer_bytes:
+            return [answer_size_error(self.max_answer_bytes)]
         return []
 
     def cost(self, document: DocumentNode, operation_name: str | None, variables: dict[str, Any] | None) -> int | None:
@@ -84,6 +91,15 @@ class CostModel:
         """
         operation = operation_of(self.schema, document, operation_name, variables)
         return None if operation is None else self._cost(operation)
+
+    def answer_size(self, document: DocumentNode, operation_name: str | None,
+                    variables: dict[str, Any] | None) -> int | None:
+        """The most bytes the operation's answer can take, or None when it cannot run at all.
+
+        Counting stops as soon as the size passes max_answer_bytes; the answer is then max_answer_bytes + 1.
+        """
+        operation = operation_of(self.schema, document, operation_name, variables)
+        return None if operation is None else self._answer_size.size(operation, self.max_answer_bytes)
 
     def _cost(self, operation: Operation) -> int:
         try:
