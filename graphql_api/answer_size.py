@@ -26,9 +26,9 @@ from graphql_api.selections import Operation, OverLimit, Walk
 MAX_ANSWER_BYTES = 32 * 1024 * 1024
 """The largest answer a request may get. Every field of the fullest property (200 images with renditions,
 each text at its longest; its rooms with their images, the same 200 again) takes at most 17 MB: it fits
-with room for more. A worker builds an answer at about 1.7 times its size (the result, its JSON text and
-bytes: a 34 MB answer took 55 MB and 0.4 s), so gunicorn's 4 threads per worker need at most about 220 MB
-for answers, where one request took 840 MB before."""
+with room for more. A worker holds about twice an answer's size while it writes it (the result, the JSON
+text, its bytes: under gunicorn, two 29 MB answers at once took a worker from 88 to 204 MB), so gunicorn's
+4 threads per worker need at most about 260 MB for answers; two 529 MB answers took 1.8 GB before."""
 
 
 def text_bytes(characters: int) -> int:
