@@ -199,9 +199,9 @@ HOSTILE_DOCUMENTS = [
 def test_a_document_too_large_to_validate_is_refused_before_validation(client, token, document, what):
     """Issue 20, finding 6: what graphql-core's validation compares pairwise is counted first, on the parsed
     document as execution would merge it, and a document with too much of it is refused saying what."""
-    started = time.process_time()
+    started = time.thread_time()  # the test client answers in this thread; render threads may run beside it
     response = post_graphql(client, token, document, {"id": str(uuid.uuid4())})
-    spent = time.process_time() - started
+    spent = time.thread_time() - started
 
     assert response.status_code == 400, response.get_data(as_text=True)
     error = single_error(response)
