@@ -59,7 +59,8 @@ FIELD_BYTES = {
     ("Rendition", "url"): URL_BYTES,
     ("Rendition", "contentType"): 2 + 64,
 }
-"""The largest JSON value of each String field of the schema (checked at start)."""
+"""The largest JSON value of each String field of the schema, and of any other leaf field whose type's largest
+value (SCALAR_BYTES_BY_TYPE, an enum's longest) does not do (checked at start)."""
 SCALAR_BYTES_BY_TYPE = {
     ("", "Int"): len(str(-2**31)),
     ("", "Boolean"): len("false"),
@@ -123,18 +124,20 @@ class _Size(Walk):
 @cache  # the schema is built once per process (graphql_api.make_schema); introspecting it takes 50 ms
 def _leaf_bytes(schema: GraphQLSchema) -> dict[tuple[str, str], int]:
     """FIELD_BYTES, the introspection texts at their longest in this schema, and every other leaf by its
-    type (parent ""); ValueError when a String field has none."""
+    type (parent ""); ValueError when a field has neither (every String field needs its own)."""
     sizes: dict[tuple[str, str], int] = {**FIELD_BYTES, **SCALAR_BYTES_BY_TYPE}
     sizes.update({("", t.name): 2 + max(map(len, t.values)) for t in schema.type_map.values() if is_enum_type(t)})
     sizes[("", "__typename")] = 2 + max(map(len, schema.type_map))
     _longest_texts(introspection_from_schema(schema)["__schema"], schema.get_type("__Schema"), sizes)
-    texts = [(t.name, name) for t in schema.type_map.values() if is_object_type(t)
-             for name, field in t.fields.items() if get_named_type(field.type).name == "String"]
+    leaves = [(t.name, name, get_named_type(field.type).name) for t in schema.type_map.values() if is_object_type(t)
+              for name, field in t.fields.items() if is_leaf_type(get_named_type(field.type))]
     # An introspection text this schema never fills (no deprecations, no scalar specification) is null.
-    sizes.update({text: NULL_BYTES for text in texts if text[0].startswith("__") and text not in sizes})
-    unsized = [f"{type_name}.{name}" for type_name, name in texts if (type_name, name) not in sizes]
+    sizes.update({(parent, name): NULL_BYTES for parent, name, _type in leaves
+                  if parent.startswith("__") and (parent, name) not in sizes and ("", _type) not in sizes})
+    unsized = [f"{parent}.{name}" for parent, name, type_name in leaves
+               if (parent, name) not in sizes and ("", type_name) not in sizes]
     if unsized:
-        raise ValueError(f"String fields without a size in graphql_api.answer_size.FIELD_BYTES: {', '.join(unsized)}")
+        raise ValueError(f"fields without a largest size in graphql_api.answer_size.FIELD_BYTES: {', '.join(unsized)}")
     return sizes
 
 

@@ -14,7 +14,7 @@ import uuid
 from typing import Iterator
 
 import pytest
-from graphql import parse
+from graphql import build_schema, parse
 
 from core.domain import MAX_IMAGES_PER_REALTY
 from core.input_rules import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
@@ -298,3 +298,11 @@ def test_a_full_property_of_the_longest_texts_answers_every_field_within_the_cou
     assert {i["description"] for i in data["property"]["images"]} == {LONGEST_DESCRIPTION}
     counted = CostModel(make_schema()).answer_size(parse(EVERY_FIELD), None, {"id": prop["id"]})
     assert 200 * 6 * MAX_DESCRIPTION_LENGTH < len(response.get_data()) <= counted <= MAX_ANSWER_BYTES
+
+
+def test_a_field_without_a_largest_size_stops_the_start():
+    """A field added to the schema without its largest size would be counted at none: the gateway says so
+    when it starts instead."""
+    schema = build_schema("type Query { note: String count: Int ratio: Float }")
+    with pytest.raises(ValueError, match=r"Query\.note, Query\.ratio$"):
+        CostModel(schema)
