@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlparse
 
 import click
 import dramatiq
-from flask import Flask, has_request_context, jsonify, request
+from flask import Flask, Response, has_request_context, jsonify, request
 from flask_cors import CORS
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
@@ -59,8 +59,17 @@ DEV_TOKEN_TTL = 12 * 3600
 CORS_ALLOWED_HEADERS = ["Authorization", "Content-Type", "Request-ID", "x-api-token", "Idempotency-Key",
                         "If-None-Match"]
 CORS_EXPOSED_HEADERS = ["Request-ID", "ETag", "Idempotent-Replayed"]
-CORS_PATHS = ["/uploadGrants", r"/realty/.*", "/events", r"/webhooks.*", "/graphql", "/storage/upload", r"/storage/blobs/.*", "/openapi.json"]
+CORS_PATHS = ["/uploadGrants", r"/realty/.*", "/events", r"/webhooks.*", "/graphql", "/storage/upload",
+              r"/storage/blobs/.*", "/openapi.json"]
 """Both APIs, and the local store's upload and download endpoints a browser app uses beside them."""
+
+FRAMING_POLICY = "frame-ancestors 'none'"
+"""No page of the gateway is meant to be shown inside another's: a frame would let a site overlay /docs or
+the console with its own and have a person click there (clickjacking). As a policy of its own, so a page's
+own Content-Security-Policy (which its scripts depend on) stays as it is; a browser enforces both."""
+SECURITY_HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"}
+"""X-Frame-Options for browsers without frame-ancestors; nosniff so no answer (an uploaded file, a JSON error
+quoting the request) is ever read as a script or a page its content type does not say."""
 
 
 @dataclass
@@ -138,6 +147,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.before_request(gateway.jobs.start)
     app.register_blueprint(web_console.create_console_blueprint())
     _add_cors(app, settings.cors_origins)
+    app.after_request(_add_security_headers)
     app.wsgi_app = UnreadableBodies(app.wsgi_app)  # type: ignore[method-assign]
     _add_health_routes(app, core.views)
     _add_commands(app, gateway)
@@ -170,6 +180,16 @@ def _add_cors(app: Flask, origins: tuple[str, ...]) -> None:
     allowed = "*" if "*" in origins else [re.compile(re.escape(o) + r"\Z", re.IGNORECASE) for o in origins]
     CORS(app, resources={path: {} for path in CORS_PATHS}, origins=allowed, allow_headers=CORS_ALLOWED_HEADERS,
          expose_headers=CORS_EXPOSED_HEADERS, supports_credentials=False, always_send=False, max_age=600)
+
+
+def _add_security_headers(response: Response) -> Response:
+    """Every answer of every entrypoint, static files and errors included, refuses framing and sniffing."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    policies = response.headers.getlist("Content-Security-Policy")
+    if not any("frame-ancestors" in policy for policy in policies):
+        response.headers.add("Content-Security-Policy", FRAMING_POLICY)
+    return response
 
 
 class UnreadableBodies:

@@ -11,6 +11,8 @@ from graphql import (
 )
 from graphql.validation import ASTValidationRule
 
+from graphql_api.document_limits import document_limit_error
+
 MAX_DEPTH = 10
 """Deepest nesting of fields in an operation, e.g. `property { images { room { images { id } } } }` is 5."""
 MAX_INTROSPECTION_DEPTH = 15
@@ -122,7 +124,8 @@ class DocumentCache:
 
     Plugged into Ariadne as `query_parser` and `query_validator`: a repeated query is neither
     parsed nor validated again. The validation rules are fixed per schema, so their result for a
-    given document never changes.
+    given document never changes. A document over the parser's MAX_TOKENS or over the document
+    limits (document_limit_error) is refused as it is parsed, before any validation rule sees it.
     """
 
     def __init__(self, size: int = 512) -> None:
@@ -142,6 +145,8 @@ class DocumentCache:
                 cached = parse(query, max_tokens=MAX_TOKENS)
             except GraphQLError as error:
                 cached = error
+            else:
+                cached = document_limit_error(cached) or cached
             self._remember(query, cached)
         if isinstance(cached, GraphQLError):
             raise cached

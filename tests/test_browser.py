@@ -358,3 +358,21 @@ def test_a_page_on_an_allowed_origin_uses_both_apis_and_the_upload_endpoint(sett
         finally:
             app.extensions["realty"].close()
     offline.assert_self_contained()
+
+
+FRAMING_PAGE = """<!doctype html><title>Another site</title>
+<iframe id="framed" src="{url}" width="800" height="600"></iframe>"""
+
+
+@pytest.mark.parametrize("path", ["/docs", "/graphql", "/"])
+def test_another_site_cannot_show_a_page_in_a_frame(gateway, offline, path):
+    """Clickjacking: a page of another origin frames the gateway's; Chromium must refuse to show it."""
+    other_app = Flask("another_site")
+    other_app.get("/")(lambda: FRAMING_PAGE.format(url=escape(gateway + path)))
+    with serving(other_app) as other_origin:
+        offline.page.goto(other_origin.replace("127.0.0.1", "localhost") + "/")
+        offline.page.wait_for_load_state("load")
+        # A refused frame shows the browser's own error page: nothing of the page (each names the gateway).
+        expect(offline.page.frame_locator("#framed").locator("body")).not_to_contain_text("Realty")
+    assert any("frame-ancestors 'none'" in error for error in offline.script_errors), "Chromium refused it"
+    assert offline.attempted_off_machine == []

@@ -14,10 +14,12 @@ import uuid
 from typing import Iterator
 
 import pytest
-from graphql import parse
+from graphql import build_schema, parse
 
 from core.domain import MAX_IMAGES_PER_REALTY
+from core.input_rules import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
 from graphql_api import make_schema
+from graphql_api.answer_size import MAX_ANSWER_BYTES
 from graphql_api.cost import MAX_COST, URL_COST, CostModel
 from graphql_api.view import EXPLORER_QUERY
 from tests.core_support import add_room_images, fill
@@ -27,6 +29,7 @@ from tests.graphql_support import (
 )
 from tests.images import make_jpeg
 from tests.processing_support import wait_processed
+from tests.rest_support import RestCaller
 from tests.test_graphql_queries import FULL_PROPERTY
 
 
@@ -213,3 +216,93 @@ def test_what_clients_really_ask_stays_within_the_cost(client, token, estate):
     image = """query($id: ID!) { image(id: $id) { id url renditions { url } property { name images { id url } }
         room { name } } }"""
     assert data_of(post_graphql(client, token, image, {"id": estate["images"][3]["id"]}))["image"]["room"]
+
+
+# --- answers bounded in bytes (issue 20, finding 5) --------------------------------------------------------
+
+EVERY_FIELD = """
+query($id: ID!) {
+  property(id: $id) {
+    id realtyId name externalId createdAt imageCount
+    hero { ...Every }
+    rooms { id name createdAt property { id } images { ...Every } }
+    images { ...Every property { id name } room { id name } }
+  }
+}
+fragment Every on Image {
+  id realtyImageId type category hero active status imageHash source filename originalFileName description position
+  width height size contentType url processing processingError createdAt modifiedAt
+  renditions { name url width height contentType }
+}"""
+
+LONGEST_DESCRIPTION = "\x01" * MAX_DESCRIPTION_LENGTH
+"""A text at its dearest: a control character is stored as given and answered as `\\u0001`, 6 bytes."""
+
+
+def assert_refused_for_its_size(response) -> None:
+    assert response.status_code == 400, response.get_data(as_text=True)[:500]
+    error = single_error(response)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert "answer" in error["message"] and f"{MAX_ANSWER_BYTES // 2**20} MB" in error["message"], error["message"]
+    assert "data" not in response.get_json()
+
+
+def describe(client, token, realty_id: str, description: str) -> None:
+    """Every image of the realty gets `description` (REST: one PUT for them all)."""
+    rest = RestCaller(client, token)
+    ids = [i["realtyImageId"] for i in rest.list(realty_id).get_json()["realtyImages"]]
+    response = rest.update(realty_id, [{"realtyImageId": i, "description": description} for i in ids])
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+
+
+def test_aliased_long_texts_are_refused_before_anything_runs(client, token, estate):
+    """220 aliases of `description` cost 44,000, within MAX_COST; over 200 images of 4,000-character
+    descriptions they answered 529 MB. Counted in bytes, each text at its longest, they are refused."""
+    describe(client, token, estate["property"]["realtyId"], LONGEST_DESCRIPTION)
+    attack = "query($id: ID!) { property(id: $id) { images { " + \
+        " ".join(f"d{n}: description" for n in range(220)) + " } } }"
+
+    with database_queries() as log:
+        response = post_graphql(client, token, attack, {"id": estate["property"]["id"]})
+    assert_refused_for_its_size(response)
+    assert log.count == 0, "nothing of a refused request may run"
+
+    # Lists multiply bytes as they multiply cost: each property asked for may hold 200 long descriptions.
+    several = "query($ids: [ID!]!) { properties(ids: $ids) { images { description } } }"
+    assert_refused_for_its_size(post_graphql(client, token, several, {"ids": [estate["property"]["id"]] * 8}))
+    data = data_of(post_graphql(client, token, several, {"ids": [estate["property"]["id"]] * 2}))
+    assert [len(p["images"]) for p in data["properties"]] == [4, 4]
+    assert data["properties"][0]["images"][0]["description"] == LONGEST_DESCRIPTION
+
+
+def test_every_field_of_the_fullest_property_stays_within_the_answer_size():
+    """Counted as the cost is, before anything runs, with each list at its largest and each text at its longest."""
+    model = CostModel(make_schema())
+    size = model.answer_size(parse(EVERY_FIELD), None, {"id": "any"})
+    assert 2 * MAX_IMAGES_PER_REALTY * 6 * MAX_DESCRIPTION_LENGTH < size <= MAX_ANSWER_BYTES
+    assert model.check(parse(EVERY_FIELD), None, {"id": "any"}) == []
+
+
+def test_a_full_property_of_the_longest_texts_answers_every_field_within_the_counted_size(app, client, token):
+    """The bound holds on real answers: 200 images, each with the dearest 4,000-character description, a
+    property and a room with the longest names, every field asked (room images twice)."""
+    prop = create_property(client, token, "\x01" * MAX_NAME_LENGTH, external_id="\x01" * MAX_NAME_LENGTH)
+    room = create_room(client, token, prop["id"], "\x01" * MAX_NAME_LENGTH)
+    add_room_images(app, prop["realtyId"], decode_global_id(room["id"])["id"], 20)
+    fill(app, prop["realtyId"], 180)
+    describe(client, token, prop["realtyId"], LONGEST_DESCRIPTION)
+
+    response = post_graphql(client, token, EVERY_FIELD, {"id": prop["id"]})
+    data = data_of(response)
+    assert len(data["property"]["images"]) == 200 and len(data["property"]["rooms"][0]["images"]) == 20
+    assert {i["description"] for i in data["property"]["images"]} == {LONGEST_DESCRIPTION}
+    counted = CostModel(make_schema()).answer_size(parse(EVERY_FIELD), None, {"id": prop["id"]})
+    assert 200 * 6 * MAX_DESCRIPTION_LENGTH < len(response.get_data()) <= counted <= MAX_ANSWER_BYTES
+
+
+def test_a_field_without_a_largest_size_stops_the_start():
+    """A field added to the schema without its largest size would be counted at none: the gateway says so
+    when it starts instead."""
+    schema = build_schema("type Query { note: String count: Int ratio: Float }")
+    with pytest.raises(ValueError, match=r"Query\.note, Query\.ratio$"):
+        CostModel(schema)

@@ -5,14 +5,18 @@ the real app (Flask test client, or real HTTP where the transport matters); noth
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import threading
+import time
 import uuid
 
 import pytest
 import requests
+from graphql import get_introspection_query, parse, validate
 from werkzeug.serving import make_server
 
+from graphql_api import make_schema
 from tests.graphql_support import (
     SEED_MAP, bearer, create_property, create_room, data_of, global_id, post_graphql, post_multipart,
     property_images, single_error, upload_operations, upload_property_image, upload_room_image,
@@ -164,6 +168,78 @@ def test_an_unpaired_surrogate_echoed_in_an_error_does_not_break_the_response(cl
     error = single_error(response)
     assert error["extensions"] == {"code": "BAD_USER_INPUT"}
     assert "Unknown operation named" in error["message"]
+
+
+def _spreads(count: int, fragments: int) -> str:
+    """`count` spreads of `fragments` distinct fragments, side by side in one selection: validation compares
+    every two of them (graphql-core's OverlappingFieldsCanBeMerged)."""
+    salt = uuid.uuid4().hex[:8]  # a document of its own: no cache may answer for it
+    return ("query($id: ID!) { property(id: $id) { " + " ".join(f"...F{n % fragments}" for n in range(count))
+            + " } } " + " ".join(f"fragment F{n} on Property {{ f{n}{salt}: id }}" for n in range(fragments)))
+
+
+SAME_FIELD_300_TIMES = "images { property { id } } " * 300
+"""1.4 s of validation: every two `images` are compared, then every two `property` below them."""
+
+HOSTILE_DOCUMENTS = [
+    # The issue's: 36 KB, and 1.6 s of CPU in validation before graphql-core gave up ("Validation aborted.").
+    pytest.param(_spreads(700, 700), "fragment definitions", True, id="fragments"),
+    pytest.param(_spreads(2_000, 50), "spread fragments at most", False, id="spreads"),
+    pytest.param("query($id: ID!) { property(id: $id) { " + SAME_FIELD_300_TIMES + "} }", "times in one selection",
+                 True, id="same-field"),
+    # A fragment no operation spreads is validated all the same.
+    pytest.param("query($id: ID!) { property(id: $id) { id } } fragment Unused on Property { "
+                 + SAME_FIELD_300_TIMES + "}", "times in one selection", True, id="same-field-unspread"),
+    pytest.param("query($id: ID!) { property(id: $id) { " + " ".join(f"i{n}: images {{ ...I }}" for n in range(800))
+                 + " } } fragment I on Image { " + " ".join(f"a{n}: id" for n in range(600)) + " }",
+                 "selections", False, id="expanded"),
+    pytest.param(" ".join(f"query Q{n} {{ q{n}: __typename }}" for n in range(1000)), "operations", True,
+                 id="operations"),
+]
+
+
+@pytest.mark.parametrize("document, what, costly", HOSTILE_DOCUMENTS)
+def test_a_document_too_large_to_validate_is_refused_before_validation(client, token, document, what, costly):
+    """Issue 20, finding 6: what graphql-core's validation compares pairwise is counted first, on the parsed
+    document as execution would merge it, and a document with too much of it is refused saying what."""
+    spent, response = _cpu(post_graphql, client, token, document, {"id": str(uuid.uuid4())})
+
+    assert response.status_code == 400, response.get_data(as_text=True)
+    error = single_error(response)
+    assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert what in error["message"], error["message"]
+    if costly:
+        # What validating it would cost, on this machine under its present load.
+        validating, _errors = _cpu(validate, make_schema(), parse(document, max_tokens=10_000))
+        assert spent < validating / 2, f"{spent:.2f} s of CPU to refuse it; validating it takes {validating:.2f} s"
+
+
+def _cpu(function, *args, **kwargs):
+    """(seconds of CPU this thread spent, what `function` returned). Only this thread: the test client answers
+    in it, and the app's render threads may run beside it."""
+    gc.collect()  # a collection of what earlier tests left would be counted against the request
+    started = time.thread_time()
+    result = function(*args, **kwargs)
+    return time.thread_time() - started, result
+
+
+def test_documents_within_the_bounds_and_the_explorers_introspection_are_validated_as_ever(client, token, estate):
+    introspection = get_introspection_query(descriptions=True, specified_by_url=True, directive_is_repeatable=True,
+                                            schema_description=True, input_value_deprecation=True)
+    assert data_of(post_graphql(client, token, introspection))["__schema"]["queryType"]["name"] == "Query"
+    variables = {"id": estate["property"]["id"]}
+    spread = data_of(post_graphql(client, token, _spreads(100, 50), variables))["property"]
+    assert len(spread) == 50 and set(spread.values()) == {estate["property"]["id"]}
+    # Relay's compiler adds `id` to every fragment: a dozen of them spread side by side ask for it 13 times.
+    relay = ("query($id: ID!) { property(id: $id) { id " + " ".join(f"...R{n}" for n in range(12)) + " } } "
+             + " ".join(f"fragment R{n} on Property {{ id r{n}: name }}" for n in range(12)))
+    assert data_of(post_graphql(client, token, relay, variables))["property"]["id"] == estate["property"]["id"]
+    nodes = ("query($id: ID!) { node(id: $id) { id ... on Property { id name } ... on Room { id room: name } "
+             "... on Image { id url } } }")
+    assert data_of(post_graphql(client, token, nodes, variables))["node"]["name"] == "Hostile Heights"
+    several = " ".join(f"query Q{n} {{ q{n}: __typename }}" for n in range(20))
+    answer = client.post("/graphql", json={"query": several, "operationName": "Q19"}, headers=bearer(token))
+    assert data_of(answer) == {"q19": "Query"}
 
 
 def test_a_chunked_json_body_over_the_limit_is_413_not_a_json_error(settings, make_token, serve):

@@ -52,6 +52,23 @@ def test_the_pages_restrict_scripts_to_the_gateway(client):
         assert "script-src 'self'" in policy and "object-src 'none'" in policy
 
 
+def frame_policies(response) -> list[str]:
+    """The `frame-ancestors` directives of every Content-Security-Policy header (a browser enforces each)."""
+    return [directive.strip() for policy in response.headers.getlist("Content-Security-Policy")
+            for directive in policy.split(";") if directive.strip().startswith("frame-ancestors")]
+
+
+@pytest.mark.parametrize("path", [*PAGES, "/openapi.json", "/healthz", "/docs/swagger-ui/swagger-ui-bundle.js",
+                                  "/console/console.js", "/no-such-page"])
+def test_no_answer_may_be_framed_by_another_site_or_sniffed(client, path):
+    """Clickjacking: another origin must not show a gateway page in a frame (issue 20, finding 9)."""
+    response = client.get(path)
+
+    assert frame_policies(response) == ["frame-ancestors 'none'"], path
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_the_pages_are_found_from_any_working_directory(client, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for page in PAGES:
@@ -99,6 +116,8 @@ def test_the_seed_form_submitted_by_a_person_lands_on_a_page(client, make_token)
     page = response.get_data(as_text=True)
     assert "Upload received" in page and key in page and "POST /realty/{realtyId}/images" in page
     assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert frame_policies(response) == ["frame-ancestors 'none'"]
+    assert response.headers["X-Frame-Options"] == "DENY"
 
 
 def test_scripts_posting_the_seed_form_get_s3s_empty_204(client, make_token):

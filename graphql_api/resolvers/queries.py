@@ -4,7 +4,9 @@ from __future__ import annotations
 from ariadne import QueryType
 
 from core.errors import InvalidInput
+from core.errors import InvalidQuery
 from graphql_api import ids
+from graphql_api.selections import MAX_EVENTS_PER_PAGE
 
 MAX_PROPERTIES_PER_QUERY = 100
 
@@ -54,5 +56,7 @@ def resolve_node(_root, info, id):
 
 @query.field("events")
 def resolve_events(_root, info, first: int, wait: float, after: str | None = None):
+    if not 1 <= first <= MAX_EVENTS_PER_PAGE:
+        raise InvalidQuery(f"first must be 1 to {MAX_EVENTS_PER_PAGE}")
     page = info.context.core.feed.page(info.context.caller, after, first, wait)
     return {"events": page.events, "next": page.next}
