@@ -26,6 +26,8 @@ DELIVERY_TIMEOUT_SECONDS = 10.0
 DISABLE_AFTER = timedelta(days=5)
 MAX_URL_LENGTH = 2000
 MAX_WEBHOOKS_PER_ORG = 50
+MAX_ERROR_LENGTH = 300
+"""An attempt's error as the log keeps it: a sentence, cut there (it may quote what an endpoint sent)."""
 DELIVERY_LOG_PAGE = 100
 """The most attempts the delivery log shows at once."""
 TEST_EVENT = "webhook.test"

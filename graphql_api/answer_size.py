@@ -20,7 +20,7 @@ from graphql import (
 )
 
 from core.input_rules import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
-from core.webhooks import MAX_URL_LENGTH
+from core.webhooks import MAX_ERROR_LENGTH, MAX_URL_LENGTH
 from core.processing import RENDITIONS
 from graphql_api.selections import Operation, OverLimit, Walk
 
@@ -72,7 +72,7 @@ FIELD_BYTES = {
     ("Webhook", "disabledReason"): 2 + 1_000,  # one of core.webhooks' sentences
     ("WebhookAttempt", "eventId"): 2 + 64,
     ("WebhookAttempt", "eventType"): 2 + 32,
-    ("WebhookAttempt", "error"): 2 + 1_000 + text_bytes(MAX_URL_LENGTH),  # a sentence that may quote a URL
+    ("WebhookAttempt", "error"): text_bytes(MAX_ERROR_LENGTH),
     ("WebhookAttempt", "state"): 2 + 16,
     ("CreateWebhookPayload", "secret"): 2 + 64,
 }

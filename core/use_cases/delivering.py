@@ -24,7 +24,7 @@ from core.feed import published
 from core.ports import DeliveryJob, FanOutJob, Job, SendResult, WebhookMessage
 from core.repositories import StoredEvent
 from core.webhooks import (
-    DELIVERY_TIMEOUT_SECONDS, Attempt, Delivery, DeliveryState, Webhook, after_failure, check_url,
+    DELIVERY_TIMEOUT_SECONDS, MAX_ERROR_LENGTH, Attempt, Delivery, DeliveryState, Webhook, after_failure, check_url,
 )
 
 log = logging.getLogger(__name__)
@@ -141,8 +141,9 @@ def _attempt(webhook: Webhook, delivery: Delivery, stored: StoredEvent | None, r
     else:
         next_at = None if give_up or webhook.disabled_at is not None else after_failure(number, now)
         state = DeliveryState.PENDING if next_at is not None else DeliveryState.FAILED
+    error = None if result.error is None else result.error[:MAX_ERROR_LENGTH]
     return Attempt(webhook.id, stored.event.id if stored else "", stored.event.type if stored else "", number, now,
-                   result.status_code, result.duration_ms, result.error, state, next_at)
+                   result.status_code, result.duration_ms, error, state, next_at)
 
 
 def _queue(deps: Deps, jobs: list[Job]) -> None:
