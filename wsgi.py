@@ -76,7 +76,7 @@ class Gateway:
 def build(settings: Settings, secret: str) -> Gateway:
     """The adapters and the core's services, wired. Nothing here starts a thread or serves a request."""
     database = PeeweeUnitOfWorkFactory(settings.database_url, settings.backend_timeout)
-    database.create_tables()
+    database.create_tables_when_reachable()
     blobs = _blob_store(settings, secret)
     inspector = PillowInspector(render_max_pixels=settings.max_image_pixels)
     clock = SystemClock()
