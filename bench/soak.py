@@ -14,11 +14,11 @@ Each write carries a Request-ID or Idempotency-Key, and is sent again with it af
 SERVICE_UNAVAILABLE, CONFLICT or a lost connection, as a real client would.
 
 Meanwhile (bench/soak_faults.py) PostgreSQL, S3 and Redis are each cut and frozen twice for a few
-seconds, one render worker process and one gunicorn worker are killed with SIGKILL, and `gc` runs every
-30 s. Then everything is restored, the gateway gets a bounded time to recover, `gc` runs a last time,
-and every invariant is checked against the database and the bucket, read directly
-(bench/soak_checks.py). The tables count requests by kind and status, faults, and violations per
-invariant; the exit status is 1 on any violation.
+seconds, a render worker process and a gunicorn worker are killed with SIGKILL (twice each: once on
+their own, once during a PostgreSQL fault), and `gc` runs every 30 s. Then everything is restored, the
+gateway gets a bounded time to recover, `gc` runs a last time, and every invariant is checked against
+the database and the bucket, read directly (bench/soak_checks.py). The tables count requests by kind
+and status, faults, and violations per invariant; the exit status is 1 on any violation.
 
 The processes' logs stay in a temporary directory, printed at the start, when anything was violated.
 """
@@ -189,6 +189,7 @@ def finish(stack: Stack, tally: Tally, clients: list[Client], load: Load) -> lis
         ("nothing PENDING after recovery within", f"{recovered:.0f} s (bound {bound:.0f} s)" if recovered is not None
          else f"NOT within {bound:.0f} s"),
         ("realties, images, listed items checked", f"{len(snap.realties)}, {len(snap.images)}, {items}"),
+        ("images of the three largest realties", ", ".join(map(str, sorted(map(len, snap.by_realty().values()))[-3:]))),
         ("bucket objects, blob rows, grants", f"{len(snap.objects)}, {len(snap.blobs)}, {len(snap.grants)}"),
     ]
 

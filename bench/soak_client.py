@@ -40,8 +40,9 @@ OWN_WEIGHTS = {"save": 10, "upload": 8, "listing": 12, "query": 6, "put": 5, "re
                "unpublish": 4, "delete": 10, "copy": 4, "create_property": 1}
 HOT_WEIGHTS = {"save": 8, "upload": 6, "copy": 2, "delete": 6, "listing": 4, "query": 3, "publish": 2, "unpublish": 3,
                "update": 3, "put": 1, "reorder": 1}
-HOT_FULL = 150
-"""Past this many images a hot realty is mostly deleted from, so that it hovers at the cap."""
+HOT_FULL = 190
+"""From this many images on, half the saves on a hot realty become deletes: it hovers at the cap, where
+racing saves must still stop at 200."""
 
 
 class Client:
@@ -354,6 +355,8 @@ class Client:
                 r.uncertain = True
         elif not reply.ok and r is not None and not r.shared:
             self.tally.violation("refused", f"{kind} on own realty {r.uuid}: {reply.label} {reply.message}")
+        elif not reply.ok and r is not None and "at most 200" in reply.message:
+            self.tally.note("writes on hot realties refused by the 200 cap")
         return reply
 
     def _uploads(self, n: int) -> list[Upload]:
@@ -366,7 +369,7 @@ class Client:
         return [upload for upload in made if upload is not None]
 
     def _too_big(self, r: RealtyModel) -> bool:
-        return len(r) >= OWN_MAX if not r.shared else self._hot_size >= HOT_FULL and self.rnd.random() < 0.6
+        return len(r) >= OWN_MAX if not r.shared else self._hot_size >= HOT_FULL and self.rnd.random() < 0.5
 
     def _pid(self, r: RealtyModel) -> str:
         return r.property_id if r.property_id and self.rnd.random() < 0.5 else r.uuid

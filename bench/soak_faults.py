@@ -4,7 +4,9 @@ every 30 s as cron would run it.
 The schedule is spread over the run by fractions of its length, so a short debugging run meets every
 kind of fault too (those that no longer fit are skipped). Faults run one at a time: each backend is cut
 (connections reset, new ones refused) and frozen (nothing passes, nothing is refused) twice, for a few
-seconds, longer than BACKEND_TIMEOUT so that requests meet 503s and not only slow answers.
+seconds, longer than BACKEND_TIMEOUT so that requests meet 503s and not only slow answers. A render
+worker process and a gunicorn worker are killed twice each: once on their own, and once a second into a
+PostgreSQL fault, so that the replacement has to start while the database is out of reach.
 """
 from __future__ import annotations
 
@@ -33,12 +35,15 @@ class Fault:
     target: str
     """A backend (postgres, s3, redis), or for kill: render (a Dramatiq worker process) or gunicorn."""
     seconds: float = 0.0
+    kill: str | None = None
+    """A process (render, gunicorn) killed a second into a backend fault: its replacement starts while the
+    backend is out of reach, as after an OOM kill during an outage."""
 
 
 PLAN = (
     Fault(0.06, "cut", "postgres", 5), Fault(0.13, "freeze", "s3", 6), Fault(0.20, "kill", "render"),
-    Fault(0.26, "cut", "redis", 5), Fault(0.33, "freeze", "postgres", 7), Fault(0.40, "cut", "s3", 5),
-    Fault(0.47, "kill", "gunicorn"), Fault(0.53, "freeze", "redis", 8), Fault(0.60, "cut", "postgres", 4),
+    Fault(0.26, "cut", "redis", 5), Fault(0.33, "freeze", "postgres", 7, kill="render"), Fault(0.40, "cut", "s3", 5),
+    Fault(0.47, "kill", "gunicorn"), Fault(0.53, "freeze", "redis", 8), Fault(0.60, "cut", "postgres", 6, "gunicorn"),
     Fault(0.67, "freeze", "s3", 8), Fault(0.74, "cut", "redis", 4), Fault(0.80, "freeze", "postgres", 6),
     Fault(0.86, "cut", "s3", 6), Fault(0.92, "freeze", "redis", 5),
 )
@@ -81,10 +86,14 @@ class FaultSchedule:
             return
         self.stack.proxy(fault.action, fault.target)
         self.tally.fault(f"{BACKENDS[fault.target]} {fault.action} ({fault.seconds:.0f} s)")
-        self.stop.wait(fault.seconds)
+        if fault.kill and not self.stop.wait(1.0):
+            self._kill(fault.kill, f" during a {BACKENDS[fault.target]} {fault.action}")
+            self.stop.wait(fault.seconds - 1.0)
+        else:
+            self.stop.wait(fault.seconds)
         self.stack.proxy("restore", fault.target)
 
-    def _kill(self, target: str) -> None:
+    def _kill(self, target: str, during: str = "") -> None:
         processes = self.stack.render_processes if target == "render" else self.stack.gunicorn_workers
         before = processes()
         if not before:
@@ -94,7 +103,8 @@ class FaultSchedule:
         if target == "gunicorn":
             self.tally.gunicorn_kills.append(time.monotonic())
         kill(identities([victim]), signal.SIGKILL)
-        self.tally.fault("render worker process kill -9" if target == "render" else "gunicorn worker kill -9")
+        what = "render worker process" if target == "render" else "gunicorn worker"
+        self.tally.fault(f"{what} kill -9{during}")
         watcher = threading.Thread(target=self._watch_restart, args=(target, processes, before, victim), daemon=True)
         watcher.start()
         self._watchers.append(watcher)
