@@ -9,7 +9,7 @@ INVARIANTS = {
     "files": "every listed file downloads and matches",
     "orphans": "no orphan in the bucket after a final gc",
     "ledger": "blob rows count every image using them",
-    "pending": "nothing PENDING once recovered",
+    "pending": "nothing left PENDING once recovered (rendering never stalls)",
     "failed": "no image FAILED (every upload is a valid image)",
     "positions": "positions dense 0..n-1 per realty",
     "hero": "at most one hero per realty",
