@@ -77,7 +77,8 @@ def main() -> int:
     print(f"soak: {args.clients} clients for {args.seconds:.0f} s; logs in {logs}", flush=True)
     tally, stack = Tally(), Stack(Layout(pg_admin_url=args.pg_url), logs)
     load = Load()
-    signal.signal(signal.SIGTERM, _interrupt)  # a kill from outside cleans up as Ctrl+C does
+    for signum in (signal.SIGINT, signal.SIGTERM):  # also when started where SIGINT was ignored (`cmd &`)
+        signal.signal(signum, _interrupt)
     try:
         stack.start()
         warm_up(stack, tally)
