@@ -86,13 +86,17 @@ test-postgres: $(INSTALLED)
 	@echo "=== test suite on PostgreSQL ($(PG_URL)) ==="
 	$(TEST_ENV) TEST_DATABASE=postgresql TEST_POSTGRES_URL=$(PG_URL) TEST_REDIS_URL=$(REDIS_URL_FOR_TESTS) $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
-# A few minutes: listing puts 10 s of load on each target, then fills 1,000,000 rows in a scratch PostgreSQL
-# database next to $(PG_URL) (skipped when none answers). Both benchmarks run even if the first misses a goal.
+# A quarter of an hour: listing puts 10 s of load on each target, then fills 1,000,000 rows in a scratch
+# PostgreSQL database next to $(PG_URL) (skipped when none answers); the soak runs the production layout for
+# 5 minutes under faults, in a scratch database of its own, and checks every invariant after (SOAK_ARGS, e.g.
+# SOAK_ARGS='--seconds 60', shortens it). Every benchmark runs even if an earlier one misses a goal.
+SOAK_ARGS ?=
 bench: $(INSTALLED)
 	@status=0; \
 	$(PY) -m bench.renditions || status=1; \
 	$(PY) -m bench.bulk_save || status=1; \
 	$(PY) -m bench.listing --pg-url $(PG_URL) || status=1; \
+	$(PY) -m bench.soak --pg-url $(PG_URL) $(SOAK_ARGS) || status=1; \
 	exit $$status
 
 # Refreshes the GraphQL explorer's vendored browser files (GraphiQL, React) from the npm registry, at the

@@ -92,7 +92,7 @@ class Gateway:
 def build(settings: Settings, secret: str) -> Gateway:
     """The adapters and the core's use cases, wired. Nothing here starts a thread or serves a request."""
     database = PeeweeUnitOfWorkFactory(settings.database_url, settings.backend_timeout)
-    database.create_tables()
+    database.create_tables_when_reachable()
     blobs = _blob_store(settings, secret)
     unmap_large_blocks_when_freed()  # else the threads' decodes stay resident after the budget has them back
     inspector = PillowInspector(render_max_pixels=settings.max_image_pixels,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import uuid as uuid_module
 import weakref
 from typing import Iterator
@@ -31,6 +32,7 @@ from adapters.peewee_requests import PeeweeRequestRepository
 from adapters.peewee_webhooks import PeeweeDeliveryRepository, PeeweeWebhookRepository
 from adapters.peewee_schema import create_schema, schema_is_current
 from adapters.peewee_session import Session
+from core.errors import Unavailable
 from core.repositories import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -46,11 +48,15 @@ class PeeweeUnitOfWorkFactory(UnitOfWorkFactory):
         self.database = open_database(database_url, timeout)
         self.models = build_models(self.database)
         self.image_cache = ImageCache()
+        self._schema_unchecked = False
+        self._schema_check = threading.Lock()
         if isinstance(self.database, (PooledPostgresqlDatabase, PooledSqliteDatabase)):
             # Idle pooled connections would otherwise outlive a factory nobody closed (e.g. one app per test).
             weakref.finalize(self, self.database.close_all)
 
     def __call__(self, write: bool = True) -> PeeweeUnitOfWork:
+        if self._schema_unchecked:
+            self._check_schema()
         return PeeweeUnitOfWork(self.models, write, self.image_cache)
 
     def ping(self) -> None:
@@ -68,6 +74,29 @@ class PeeweeUnitOfWorkFactory(UnitOfWorkFactory):
             with translate_errors():
                 create_schema(self.models)
             uow.commit()
+
+    def create_tables_when_reachable(self) -> None:
+        """`create_tables` now, or, when the database does not answer, by the first unit of work after it
+        does. A process must be able to start during an outage and answer 503s until it ends: gunicorn
+        stops altogether when one of its workers fails to boot, so a worker replaced during an outage
+        would otherwise take the whole API down for good."""
+        try:
+            self.create_tables()
+        except Unavailable:
+            log.warning("the database does not answer; its schema is checked as soon as it does", exc_info=True)
+            self._schema_unchecked = True
+
+    def _check_schema(self) -> None:
+        # Not blocking: the check's own units of work pass by, and so do other threads' meanwhile, which
+        # fail as fast as the check does while the database is still out of reach.
+        if not self._schema_check.acquire(blocking=False):
+            return
+        try:
+            if self._schema_unchecked:
+                self.create_tables()
+                self._schema_unchecked = False
+        finally:
+            self._schema_check.release()
 
     def close(self) -> None:
         """Close the connections this factory holds; call at shutdown, when no unit of work runs."""

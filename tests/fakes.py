@@ -426,6 +426,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self._factory.data = self._data
         self._factory.commits += 1
         self._finish()
+        self._factory.committed()
 
     def rollback(self):
         self._finish()
@@ -444,6 +445,9 @@ class InMemoryDatabase(UnitOfWorkFactory):
         self.down = False
         self.before_write: list = []
         """One-shot callables run as the next write unit of work starts: a concurrent request's work."""
+        self.down_after_commits: int | None = None
+        """Stop answering once this many more commits are done: the network dropping just after a
+        write committed, before whatever the request does next."""
 
     def __call__(self, write: bool = True) -> UnitOfWork:
         return InMemoryUnitOfWork(self, write)
@@ -451,6 +455,12 @@ class InMemoryDatabase(UnitOfWorkFactory):
     def ping(self) -> None:
         if self.down:
             raise ConnectionError("database down")
+
+    def committed(self) -> None:
+        if self.down_after_commits is not None:
+            self.down_after_commits -= 1
+            if self.down_after_commits <= 0:
+                self.down, self.down_after_commits = True, None
 
 
 class InMemoryBlobStore(BlobStore):

@@ -109,3 +109,50 @@ def test_a_key_that_cannot_name_a_request_is_400(client, token, prop, key):
                             headers={"Idempotency-Key": key.encode("utf-8").decode("latin-1")})
     assert response.status_code == 400
     assert single_error(response)["extensions"] == {"code": "BAD_USER_INPUT"}
+
+
+COPY = """mutation($input: CopyImagesInput!) {
+  copyImages(input: $input) { images { realtyImageId } property { imageCount } } }"""
+
+
+def test_a_copy_whose_answer_could_not_be_read_after_it_is_answered_as_done_and_not_done_again(token):
+    """Soak finding (bench/soak.py): copyImages read the target property after the copy had committed;
+    when the database went away just then, the whole mutation answered SERVICE_UNAVAILABLE, so its
+    Idempotency-Key was freed as if nothing had been done, and the client's retry copied everything a
+    second time. The copies are the answer; the property is read only as a field of it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from flask import Flask
+
+    import graphql_api
+    from adapters.jwt_auth import JwtAuthenticator
+    from core.ports import Caller
+    from core.services import ImageService, UploadedImage
+    from tests.conftest import JWT_SECRET
+    from tests.fakes import FakeClock, FakeInspector, InMemoryBlobStore, InMemoryDatabase, RecordingJobQueue, \
+        SequentialIds, fake_image
+
+    db, blobs = InMemoryDatabase(), InMemoryBlobStore()
+    service = ImageService(db, blobs, FakeInspector(), FakeClock(), SequentialIds(), RecordingJobQueue(),
+                           ThreadPoolExecutor(2))
+    app = Flask(__name__)
+    graphql_api.init_app(app, service, JwtAuthenticator(JWT_SECRET), max_file_bytes=1 << 20, max_files=1,
+                         max_request_bytes=2 << 20)
+    caller, source, target = Caller(sub="agent-1", org="org-a"), uuid.uuid4(), uuid.uuid4()
+    keys = [service.issue_grant(caller, "image/png").key for _ in range(2)]
+    for key in keys:
+        blobs.objects[key] = fake_image("image/png", salt=key)
+    service.save_uploads(caller, source, [UploadedImage(key=key) for key in keys])
+    variables = {"input": {"sourcePropertyId": str(source), "targetPropertyId": str(target)}}
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+
+    db.down_after_commits = 2  # the key's claim, then the copy: down before the answer is read or kept
+    first = post_graphql(app.test_client(), token, COPY, variables, headers=headers)
+    db.down = False
+    retried = post_graphql(app.test_client(), token, COPY, variables, headers=headers)
+
+    copies = first.get_json()["data"]["copyImages"]["images"]
+    assert len(copies) == 2, first.get_json()
+    assert retried.get_json() == first.get_json(), "the first answer again"
+    assert retried.headers.get("Idempotent-Replayed") == "true"
+    assert len(service.realty(caller, target).images) == 2, "copied once"

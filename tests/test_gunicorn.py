@@ -5,29 +5,35 @@ too; legitimate requests, a large bearer token included, pass its limits.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit
 
 import jwt
 import pytest
 import requests
 
-from tests.conftest import JWT_SECRET
+from tests.conftest import JWT_SECRET, TEST_DATABASE
+from tests.fault_proxy import FaultProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def gunicorn(tmp_path, database_url):
+@contextlib.contextmanager
+def _gunicorn(tmp_path: Path, database_url: str, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen]]:
+    """gunicorn as the README starts it, with `workers` processes: (its base URL, the master process)."""
     env = {**os.environ, "AUTH_JWT_SECRET": JWT_SECRET, "DATABASE_URL": database_url,
-           "STORAGE_URL": f"file://{tmp_path}/storage", "WEB_CONCURRENCY": "1"}
+           "STORAGE_URL": f"file://{tmp_path}/storage", "WEB_CONCURRENCY": str(workers)}
     log = open(tmp_path / "gunicorn.log", "w+")
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", "127.0.0.1:0", "--no-control-socket",
@@ -43,17 +49,23 @@ def gunicorn(tmp_path, database_url):
                 try:
                     if requests.get(base + "/healthz", timeout=5).status_code == 200:
                         break
-                except requests.ConnectionError:
+                except requests.RequestException:  # refused, or held while the worker still boots
                     pass
             time.sleep(0.2)
         else:
             log.seek(0)
             pytest.fail(f"gunicorn did not start:\n{log.read()}")
-        yield base
+        yield base, process
     finally:
         process.terminate()
         process.wait(30)
         log.close()
+
+
+@pytest.fixture
+def gunicorn(tmp_path, database_url):
+    with _gunicorn(tmp_path, database_url) as (base, _):
+        yield base
 
 
 def test_gunicorn_answers_an_overlong_url_or_header_in_json(gunicorn):
@@ -124,3 +136,37 @@ def test_a_chunked_body_the_server_cannot_read_is_400_in_each_entrypoints_shape(
                                body, half_close)
     assert status == 400, answer
     assert "<Error><Code>" in answer
+
+
+def test_a_worker_replaced_while_postgresql_is_down_does_not_stop_gunicorn(tmp_path, database_url):
+    """Soak finding (bench/soak.py): a worker killed while PostgreSQL did not answer (the OOM killer,
+    gunicorn's own timeout) was replaced by one that died in its start-up schema check, and gunicorn
+    stops altogether ("Worker failed to boot") when a worker does: the API stayed down for good."""
+    if TEST_DATABASE != "postgresql":
+        pytest.skip("PostgreSQL faults are injected in the PostgreSQL pass")
+    parts = urlsplit(database_url)
+    user = f"{parts.username}@" if parts.username else ""
+    with FaultProxy(parts.hostname, parts.port or 5432) as proxy, \
+            _gunicorn(tmp_path, parts._replace(netloc=user + proxy.address).geturl()) as (base, master):
+        [worker] = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+        proxy.cut()
+        os.kill(int(worker), signal.SIGKILL)
+        token = jwt.encode({"sub": "agent-1", "org": "org-a", "exp": int(time.time()) + 600}, JWT_SECRET, "HS256")
+        listing = f"{base}/realty/{uuid.uuid4()}/images"
+
+        def status() -> int | None:
+            try:
+                return requests.get(listing, headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code
+            except requests.RequestException:
+                return None  # the new worker is still booting (or gunicorn is gone)
+
+        deadline = time.monotonic() + 60
+        while status() != 503 and master.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert master.poll() is None, "gunicorn stopped"
+        assert status() == 503, "the new worker answers that the database is unavailable"
+        proxy.restore()
+        deadline = time.monotonic() + 30
+        while status() != 404 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert status() == 404, "and serves once the database answers (an unknown realty is 404)"
