@@ -195,6 +195,8 @@ def build_models(database: Database) -> Models:
         created_at = UtcDateTimeField(index=True)  # gc expires by age
         answer = BlobField(null=True)
         """zlib-compressed; NULL while the write runs."""
+        done = BooleanField(default=False)
+        """Set in the write's own transaction: it committed, so it is never done again."""
 
         class Meta:
             table_name = "idempotent_request"

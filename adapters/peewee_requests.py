@@ -29,7 +29,7 @@ class PeeweeRequestRepository(Repository, RequestRepository):
         Request = self._m.IdempotentRequest
         return bool(Request.update(owner=new_owner, created_at=now)
                     .where(Request.org == org, Request.key == key, Request.owner == owner,
-                           Request.answer.is_null()).execute())
+                           Request.answer.is_null(), Request.done == False).execute())  # noqa: E712 - SQL
 
     @db_errors
     def keep_answer(self, org: str, key: str, owner: str, answer: bytes) -> None:
@@ -39,10 +39,16 @@ class PeeweeRequestRepository(Repository, RequestRepository):
          .where(Request.org == org, Request.key == key, Request.owner == owner).execute())
 
     @db_errors
+    def mark_done(self, org: str, key: str, owner: str) -> None:
+        Request = self._m.IdempotentRequest
+        Request.update(done=True).where(Request.org == org, Request.key == key, Request.owner == owner).execute()
+
+    @db_errors
     def forget(self, org: str, key: str, owner: str) -> None:
         Request = self._m.IdempotentRequest
         (Request.delete()
-         .where(Request.org == org, Request.key == key, Request.owner == owner, Request.answer.is_null()).execute())
+         .where(Request.org == org, Request.key == key, Request.owner == owner, Request.answer.is_null(),
+                Request.done == False).execute())  # noqa: E712 - SQL
 
     @db_errors
     def expire(self, created_before: datetime, limit: int) -> int:
@@ -55,5 +61,5 @@ class PeeweeRequestRepository(Repository, RequestRepository):
 def _record(row: dict[str, Any]) -> RequestRecord:
     answer = row["answer"]
     return RequestRecord(org=row["org"], key=row["key"], operation=row["operation"], fingerprint=row["fingerprint"],
-                         owner=row["owner"], created_at=row["created_at"],
+                         owner=row["owner"], created_at=row["created_at"], done=bool(row["done"]),
                          answer=None if answer is None else zlib.decompress(bytes(answer)))

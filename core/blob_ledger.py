@@ -39,7 +39,7 @@ class BlobLedger:
         fails, those of them that no image uses are deleted again; unless a backend did not answer in
         time: deleting now would wait as long again before the caller hears of the failure, and the
         reservations let `gc` delete them later."""
-        with self._uow() as uow:
+        with self._uow(changes=False) as uow:
             uow.blobs.reserve(keys, self._clock.now())
             uow.tombstones.remove(keys)
             uow.commit()
@@ -75,7 +75,7 @@ class BlobLedger:
     def discard(self, keys: Sequence[str]) -> None:
         """Delete those of `keys` that no image uses: blobs written for a change that did not happen."""
         try:
-            with self._uow() as uow:
+            with self._uow(changes=False) as uow:
                 self.free(uow, uow.blobs.unused(keys))
                 uow.commit()
         except Exception:  # noqa: BLE001 - the reservations stay, so gc removes the blobs later
@@ -83,7 +83,7 @@ class BlobLedger:
 
     def collect_abandoned(self, reserved_before: datetime, batch: int) -> int:
         """Delete blobs reserved before the cut-off that no image came to use; returns how many."""
-        with self._uow() as uow:
+        with self._uow(changes=False) as uow:
             gone = uow.blobs.unused(uow.blobs.abandoned(reserved_before, batch))
             self.free(uow, gone)
             uow.commit()
@@ -100,7 +100,7 @@ class BlobLedger:
             doomed = [key for key in keys if key not in recorded]
             if doomed:
                 self._blobs.delete(doomed)
-            with self._uow() as uow:
+            with self._uow(changes=False) as uow:
                 uow.tombstones.remove(keys)
                 uow.commit()
         except Exception:  # noqa: BLE001 - the tombstones make this retryable

@@ -12,6 +12,9 @@ its own words). The rules live here:
 - A key already used for another request (another operation, or other content) is refused.
 - A request that changed nothing (refused, or failed because a backend was down, a concurrent change
   won, or a bug) keeps nothing: the client may simply send it again, and then it is done.
+- Whether it changed something is recorded in the write's own transaction (`mark_done`, called by the
+  unit of work as it commits): a process that dies after the commit and before the answer is kept
+  leaves the key done, never free, so the work is never done again; a retry is then told it was done.
 - Two copies of one request at once: the first to record the key does the work; the other waits for
   its answer (at most `wait`), then answers "still in progress, retry" (Conflict). A record whose
   worker died without a word (a killed process) is taken over after `lease`.
@@ -26,13 +29,14 @@ import json
 import logging
 import threading
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable
 
 from core.errors import AnswerNotKept, Conflict, RequestKeyReused
 from core.ports import Caller, Clock, IdGenerator
-from core.repositories import RequestRecord, UnitOfWorkFactory
+from core.repositories import RequestRecord, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +87,32 @@ def _replayed(record: bytes) -> Answer:
     return Answer(content)
 
 
+@dataclass
+class _Running:
+    record: RequestRecord
+    done: bool = False
+
+
+_running: ContextVar[_Running | None] = ContextVar("idempotent_write", default=None)
+"""The write this thread is doing for a key, if any."""
+
+
+def mark_done(uow: UnitOfWork) -> Callable[[], None]:
+    """Record, in the unit of work about to commit, that the write this thread is doing for a key (if any)
+    changed something; call what this returns once the commit succeeded. Called by every unit of work
+    that commits a change of a use case."""
+    running = _running.get()
+    if running is None:
+        return lambda: None
+    record = running.record
+    uow.requests.mark_done(record.org, record.key, record.owner)
+
+    def committed() -> None:
+        running.done = True
+
+    return committed
+
+
 @dataclass(frozen=True)
 class Outcome:
     answer: Answer
@@ -121,6 +151,9 @@ class IdempotentWrites:
                                            "send a new request with a new key")
                 if holder.answer is not None:
                     return Outcome(_replayed(holder.answer), replayed=True)
+                if holder.done and holder.created_at <= now - self.limits.lease:
+                    raise AnswerNotKept("This request was done already, but its answer was lost with the process "
+                                        "that made it; read the result instead of sending the request again")
                 if holder.created_at <= now - self.limits.lease and self._take_over(holder, owner, now):
                     log.warning("taking over request %r of org %r: its worker gave no answer", key, caller.org)
                     return self._do(replace(mine, created_at=now), work)
@@ -150,13 +183,18 @@ class IdempotentWrites:
         return taken
 
     def _do(self, record: RequestRecord, work: Callable[[], Answer]) -> Outcome:
+        running = _Running(record)
+        token = _running.set(running)
         try:
             answer = work()
         except BaseException:
-            self._settle(record, None)
+            # A write that committed and then failed is done: a retry must hear so, not do it again.
+            self._settle(record, _not_kept(0) if running.done else None)
             raise
+        finally:
+            _running.reset(token)
         end = None
-        if answer.changed:
+        if answer.changed or running.done:
             # Work that changed something never frees its key: a retry must not do it again.
             size = len(answer.content)
             end = kept(answer.content) if size <= self.limits.max_answer_bytes else _not_kept(size)

@@ -158,6 +158,8 @@ class RequestRecord:
     """Names the run doing the work; only it may record the answer or free the key."""
     created_at: datetime
     answer: bytes | None = None
+    done: bool = False
+    """Its write committed (marked in the write's own transaction), whether or not its answer was kept."""
 
 
 class RequestRepository(abc.ABC):
@@ -171,14 +173,19 @@ class RequestRepository(abc.ABC):
 
     @abc.abstractmethod
     def take_over(self, org: str, key: str, owner: str, new_owner: str, now: datetime) -> bool:
-        """Hand a record still without answer from `owner` to `new_owner`; False when it changed meanwhile."""
+        """Hand a record still without answer, and not done, from `owner` to `new_owner`; False when it changed
+        meanwhile."""
 
     @abc.abstractmethod
     def keep_answer(self, org: str, key: str, owner: str, answer: bytes) -> None: ...
 
     @abc.abstractmethod
+    def mark_done(self, org: str, key: str, owner: str) -> None:
+        """The write committed: the key is never freed nor taken over again."""
+
+    @abc.abstractmethod
     def forget(self, org: str, key: str, owner: str) -> None:
-        """Remove the record while it has no answer, so the key can be used again."""
+        """Remove the record while it has no answer and is not done, so the key can be used again."""
 
     @abc.abstractmethod
     def expire(self, created_before: datetime, limit: int) -> int:

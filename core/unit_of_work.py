@@ -4,7 +4,8 @@ Every use case opens its transactions through `PublishingUnitOfWorkFactory`. On 
 the changed realties recorded (and those a use case recorded itself) are written to the outbox in the
 same transaction; once the commit has succeeded they are handed to the dispatcher, which runs whatever
 must follow (render jobs, blob deletes, notifications, webhooks). A use case never calls those itself,
-and a transaction that rolls back publishes nothing.
+and a transaction that rolls back publishes nothing. The commit also marks the idempotent write under
+way as done (core/idempotency.py), in the same transaction.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from uuid import UUID
 
 from core.domain import Realty
 from core.events import Event, published
+from core.idempotency import mark_done
 from core.image_documents import event_data
 from core.ports import IdGenerator
 from core.repositories import OutboxEvent, RealtyRepository, UnitOfWork, UnitOfWorkFactory
@@ -54,8 +56,9 @@ class _TrackingRealties(RealtyRepository):
 
 
 class PublishingUnitOfWork(UnitOfWork):
-    def __init__(self, inner: UnitOfWork, ids: IdGenerator, dispatch: Dispatch) -> None:
+    def __init__(self, inner: UnitOfWork, ids: IdGenerator, dispatch: Dispatch, changes: bool) -> None:
         self._inner = inner
+        self._changes = changes
         self._ids = ids
         self._dispatch = dispatch
         self._recorded: list[Event] = []
@@ -81,7 +84,9 @@ class PublishingUnitOfWork(UnitOfWork):
                   for e in published(events)]
         if outbox:
             self.events.add(outbox)
+        committed = mark_done(self._inner) if self._changes else (lambda: None)
         self._inner.commit()
+        committed()
         for realty in self.realties.seen:
             realty.events.clear()
         self._recorded = []
@@ -99,8 +104,11 @@ class PublishingUnitOfWorkFactory(UnitOfWorkFactory):
         self.dispatch: Dispatch = lambda events: None
         """Set by the composition root once what it dispatches to is built (it needs these units of work)."""
 
-    def __call__(self, write: bool = True) -> PublishingUnitOfWork:
-        return PublishingUnitOfWork(self._inner(write), self._ids, lambda events: self.dispatch(events))
+    def __call__(self, write: bool = True, changes: bool = True) -> PublishingUnitOfWork:
+        """`changes`: committing it is the change a use case makes (and so marks the idempotent write done);
+        False for the bookkeeping around one (reserving blobs, cleaning up after a failure)."""
+        return PublishingUnitOfWork(self._inner(write), self._ids, lambda events: self.dispatch(events),
+                                    write and changes)
 
     def ping(self) -> None:
         self._inner.ping()

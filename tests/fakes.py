@@ -261,7 +261,7 @@ class _Requests(RequestRepository):
 
     def take_over(self, org, key, owner, new_owner, now):
         holder = self._d.requests.get((org, key))
-        if holder is None or holder.owner != owner or holder.answer is not None:
+        if holder is None or holder.owner != owner or holder.answer is not None or holder.done:
             return False
         self._d.requests[(org, key)] = replace(holder, owner=new_owner, created_at=now)
         return True
@@ -271,9 +271,14 @@ class _Requests(RequestRepository):
         if holder is not None and holder.owner == owner:
             self._d.requests[(org, key)] = replace(holder, answer=bytes(answer))
 
+    def mark_done(self, org, key, owner):
+        holder = self._d.requests.get((org, key))
+        if holder is not None and holder.owner == owner:
+            self._d.requests[(org, key)] = replace(holder, done=True)
+
     def forget(self, org, key, owner):
         holder = self._d.requests.get((org, key))
-        if holder is not None and holder.owner == owner and holder.answer is None:
+        if holder is not None and holder.owner == owner and holder.answer is None and not holder.done:
             del self._d.requests[(org, key)]
 
     def expire(self, created_before, limit):

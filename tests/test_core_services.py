@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from core.domain import ImageCategory, ImageChange, ImageKind, ImageType, ModerationStatus, Processing
 from core.errors import (
-    Conflict, InvalidInput, Problem, InvalidState, NotFound, TimedOut, Unavailable, UnsupportedImageType, UnsupportedMediaType,
+    AnswerNotKept, Conflict, InvalidInput, Problem, InvalidState, NotFound, TimedOut, Unavailable, UnsupportedImageType, UnsupportedMediaType,
     UploadRejected,
 )
 from core.ports import Caller
@@ -43,7 +43,7 @@ class World:
         self.inspector = FakeInspector()
         core = bootstrap(self.db, self.blobs, self.inspector, self.clock, SequentialIds(), self.jobs,
                          LocalChangeSignals(), self.sender, ThreadPoolExecutor(4), limits, url_policy=url_policy)
-        self.bus, self.views, self.processor = core.bus, core.views, core.processor
+        self.core, self.bus, self.views, self.processor = core, core.bus, core.views, core.processor
 
     def render(self) -> int:
         """Run every waiting render job, as a worker would."""
@@ -662,8 +662,9 @@ def test_a_tombstone_never_deletes_a_blob_that_is_recorded_again(w):
     """Should a key ever be written again after a failed write tombstoned it, the new blob stays: the
     reservation drops the tombstone, and a purge leaves alone any key the database records."""
     from core.blob_ledger import BlobLedger
+    from core.unit_of_work import PublishingUnitOfWorkFactory
 
-    ledger = BlobLedger(w.db, w.blobs, w.clock)
+    ledger = BlobLedger(PublishingUnitOfWorkFactory(w.db, SequentialIds()), w.blobs, w.clock)
     with w.db() as uow:
         uow.tombstones.add(["images/x/reused.jpg", "images/x/gone.jpg"], w.clock.now())
         uow.commit()
@@ -676,3 +677,25 @@ def test_a_tombstone_never_deletes_a_blob_that_is_recorded_again(w):
     assert w.db.data.tombstones == {"images/x/gone.jpg"}, "the reservation dropped its key's tombstone"
     ledger.purge(stale_listing)
     assert w.blobs.objects["images/x/reused.jpg"] == b"live" and not w.db.data.tombstones
+
+
+def test_a_write_whose_process_died_before_keeping_its_answer_is_never_done_again(w):
+    """Soak finding: the key was claimed, the save committed, and the process died before the answer was
+    kept; after the lease a retry took the key over and saved again. Its commit marks the key done."""
+    from core.idempotency import Answer, IdempotentWrites
+
+    key = w.upload()
+    saves: list = []
+
+    def save_then_lose_the_database() -> Answer:
+        saves.append(w.save(key))
+        w.db.down = True  # the answer cannot be kept: as good as a process killed right after the commit
+        return Answer(b"saved", changed=True)
+
+    w.core.writes.run(ORG_A, "k1", "save", "f1", save_then_lose_the_database)
+    w.db.down = False
+    another_process = IdempotentWrites(w.db, w.clock, SequentialIds())
+    w.clock.advance(minutes=3)  # past the lease
+    with pytest.raises(AnswerNotKept, match="done already"):
+        another_process.run(ORG_A, "k1", "save", "f1", lambda: saves.append(w.save(w.upload())))
+    assert len(saves) == 1 and len(w.images()) == 1

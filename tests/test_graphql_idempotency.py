@@ -125,24 +125,28 @@ def test_a_copy_whose_answer_could_not_be_read_after_it_is_answered_as_done_and_
     from flask import Flask
 
     import graphql_api
+    from adapters.change_signals import LocalChangeSignals
     from adapters.jwt_auth import JwtAuthenticator
+    from core.api import bootstrap
+    from core.commands import IssueGrant, SaveUploads, UploadedImage
     from core.ports import Caller
-    from core.services import ImageService, UploadedImage
     from tests.conftest import JWT_SECRET
-    from tests.fakes import FakeClock, FakeInspector, InMemoryBlobStore, InMemoryDatabase, RecordingJobQueue, \
-        SequentialIds, fake_image
+    from tests.fakes import (
+        FakeClock, FakeInspector, InMemoryBlobStore, InMemoryDatabase, RecordingJobQueue, RecordingWebhookSender,
+        SequentialIds, fake_image,
+    )
 
-    db, blobs = InMemoryDatabase(), InMemoryBlobStore()
-    service = ImageService(db, blobs, FakeInspector(), FakeClock(), SequentialIds(), RecordingJobQueue(),
-                           ThreadPoolExecutor(2))
+    db, blobs, clock = InMemoryDatabase(), InMemoryBlobStore(), FakeClock()
+    core = bootstrap(db, blobs, FakeInspector(), clock, SequentialIds(), RecordingJobQueue(clock),
+                     LocalChangeSignals(), RecordingWebhookSender(), ThreadPoolExecutor(2))
     app = Flask(__name__)
-    graphql_api.init_app(app, service, JwtAuthenticator(JWT_SECRET), max_file_bytes=1 << 20, max_files=1,
+    graphql_api.init_app(app, core, JwtAuthenticator(JWT_SECRET), max_file_bytes=1 << 20, max_files=1,
                          max_request_bytes=2 << 20)
     caller, source, target = Caller(sub="agent-1", org="org-a"), uuid.uuid4(), uuid.uuid4()
-    keys = [service.issue_grant(caller, "image/png").key for _ in range(2)]
+    keys = [core.bus.handle(IssueGrant(caller, "image/png")).key for _ in range(2)]
     for key in keys:
         blobs.objects[key] = fake_image("image/png", salt=key)
-    service.save_uploads(caller, source, [UploadedImage(key=key) for key in keys])
+    core.bus.handle(SaveUploads(caller, source, [UploadedImage(key=key) for key in keys]))
     variables = {"input": {"sourcePropertyId": str(source), "targetPropertyId": str(target)}}
     headers = {"Idempotency-Key": str(uuid.uuid4())}
 
@@ -155,4 +159,4 @@ def test_a_copy_whose_answer_could_not_be_read_after_it_is_answered_as_done_and_
     assert len(copies) == 2, first.get_json()
     assert retried.get_json() == first.get_json(), "the first answer again"
     assert retried.headers.get("Idempotent-Replayed") == "true"
-    assert len(service.realty(caller, target).images) == 2, "copied once"
+    assert len(core.views.realty(caller, target).images) == 2, "copied once"

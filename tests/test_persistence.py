@@ -882,3 +882,18 @@ def test_a_writer_takes_cached_images_and_a_rolled_back_change_leaves_no_trace(f
         uow.realties.save_images(locked)
         uow.commit()
     assert [i.description for i in load(factory, realty.uuid).images] == [None, "committed", None]
+
+
+def test_a_request_marked_done_is_neither_taken_over_nor_forgotten(factory):
+    from core.repositories import RequestRecord
+
+    with factory() as uow:
+        uow.requests.claim(RequestRecord(ORG_A, "done-key", "save", "f", "first", T0), T0 - timedelta(days=1))
+        uow.requests.mark_done(ORG_A, "done-key", "first")
+        uow.commit()
+    with factory() as uow:
+        assert not uow.requests.take_over(ORG_A, "done-key", "first", "second", T0 + timedelta(hours=1))
+        uow.requests.forget(ORG_A, "done-key", "first")
+        holder = uow.requests.claim(RequestRecord(ORG_A, "done-key", "save", "f", "third", T0), T0 - timedelta(days=1))
+        uow.commit()
+    assert (holder.owner, holder.done, holder.answer) == ("first", True, None)
