@@ -22,7 +22,8 @@ function el(tag, attributes = {}, ...children) {
   return node;
 }
 
-const label = (text) => text.toLowerCase().replace(/_/g, " ");
+// An enum value as people read it: BUILDING_EXTERIOR -> "building exterior".
+export const label = (text) => text.toLowerCase().replace(/_/g, " ");
 
 function bytes(n) {
   if (n >= 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MB`;
@@ -77,8 +78,8 @@ function card(image, index, count) {
     ? el("p", { className: "failure" }, image.processingError) : null;
 
   return el("li", { className: "card", draggable: "true", dataset: { id }, "aria-label": `${position}. ${name}` },
-    el("div", { className: "frame" }, preview(image, name)),
     el("p", { className: "position" }, `#${position}`),
+    el("div", { className: "frame" }, preview(image, name)),
     badges(image),
     el("p", { className: "facts" }, image.url ? el("a", { href: image.url, target: "_blank", rel: "noopener" },
       facts || "original") : facts),
