@@ -376,16 +376,11 @@ def test_a_full_local_disk_gives_503_not_500_and_readiness_says_so(small_disk, s
 # --- Redis (the render queue) -----------------------------------------------------------------------
 
 @pytest.fixture
-def redis_proxy() -> Iterator[tuple[FaultProxy, str]]:
-    redis = pytest.importorskip("redis")
-    base = urlsplit(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379"))
-    database = 13 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
-    try:
-        redis.Redis(host=base.hostname, port=base.port or 6379, db=database, socket_connect_timeout=1).flushdb()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis answers at {base.netloc} ({exc})")
-    proxy = FaultProxy(base.hostname, base.port or 6379)
-    yield proxy, f"redis://{proxy.address}/{database}"
+def redis_proxy(redis_url) -> Iterator[tuple[FaultProxy, str]]:
+    """A proxy in front of the suite's own redis-server (tests/servers.py)."""
+    server = urlsplit(redis_url)
+    proxy = FaultProxy(server.hostname, server.port)
+    yield proxy, f"redis://{proxy.address}{server.path}"
     proxy.close()
 
 

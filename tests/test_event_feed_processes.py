@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from tests.rest_support import RestCaller, distinct_png
-from tests.test_redis_workers import ROOT, _redis_url, redis_client  # noqa: F401 - fixture
+from tests.test_redis_workers import ROOT
 
 
 def free_port() -> int:
@@ -26,8 +26,8 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def redis_settings(settings, redis_client):
-    return dataclasses.replace(settings, redis_url=_redis_url())
+def redis_settings(settings, redis_url):
+    return dataclasses.replace(settings, redis_url=redis_url)
 
 
 @pytest.fixture

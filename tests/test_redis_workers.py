@@ -1,8 +1,7 @@
 """The queue path for real: the gateway enqueues on Redis, `flask --app wsgi worker` processes render.
 
-Needs Redis at TEST_REDIS_URL's host (default 127.0.0.1:6379); each pytest-xdist worker uses its
-own database number (13, 14, ...), emptied before each test. Without Redis these tests are skipped,
-and `make test` says so.
+Redis is a redis-server the suite starts for itself (tests/servers.py), emptied before each test;
+without the binary these tests are skipped, and `make test` says so.
 """
 from __future__ import annotations
 
@@ -22,37 +21,21 @@ from tests.images import make_photo_jpeg
 from tests.rest_support import RestCaller
 
 ROOT = Path(__file__).resolve().parent.parent
-REDIS_BASE = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
 HEARTBEAT_S = 3
 
 
-def _redis_url() -> str:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return f"{REDIS_BASE}/{13 + int(worker.removeprefix('gw') or 0)}"
-
-
-def _redis_or_skip():
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(_redis_url(), socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis answers at {REDIS_BASE} ({exc})")
-    return client
-
-
 @pytest.fixture
-def redis_client():
-    client = _redis_or_skip()
-    client.flushdb()
+def redis_client(redis_url):
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=30)
     yield client
-    client.flushdb()
     client.close()
 
 
 @pytest.fixture
-def queued_settings(settings, redis_client):
-    return dataclasses.replace(settings, redis_url=_redis_url(), worker_heartbeat_seconds=HEARTBEAT_S,
+def queued_settings(settings, redis_url):
+    return dataclasses.replace(settings, redis_url=redis_url, worker_heartbeat_seconds=HEARTBEAT_S,
                                processing_stale_seconds=2)
 
 
