@@ -6,7 +6,9 @@ socketserver's default of every half second, stopping them was most of what many
 """
 from __future__ import annotations
 
-from typing import Iterator
+import subprocess
+import time
+from typing import Callable, Iterator
 
 import pytest
 import requests
@@ -15,6 +17,34 @@ from tests.redis_server import RedisServerUnavailable, own_redis_server
 
 SHUTDOWN_POLL = 0.05
 """Seconds between a serving thread's looks for `shutdown()`: pass to `serve_forever`."""
+START_DEADLINE_S = 180.0
+"""How long a server process we start may take to answer. Generous on purpose: on a machine busy with
+other work (other engineers' test runs, a load average of 8 on 2 cores) importing the app alone can take
+tens of seconds, and a deadline only costs time when something is really wrong."""
+ATTEMPT_TIMEOUT_S = 30.0
+"""One look at a starting server: a read that takes longer than this is tried again, not given up on."""
+
+
+def wait_until_answering(url: str, process: subprocess.Popen | None = None, log: Callable[[], str] = str,
+                         deadline_s: float = START_DEADLINE_S) -> requests.Response:
+    """GET `url` until it answers 200: connection refused, reset or a slow read just mean "not yet".
+
+    Fails the test (with `log()`, e.g. the server's output) when `process` exits or the deadline passes.
+    """
+    deadline = time.monotonic() + deadline_s
+    problem = "no attempt"
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"the server exited with {process.returncode} before answering {url}:\n{log()}")
+        try:
+            response = requests.get(url, timeout=ATTEMPT_TIMEOUT_S)
+            if response.status_code == 200:
+                return response
+            problem = f"HTTP {response.status_code}"
+        except requests.RequestException as exc:
+            problem = repr(exc)
+        time.sleep(0.2)
+    pytest.fail(f"{url} did not answer 200 within {deadline_s:.0f} s (last: {problem}):\n{log()}")
 
 
 @pytest.fixture(scope="session")

@@ -78,6 +78,16 @@ class Caller:
     def listing(self, realty: str):
         return self.timed("GET /realty/{id}/images", "GET", f"/realty/{realty}/images")
 
+    def processed(self, realty: str, deadline_s: float = 180) -> None:
+        """Return once none of the realty's images is PENDING (renders run after a save answers)."""
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            images = self.session.get(f"{self.base}/realty/{realty}/images", timeout=HTTP_TIMEOUT).json()
+            if all(image["processing"] != "PENDING" for image in images["realtyImages"]):
+                return
+            time.sleep(0.1)
+        pytest.fail(f"the images of {realty} were still PENDING after {deadline_s} s")
+
     def graphql_upload(self, realty: str, data: bytes, key: str | None = None):
         operations = upload_operations("createPropertyImage", "CreatePropertyImageInput",
                                        {"propertyId": realty, "category": "GENERAL"}, selection="image { id }")
@@ -268,6 +278,7 @@ def test_a_retry_after_a_503_is_done_at_once_though_the_database_went_down_meanw
     realty, key, photo = str(uuid.uuid4()), str(uuid.uuid4()), make_jpeg(60, 40)
     assert caller.save(realty, [caller.upload(make_jpeg(20, 20))])[0].status_code == 201
     uploads = [caller.upload(make_jpeg(40 + n, 30)) for n in range(3)]
+    caller.processed(realty)  # the first image's render job is done with the storage before it hangs
 
     def send():
         if api == "REST save":
@@ -277,7 +288,8 @@ def test_a_retry_after_a_503_is_done_at_once_though_the_database_went_down_meanw
     s3_proxy.freeze()
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(send)
-        time.sleep(0.5)  # the request has claimed its key and waits on the storage
+        # The request claims its key before it touches the storage: once it waits there, cut the database.
+        assert s3_proxy.holding.wait(HTTP_TIMEOUT), "the request never reached the storage"
         database.cut()
         response, _ = first.result()
     assert_unavailable(response, 0, graphql=api != "REST save")

@@ -32,7 +32,9 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # Debian's; CHROMIUM
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps"]
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-TIMEOUT_MS = 20_000
+TIMEOUT_MS = 60_000
+"""How long an expectation waits for the page: it passes as soon as the page is right, and a busy machine
+(a load of 8 on 2 cores) makes Chromium many times slower than an idle one."""
 
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright

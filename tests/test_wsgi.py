@@ -134,7 +134,7 @@ def test_the_app_starts_from_any_directory(tmp_path, database_url):
     env = {**os.environ, "AUTH_JWT_SECRET": JWT_SECRET, "DATABASE_URL": database_url}
     env.pop("STORAGE_URL", None)
     result = subprocess.run([sys.executable, "-m", "flask", "--app", str(WSGI), "token", "--org", "o", "--sub", "s"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(".") == 2  # a JWT
     assert (tmp_path / "var" / "storage").is_dir(), "the default storage is relative to the working directory"
