@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import os
 import threading
 import uuid
@@ -41,6 +42,9 @@ try:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 except ImportError:  # the [test] extra installs it; a bare environment may not have it
     sync_playwright = None
+
+if sync_playwright is not None:
+    expect.set_options(timeout=TIMEOUT_MS)  # expect() has a default of its own (5 s), apart from the page's
 
 pytestmark = [
     pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
@@ -184,14 +188,33 @@ def test_graphql_explorer_renders_offline_and_uses_the_consoles_token_and_realty
     offline.assert_self_contained()
 
 
-def test_graphql_explorer_without_a_token_says_where_to_put_one(gateway, offline):
+def test_graphql_explorer_without_a_token_says_how_to_get_one_and_where_to_put_it(gateway, offline, make_token):
     page = offline.page
     page.goto(gateway + "/graphql")
 
     expect(page.locator(".graphiql-container")).to_be_visible()
     expect(page.locator(".graphiql-query-editor")).to_contain_text("Headers tab")
+    # The gateway refused the schema's request: the page says how to get a token and where it goes.
+    hint = page.locator("#token-hint")
+    expect(hint).to_be_visible()
+    expect(hint).to_contain_text("A bearer token is required")
+    expect(hint).to_contain_text('{"Authorization": "Bearer <token>"}')
+    expect(hint).to_contain_text(".venv/bin/flask --app wsgi token --org ORG --sub SUB")
     page.locator(".graphiql-execute-button").click()
-    expect(page.locator(".graphiql-response")).to_contain_text("UNAUTHENTICATED")
+    response = page.locator(".graphiql-response")
+    expect(response).to_contain_text("UNAUTHENTICATED")
+    expect(response).to_contain_text("A bearer token is required")  # not "malformed": the placeholder is no token
+    offline.screenshot("graphql-without-a-token")
+
+    # With a token in the Headers tab, the hint goes once the gateway accepts it.
+    page.get_by_role("button", name="Headers").click()
+    headers = page.locator(".graphiql-editor-tool .graphiql-editor").last
+    headers.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(json.dumps({"Authorization": f"Bearer {make_token()}"}))
+    page.locator(".graphiql-execute-button").click()
+    expect(response).to_contain_text('"property": null')
+    expect(hint).to_be_hidden()
     offline.assert_self_contained()
 
 
