@@ -26,3 +26,11 @@ def test_every_directory_with_code_or_data_is_a_listed_package():
     assert _shipped_directories() - packages == set()
     assert not any("__pycache__" in name for name in packages)
     assert {name.split(".")[0] for name in packages} == set(TOP_LEVEL), "nothing else (tests, bench) is installed"
+
+
+def test_an_editable_install_puts_the_repository_on_the_path():
+    """With the root package directory named, setuptools' editable install is a plain .pth entry for the
+    repository, silently; without it, an import hook announced by a notice on every install."""
+    from setuptools.config.setupcfg import read_configuration
+
+    assert read_configuration(str(ROOT / "setup.cfg"))["options"]["package_dir"] == {"": "."}
