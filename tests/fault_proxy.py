@@ -15,6 +15,7 @@ from __future__ import annotations
 import select
 import socket
 import threading
+import time
 
 _POLL_SECONDS = 0.02
 
@@ -104,8 +105,12 @@ class FaultProxy:
                     return
                 if state == "frozen":
                     waiting, _, _ = select.select([client], [], [], _POLL_SECONDS)
-                    if waiting and self._state == "frozen":
-                        self.holding.set()
+                    if waiting:
+                        if self._state == "frozen":
+                            self.holding.set()
+                        # What arrived stays unread, so select() would answer at once again: wait instead
+                        # of spinning (a spinning thread per held connection starves the gateway's own).
+                        time.sleep(_POLL_SECONDS)
                     continue
                 if upstream is None:
                     upstream = socket.create_connection(self.target, timeout=5)
