@@ -413,9 +413,14 @@ def test_every_console_action_says_what_it_did_in_a_sentence(gateway, offline, m
     console.says("Image 1 was not deleted.")
     expect(page.get_by_role("alert")).to_contain_text("INVALID_STATUS")
     expect(delete).to_have_text("Delete")
-    # An unpublished one goes.
+    # An unpublished one goes. Armed, it stays armed when the gallery is drawn again meanwhile (as it is
+    # every 2 s while an image is being processed).
     delete = page.get_by_role("button", name="Delete image 3 (front.jpg)")
     delete.click()
+    expect(delete).to_have_text("Confirm delete")
+    console.press("Refresh")
+    console.says("Gallery refreshed.")
+    expect(delete).to_have_text("Confirm delete")
     delete.click()
     console.says("Image 3 deleted.")
     expect(console.cards).to_have_count(2)

@@ -53,7 +53,7 @@ function showToken() {
 
 function showGallery() {
   const images = state.images;
-  renderGallery($("gallery"), images);
+  renderGallery($("gallery"), images, armedDelete && armedDelete.id);
   $("gallery-count").textContent = state.realtyId ? `(${images.length})` : "";
   const hint = !state.realtyId ? "Open a realty to see its images."
     : !images.length ? "No images yet: upload some, or copy them from another realty."
@@ -157,7 +157,17 @@ function move(id, toIndex) {
 }
 
 const indexOf = (id) => state.images.findIndex((image) => image.realtyImageId === id);
+// The image whose Delete button was pressed once, kept by id rather than by button: the gallery is drawn
+// anew every 2 s while images are processed, and an armed button must stay armed across that.
 let armedDelete = null;
+
+function disarm() {
+  if (!armedDelete) return;
+  clearTimeout(armedDelete.timer);
+  const button = $("gallery").querySelector(`button[data-action="delete"][data-id="${armedDelete.id}"]`);
+  if (button) button.textContent = "Delete";
+  armedDelete = null;
+}
 
 function onGalleryClick(event) {
   const button = event.target.closest("button[data-action]");
@@ -187,22 +197,16 @@ function onGalleryClick(event) {
     });
   } else if (action === "delete") {
     // Deleting cannot be undone: the first press arms the button, a second press within 5 s deletes.
-    if (armedDelete !== button) {
-      armedDelete = button;
+    if (!armedDelete || armedDelete.id !== id) {
+      disarm();
+      armedDelete = { id, timer: setTimeout(disarm, 5000) };
       button.textContent = "Confirm delete";
       say(`Press “Confirm delete” again to delete ${which} for good.`);
-      setTimeout(() => {
-        if (armedDelete === button) {
-          armedDelete = null;
-          button.textContent = "Delete";
-        }
-      }, 5000);
       return;
     }
     // Disarmed now: a refused delete leaves the gallery as it was (the listing may not even be drawn
     // again), and the button must not go on asking for a confirmation.
-    armedDelete = null;
-    button.textContent = "Delete";
+    disarm();
     act(`Deleting ${which}`, async () => {
       await api.remove(realtyId, id);
       return `${capitalised(which)} deleted.`;
