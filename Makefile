@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
-REDIS_URL_FOR_TESTS ?= redis://127.0.0.1:6379
+REDIS_SERVER ?= redis-server
+export REDIS_SERVER
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -50,28 +51,51 @@ run: $(INSTALLED)
 	echo "Serving on http://$(HOST):$(PORT)  (console: /, REST docs: /docs, GraphQL explorer: /graphql)"; \
 	exec $(VENV)/bin/flask --app wsgi run --host $(HOST) --port $(PORT)
 
-# The whole suite on SQLite, then on PostgreSQL when one answers at $(PG_URL).
+# The whole suite on SQLite, then on PostgreSQL when one answers at $(PG_URL). The PostgreSQL pass runs even
+# when the SQLite pass failed; both summaries are printed again at the end, and `make test` fails if either
+# pass did. Each pass's output is also kept in var/test-logs/.
+# The queue tests start a redis-server of their own on a free port (tests/redis_server.py) and never use a
+# Redis that is running already; without the binary they are skipped. PostgreSQL is only used to create
+# throw-away databases (realty_test_*), dropped afterwards.
 # REQUIRE_POSTGRES=1 (set by .ci/run) turns a missing PostgreSQL into a failure instead of a skip;
-# REQUIRE_REDIS=1 does the same for the queue tests, which need Redis at $(REDIS_URL_FOR_TESTS).
+# REQUIRE_REDIS=1 does the same for a missing redis-server binary.
+LOGS := var/test-logs
+PASS_SUMMARY = grep -E '^[0-9]+ (passed|failed|errors?|skipped|deselected)|^no tests ran' $(LOGS)/$(1).log | tail -n 1
+
 test: $(INSTALLED)
-	@if $(PY) -c "import redis; redis.Redis.from_url('$(REDIS_URL_FOR_TESTS)', socket_connect_timeout=3).ping()" 2>/dev/null; then \
-		echo "=== Redis answers at $(REDIS_URL_FOR_TESTS): the queue tests (render workers) run in both passes ==="; \
+	@if command -v $(REDIS_SERVER) >/dev/null 2>&1; then \
+		echo "=== Redis: the queue tests start their own $(REDIS_SERVER) on a free port (no running Redis is used) ==="; \
 	elif [ -n "$$REQUIRE_REDIS" ]; then \
-		echo "Redis is required (REQUIRE_REDIS) but does not answer at $(REDIS_URL_FOR_TESTS)"; exit 1; \
+		echo "A redis-server binary is required (REQUIRE_REDIS) but '$(REDIS_SERVER)' is not on PATH" \
+			"(apt-get install redis-server, or REDIS_SERVER=/path/to/redis-server)"; exit 1; \
 	else \
-		echo "=== Redis queue tests SKIPPED: no Redis answers at $(REDIS_URL_FOR_TESTS) (everything else runs) ==="; \
+		echo "=== Redis queue tests SKIPPED: no '$(REDIS_SERVER)' binary on PATH (apt-get install redis-server);" \
+			"everything else runs ==="; \
 	fi
-	@$(MAKE) --no-print-directory test-sqlite
-	@if $(PY) -c "import psycopg2; psycopg2.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
-		$(MAKE) --no-print-directory test-postgres; \
+	@mkdir -p $(LOGS); rm -f $(LOGS)/*; \
+	{ $(MAKE) --no-print-directory test-sqlite; echo $$? > $(LOGS)/sqlite.status; } 2>&1 | tee $(LOGS)/sqlite.log; \
+	if $(PY) -c "import psycopg2; psycopg2.connect('$(PG_URL)', connect_timeout=10).close()" 2>/dev/null; then \
+		{ $(MAKE) --no-print-directory test-postgres; echo $$? > $(LOGS)/postgres.status; } 2>&1 \
+			| tee $(LOGS)/postgres.log; \
 	elif [ -n "$$REQUIRE_POSTGRES" ]; then \
-		echo "PostgreSQL is required (REQUIRE_POSTGRES) but does not answer at $(PG_URL)"; exit 1; \
+		echo "PostgreSQL is required (REQUIRE_POSTGRES) but does not answer at $(PG_URL)"; \
+		echo 1 > $(LOGS)/postgres.status; \
 	else \
 		echo "=== PostgreSQL pass SKIPPED: no PostgreSQL answers at $(PG_URL) (the SQLite pass above ran) ==="; \
-	fi
-	@if [ ! -x $(CHROMIUM) ]; then \
+		echo skipped > $(LOGS)/postgres.status; \
+	fi; \
+	if [ ! -x $(CHROMIUM) ]; then \
 		echo "=== Browser tests SKIPPED: no Chromium at $(CHROMIUM) (apt-get install -y chromium; .ci/run does) ==="; \
-	fi
+	fi; \
+	echo "=== summary ==="; status=0; \
+	for pass in sqlite postgres; do \
+		result=$$(cat $(LOGS)/$$pass.status); \
+		case $$result in 0) verdict=passed ;; skipped) verdict=SKIPPED ;; *) verdict=FAILED; status=1 ;; esac; \
+		line=$$($(call PASS_SUMMARY,$$pass) 2>/dev/null); \
+		name=$$(case $$pass in sqlite) echo SQLite ;; *) echo PostgreSQL ;; esac); \
+		printf '%-12s %-8s %s\n' "$$name:" "$$verdict" "$$line"; \
+	done; \
+	exit $$status
 
 # Bytecode is cached even where the environment says not to (PYTHONDONTWRITEBYTECODE): every test process
 # (pytest's workers, gunicorn, render workers) would otherwise compile the project and the rewritten test
@@ -80,11 +104,11 @@ TEST_ENV := PYTHONDONTWRITEBYTECODE=
 
 test-sqlite: $(INSTALLED)
 	@echo "=== test suite on SQLite ==="
-	$(TEST_ENV) TEST_DATABASE=sqlite TEST_REDIS_URL=$(REDIS_URL_FOR_TESTS) $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+	$(TEST_ENV) TEST_DATABASE=sqlite $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 test-postgres: $(INSTALLED)
 	@echo "=== test suite on PostgreSQL ($(PG_URL)) ==="
-	$(TEST_ENV) TEST_DATABASE=postgresql TEST_POSTGRES_URL=$(PG_URL) TEST_REDIS_URL=$(REDIS_URL_FOR_TESTS) $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+	$(TEST_ENV) TEST_DATABASE=postgresql TEST_POSTGRES_URL=$(PG_URL) $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 # A quarter of an hour: listing puts 10 s of load on each target, then fills 1,000,000 rows in a scratch
 # PostgreSQL database next to $(PG_URL) (skipped when none answers); the soak runs the production layout for

@@ -16,8 +16,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urlparse, urlsplit
 
 import click
 import dramatiq
@@ -41,6 +42,7 @@ from adapters.s3_blobs import S3BlobStore
 from adapters.system import RandomIds, SystemClock
 from adapters.webhook_sender import HttpWebhookSender
 from config import Settings
+from core.errors import GatewayError
 from core.ports import BlobStore
 from core.ports import Job
 from core.processing import ProcessingLimits
@@ -285,11 +287,13 @@ def _add_health_routes(app: Flask, views: Views) -> None:
 
 def _add_commands(app: Flask, gateway: Gateway) -> None:
     bus, database, blobs, authenticator = gateway.core.bus, gateway.database, gateway.blobs, gateway.authenticator
+    settings = gateway.settings
 
     @app.cli.command("init-db")
     def init_db() -> None:
         """Create missing tables (idempotent)."""
-        database.create_tables()
+        with _said_in_one_line(_database_hint(settings)):
+            database.create_tables()
         click.echo("database ready")
 
     @app.cli.command("init-storage")
@@ -297,7 +301,8 @@ def _add_commands(app: Flask, gateway: Gateway) -> None:
         """Create the S3 bucket when it is missing (idempotent); the local store needs nothing."""
         create = getattr(blobs, "create_bucket", None)
         if create:
-            create()
+            with _said_in_one_line(_storage_hint(settings)):
+                create()
         click.echo("storage ready")
 
     @app.cli.command("token")
@@ -334,14 +339,58 @@ def _add_commands(app: Flask, gateway: Gateway) -> None:
     @app.cli.command("gc")
     def gc() -> None:
         """Delete uploads never saved within 24 h, blobs left behind, and records of writes older than 24 h."""
-        click.echo(bus.handle(CollectGarbage()))
+        with _said_in_one_line(f"{_database_hint(settings)}; {_storage_hint(settings)}"):
+            click.echo(bus.handle(CollectGarbage()))
+
+
+# --- the CLI's words for a backend that does not answer ------------------------------------------------
+# An operator running `init-db` or `init-storage` needs what is wrong and where to look, in one line, not
+# the 60-line traceback of a driver: the core's error says which backend, its cause says why.
+
+@contextmanager
+def _said_in_one_line(hint: str) -> Iterator[None]:
+    try:
+        yield
+    except GatewayError as exc:
+        raise click.ClickException(_one_line(exc, hint)) from None
+
+
+def _one_line(exc: GatewayError, hint: str) -> str:
+    cause: BaseException = exc
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    why = str(cause).strip().splitlines()[0] if cause is not exc and str(cause).strip() else ""
+    return f"{exc.message}{f' ({why})' if why else ''}. {hint}."
+
+
+def _database_hint(settings: Settings) -> str:
+    url = urlsplit(settings.database_url)
+    if url.password:  # shown, but never with its password
+        url = url._replace(netloc=url.netloc.replace(f":{url.password}@", ":***@"))
+    return f"Check DATABASE_URL ({url.geturl()}) and that the database server runs and answers there"
+
+
+def _storage_hint(settings: Settings) -> str:
+    hint = f"Check STORAGE_URL ({settings.storage_url})"
+    if settings.storage_url.startswith("s3://"):
+        endpoint = os.environ.get("AWS_ENDPOINT_URL")
+        hint += (f", AWS_ENDPOINT_URL ({endpoint or 'unset: AWS itself'}) and the credentials "
+                 "(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile or a role)")
+    return hint
 
 
 def __getattr__(name: str):
     # Built lazily so importing this module (tests, tools) does not open databases or print tokens.
     if name == "app":
         global app
-        app = create_app()
+        try:
+            app = create_app()
+        except GatewayError as exc:
+            if click.get_current_context(silent=True) is None:
+                raise  # a server (gunicorn) logs it, traceback and all
+            # `flask --app wsgi COMMAND`: the app is made before any command runs, and start-up creates
+            # missing tables, so a database that does not answer stops every command here.
+            raise click.ClickException(_one_line(exc, _database_hint(Settings.from_env()))) from None
         # What start-up made lives as long as the process: kept out of every later garbage collection
         # (a listing allocates thousands of objects, and each collection would walk all of them too).
         gc.freeze()

@@ -66,6 +66,10 @@ class RedisChangeSignals(LocalChangeSignals):
 
     def wait(self, org: str, version: int, timeout: float) -> None:
         self._start_threads()
+        # A process's first long poll would miss what is published before it listens. Only a wait needs
+        # that: an announce is queued for the publishing thread, and must not hold the write that made it
+        # (with Redis frozen, a save's first announce waited here a whole second on top of the job queue).
+        self._subscribed.wait(SUBSCRIBE_WAIT_SECONDS)
         super().wait(org, version, timeout)
 
     def _start_threads(self) -> None:
@@ -76,8 +80,6 @@ class RedisChangeSignals(LocalChangeSignals):
                 threading.Thread(target=self._publish, name="event-signals-out", daemon=True).start()
                 threading.Thread(target=self._listen, name="event-signals-in", daemon=True).start()
                 self._threads_pid = os.getpid()
-        # A process's first long poll would miss what is published before it listens.
-        self._subscribed.wait(SUBSCRIBE_WAIT_SECONDS)
 
     def _publish(self) -> None:
         while True:

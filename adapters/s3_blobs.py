@@ -267,6 +267,7 @@ class S3BlobStore(BlobStore):
 
     # --- operations -------------------------------------------------------------------------------
 
+    @_storage_errors
     def create_bucket(self) -> bool:
         """Create the bucket if it does not exist (for `flask init-storage`; never done implicitly).
 

@@ -65,6 +65,16 @@ def not_exist(field: str) -> NotFound:
     return NotFound(f"input.{field} is not exist")
 
 
+# graphql-core quotes a refused variable's value in its message, and shows an object it does not know (an
+# uploaded file, placed in the variables by the multipart reader) by its Python class: say what it is.
+_UPLOAD_IN_A_MESSAGE = "<FileStorage instance>"
+_UPLOAD_IN_WORDS = "<an uploaded file>"
+
+
+def _in_words(message: str) -> str:
+    return message.replace(_UPLOAD_IN_A_MESSAGE, _UPLOAD_IN_WORDS)
+
+
 def _original(error: BaseException) -> BaseException | None:
     while isinstance(error, GraphQLError):
         if error.original_error is None:
@@ -81,11 +91,11 @@ def classify(error: GraphQLError) -> tuple[str, str, bool]:
             # graphql-core failed to complete a value it was given (e.g. null for a non-null field):
             # a bug on our side, not a problem with the request.
             return INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE, True
-        return BAD_USER_INPUT, error.message, False
+        return BAD_USER_INPUT, _in_words(error.message), False
     if error.path is None and isinstance(original, (ValueError, TypeError)) and not isinstance(original, GatewayError):
         # A variable refused by a scalar's parser (e.g. an Upload that is not a file part): graphql-core's
         # message names the variable and quotes the parser's reason.
-        return BAD_USER_INPUT, error.message, False
+        return BAD_USER_INPUT, _in_words(error.message), False
     if isinstance(original, UnsupportedImageType):
         return BAD_USER_INPUT, FILE_TYPE_ERROR, False
     if isinstance(original, RequestKeyReused):

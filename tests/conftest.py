@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.servers import _moto_server, moto_url  # noqa: F401 - fixtures
+from tests.servers import _moto_server, _redis_server, moto_url, redis_url  # noqa: F401 - fixtures
 
 TEST_DATABASE = os.environ.get("TEST_DATABASE", "sqlite")
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -5,6 +5,8 @@
 - `freeze()`: connections stay open but no byte passes in either direction, and new connections are
   accepted and held: a hung server, or a network that silently drops packets.
 - `restore()`: back to forwarding, on the same port, so clients need no new address.
+- `holding`: an event set once a client has sent something that a freeze holds back, i.e. a caller is
+  now waiting on the frozen backend (tests wait on it rather than sleep and hope).
 
 A test utility only: one thread per connection, polling its state every few milliseconds.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import select
 import socket
 import threading
+import time
 
 _POLL_SECONDS = 0.02
 
@@ -25,6 +28,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._listener: socket.socket | None = None
+        self.holding = threading.Event()
         self._listen()
 
     @property
@@ -44,6 +48,7 @@ class FaultProxy:
         with self._lock:
             if self._state == "cut":
                 self._listen()
+            self.holding.clear()
             self._state = "frozen"
 
     def restore(self) -> None:
@@ -99,7 +104,13 @@ class FaultProxy:
                 if state == "cut":
                     return
                 if state == "frozen":
-                    select.select([], [], [], _POLL_SECONDS)
+                    waiting, _, _ = select.select([client], [], [], _POLL_SECONDS)
+                    if waiting:
+                        if self._state == "frozen":
+                            self.holding.set()
+                        # What arrived stays unread, so select() would answer at once again: wait instead
+                        # of spinning (a spinning thread per held connection starves the gateway's own).
+                        time.sleep(_POLL_SECONDS)
                     continue
                 if upstream is None:
                     upstream = socket.create_connection(self.target, timeout=5)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import os
 import threading
 import uuid
@@ -32,12 +33,18 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # Debian's; CHROMIUM
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps"]
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-TIMEOUT_MS = 20_000
+TIMEOUT_MS = 60_000
+"""How long an expectation waits for the page: it passes as soon as the page is right, and a busy machine
+(a load of 8 on 2 cores) makes Chromium many times slower than an idle one."""
 
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 except ImportError:  # the [test] extra installs it; a bare environment may not have it
     sync_playwright = None
+
+if sync_playwright is not None:
+    expect.set_options(timeout=TIMEOUT_MS)  # expect() has a default of its own (5 s), apart from the page's
 
 pytestmark = [
     pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
@@ -181,14 +188,33 @@ def test_graphql_explorer_renders_offline_and_uses_the_consoles_token_and_realty
     offline.assert_self_contained()
 
 
-def test_graphql_explorer_without_a_token_says_where_to_put_one(gateway, offline):
+def test_graphql_explorer_without_a_token_says_how_to_get_one_and_where_to_put_it(gateway, offline, make_token):
     page = offline.page
     page.goto(gateway + "/graphql")
 
     expect(page.locator(".graphiql-container")).to_be_visible()
     expect(page.locator(".graphiql-query-editor")).to_contain_text("Headers tab")
+    # The gateway refused the schema's request: the page says how to get a token and where it goes.
+    hint = page.locator("#token-hint")
+    expect(hint).to_be_visible()
+    expect(hint).to_contain_text("A bearer token is required")
+    expect(hint).to_contain_text('{"Authorization": "Bearer <token>"}')
+    expect(hint).to_contain_text(".venv/bin/flask --app wsgi token --org ORG --sub SUB")
     page.locator(".graphiql-execute-button").click()
-    expect(page.locator(".graphiql-response")).to_contain_text("UNAUTHENTICATED")
+    response = page.locator(".graphiql-response")
+    expect(response).to_contain_text("UNAUTHENTICATED")
+    expect(response).to_contain_text("A bearer token is required")  # not "malformed": the placeholder is no token
+    offline.screenshot("graphql-without-a-token")
+
+    # With a token in the Headers tab, the hint goes once the gateway accepts it.
+    page.get_by_role("button", name="Headers").click()
+    headers = page.locator(".graphiql-editor-tool .graphiql-editor").last
+    headers.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(json.dumps({"Authorization": f"Bearer {make_token()}"}))
+    page.locator(".graphiql-execute-button").click()
+    expect(response).to_contain_text('"property": null')
+    expect(hint).to_be_hidden()
     offline.assert_self_contained()
 
 
@@ -270,6 +296,177 @@ def test_console_uploads_shows_reorders_publishes_and_refuses_to_delete_a_publis
     page.keyboard.press("Enter")
     expect(cards.nth(0)).to_contain_text("front.jpg")
     assert names(gateway, token, realty) == ["front.jpg", "garden.png"]
+    offline.assert_self_contained()
+
+
+# Every sentence the status line (role=status) shows, in order: the console empties it after a while,
+# so what a person read is recorded as it appears rather than looked for afterwards.
+RECORD_STATUS = """() => {
+  const status = document.getElementById("status");
+  window.statusSaid = [];
+  new MutationObserver(() => { if (status.textContent) window.statusSaid.push(status.textContent); })
+    .observe(status, {childList: true, characterData: true, subtree: true});
+}"""
+
+# WCAG 2 contrast of an element's text against the first opaque background behind it.
+CONTRAST = """(element) => {
+  const rgba = (text) => (text.match(/[\\d.]+/g) || []).map(Number);
+  const luminance = ([r, g, b]) => {
+    const linear = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+  };
+  let node = element, background = [255, 255, 255];
+  while (node && node.nodeType === 1) {
+    const colour = rgba(getComputedStyle(node).backgroundColor);
+    if (colour.length === 3 || (colour.length === 4 && colour[3] === 1)) { background = colour; break; }
+    node = node.parentElement;
+  }
+  const [a, b] = [luminance(rgba(getComputedStyle(element).color)), luminance(background)];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+class Console:
+    """The console as a person uses it: by the labels they read, with what the status line said."""
+
+    def __init__(self, page: "Page") -> None:
+        self.page = page
+        self.cards = page.locator("#gallery li.card")
+        self.heard = 0  # sentences of the status line already matched by says()
+
+    def record(self) -> None:
+        self.page.evaluate(RECORD_STATUS)
+
+    def said(self) -> list[str]:
+        return self.page.evaluate("() => window.statusSaid")
+
+    def says(self, sentence: str) -> None:
+        """The status line showed `sentence` since the last sentence matched (and maybe others meanwhile)."""
+        try:
+            self.heard = self.page.wait_for_function(
+                "([sentence, from]) => window.statusSaid.indexOf(sentence, from) + 1",
+                arg=[sentence, self.heard]).json_value()
+        except PlaywrightTimeout:
+            pytest.fail(f"the status line never said {sentence!r}; it said {self.said()}")
+
+    def press(self, name: str) -> None:
+        self.page.get_by_role("button", name=name, exact=True).click()
+
+    def badges(self, index: int) -> list[str]:
+        return self.cards.nth(index).locator(".badge").all_text_contents()
+
+
+def test_every_console_action_says_what_it_did_in_a_sentence(gateway, offline, make_token):
+    page, token = offline.page, make_token()
+    source = str(uuid.uuid4())
+    save_over_rest(gateway, token, source, "porch.jpg", make_jpeg(300, 200))
+    console = Console(page)
+    page.goto(gateway + "/")
+    console.record()
+    page.get_by_label("Bearer token").fill(token)
+    console.press("Use token")
+    console.says("Token set.")
+    console.press("New realty id")
+    console.says("New realty id: it comes into being with its first upload or copy.")
+    realty = page.get_by_label("Realty id (UUID)").input_value()
+    page.get_by_label("Images to upload").set_input_files([
+        {"name": f"{name}.jpg", "mimeType": "image/jpeg", "buffer": make_jpeg(320 + n, 240)}
+        for n, name in enumerate(("front", "garden", "attic"))])
+    console.says("3 images uploaded and saved.")
+    expect(console.cards).to_have_count(3)
+
+    console.press("Publish image 1 (front.jpg)")
+    console.says("Image 1 published.")
+    expect(console.cards.nth(0).locator(".badge.published")).to_have_text("Published")
+    console.press("Unpublish image 1 (front.jpg)")
+    console.says("Image 1 unpublished.")
+    expect(console.cards.nth(0).locator(".badge.draft")).to_have_text("Not published")
+    console.press("Publish all")
+    console.says("All 3 images published.")
+    expect(page.locator("#gallery .badge.published")).to_have_count(3)
+    console.press("Unpublish all")
+    console.says("All 3 images unpublished.")
+    expect(page.locator("#gallery .badge.published")).to_have_count(0)
+    console.press("Make image 2 (garden.jpg) the hero")
+    console.says("Image 2 is now the hero.")
+    expect(console.cards.nth(1).locator(".badge.hero")).to_have_text("Hero")
+    page.get_by_label("Category of image 1 (front.jpg)").select_option("BUILDING_EXTERIOR")
+    console.says("Image 1 is now in the category building exterior.")
+    expect(console.cards.nth(0).locator(".badge.category")).to_have_text("building exterior")
+    page.get_by_label("Category of image 1 (front.jpg)").select_option("")
+    console.says("Image 1 has no category now.")
+    console.press("Move image 1 (front.jpg) down")
+    console.says("Moved to position 2.")
+    expect(console.cards.nth(1)).to_contain_text("front.jpg")
+    console.cards.nth(2).drag_to(console.cards.nth(0))
+    console.says("Moved to position 1.")
+    assert names(gateway, token, realty) == ["attic.jpg", "garden.jpg", "front.jpg"]
+
+    # A refused delete: the API's message is shown, and the button is a plain Delete button again.
+    console.press("Publish image 1 (attic.jpg)")
+    console.says("Image 1 published.")
+    delete = page.get_by_role("button", name="Delete image 1 (attic.jpg)")
+    delete.click()
+    expect(delete).to_have_text("Confirm delete")
+    console.says("Press “Confirm delete” again to delete image 1 for good.")
+    delete.click()
+    console.says("Image 1 was not deleted.")
+    expect(page.get_by_role("alert")).to_contain_text("INVALID_STATUS")
+    expect(delete).to_have_text("Delete")
+    # An unpublished one goes. Armed, it stays armed when the gallery is drawn again meanwhile (as it is
+    # every 2 s while an image is being processed).
+    delete = page.get_by_role("button", name="Delete image 3 (front.jpg)")
+    delete.click()
+    expect(delete).to_have_text("Confirm delete")
+    console.press("Refresh")
+    console.says("Gallery refreshed.")
+    expect(delete).to_have_text("Confirm delete")
+    delete.click()
+    console.says("Image 3 deleted.")
+    expect(console.cards).to_have_count(2)
+
+    page.get_by_label("Source realty id").fill(source)
+    console.press("Copy its images here")
+    console.says(f"The images of realty {source} were copied here.")
+    expect(console.cards).to_have_count(3)
+    expect(console.cards.nth(2)).to_contain_text("porch.jpg")
+    console.press("Refresh")
+    console.says("Gallery refreshed.")
+    console.press("Forget")
+    console.says("Token forgotten.")
+
+    said = console.said()
+    assert [s for s in said if "[object" in s or not s.rstrip().endswith((".", "…"))] == [], said
+    offline.assert_self_contained()
+
+
+def test_console_buttons_stay_readable_on_hover_and_badges_leave_the_thumbnails_whole(gateway, offline, make_token):
+    page, token, realty = offline.page, make_token(), str(uuid.uuid4())
+    save_over_rest(gateway, token, realty, "front.jpg", make_jpeg(320, 240))
+    use_token_in_console(page, gateway, token)
+    page.get_by_label("Realty id (UUID)").fill(realty)
+    page.get_by_role("button", name="Open").click()
+    card = page.locator("#gallery li.card").first
+    expect(card.locator("img")).to_have_count(1)
+    page.wait_for_function("() => [...document.querySelectorAll('#gallery img')].every(i => i.complete && i.naturalWidth)")
+
+    # WCAG AA for normal text: 4.5:1, resting and under the pointer, for every kind of button.
+    page.get_by_label("Source realty id").fill(str(uuid.uuid4()))
+    for name in ("Use token", "Open", "Copy its images here", "Forget", "Publish all",
+                 "Publish image 1 (front.jpg)", "Delete image 1 (front.jpg)"):
+        button = page.get_by_role("button", name=name, exact=True)
+        page.mouse.move(0, 0)
+        resting = button.evaluate(CONTRAST)
+        button.hover()
+        hovered = button.evaluate(CONTRAST)
+        assert min(resting, hovered) >= 4.5, f"{name}: contrast {resting:.1f} resting, {hovered:.1f} on hover"
+
+    # The position badge sits beside the picture, not on it.
+    badge, picture = card.locator(".position").bounding_box(), card.locator("img").bounding_box()
+    expect(card.locator(".position")).to_have_text("#1")
+    overlaps = (badge["x"] < picture["x"] + picture["width"] and picture["x"] < badge["x"] + badge["width"]
+                and badge["y"] < picture["y"] + picture["height"] and picture["y"] < badge["y"] + badge["height"])
+    assert not overlaps, (badge, picture)
     offline.assert_self_contained()
 
 

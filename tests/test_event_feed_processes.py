@@ -16,7 +16,8 @@ import pytest
 import requests
 
 from tests.rest_support import RestCaller, distinct_png
-from tests.test_redis_workers import ROOT, _redis_url, redis_client  # noqa: F401 - fixture
+from tests.servers import wait_until_answering
+from tests.test_redis_workers import ROOT
 
 
 def free_port() -> int:
@@ -26,8 +27,8 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def redis_settings(settings, redis_client):
-    return dataclasses.replace(settings, redis_url=_redis_url())
+def redis_settings(settings, redis_url):
+    return dataclasses.replace(settings, redis_url=redis_url)
 
 
 @pytest.fixture
@@ -49,17 +50,11 @@ def other_gateway(redis_settings, tmp_path) -> str:
     process = subprocess.Popen([sys.executable, "-m", "flask", "--app", str(ROOT / "wsgi.py"), "run", "--port",
                                 str(port)], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(f"{base}/healthz", timeout=10).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            pytest.fail("the other gateway did not start: " + (tmp_path / "other-gateway.log").read_text())
-        time.sleep(0.1)
+    try:
+        wait_until_answering(f"{base}/healthz", process, (tmp_path / "other-gateway.log").read_text)
+    except BaseException:
+        process.kill()
+        raise
     yield base
     process.terminate()
     process.wait(30)

@@ -22,7 +22,9 @@ from werkzeug.serving import make_server
 from tests.images import make_jpeg, make_png
 from tests.servers import SHUTDOWN_POLL
 
-TIMEOUT = 30
+TIMEOUT = 60
+"""A bound on a request that hangs, not a measure of speed."""
+PROCESSED_DEADLINE_S = 180
 
 
 @pytest.fixture(params=["moto-s3", "moto-s3-prefix", "local-disk"])
@@ -74,7 +76,7 @@ class Caller:
         assert posted.status_code in (200, 201, 204), posted.text
         return body["fields"]["key"]
 
-    def processed(self, realty: str, timeout: float = TIMEOUT) -> list[dict]:
+    def processed(self, realty: str, timeout: float = PROCESSED_DEADLINE_S) -> list[dict]:
         """The realty's images once none is PENDING: renditions are made after the save answers."""
         deadline = time.monotonic() + timeout
         while True:

@@ -104,9 +104,11 @@ def test_aliased_image_lookups_are_refused_before_any_lookup(client, token, esta
     # `image(id:) { url renditions { url } }` 640 times; the fragment keeps it within the parser's token limit.
     attack = "query($id: ID!) { " + " ".join(f"a{n}: image(id: $id) {{ ...I }}" for n in range(640)) + " } " \
              "fragment I on Image { url renditions { url } }"
-    started = time.perf_counter()
+    # CPU seconds of this process, not wall-clock ones: counting is work, and on a busy machine a wall
+    # clock also measures everyone else's (4.4 s for this at a load average of 17).
+    started = time.process_time()
     refused_without_running(client, token, attack, {"id": image_id})
-    assert time.perf_counter() - started < 2, "counting is quick"
+    assert time.process_time() - started < 2, "counting is quick"
     # Aliases are counted, not forbidden: fifty of them are fine.
     fine = "query($id: ID!) { " + " ".join(f"a{n}: image(id: $id) {{ url }}" for n in range(50)) + " }"
     assert len(data_of(post_graphql(client, token, fine, {"id": image_id}))) == 50
@@ -136,9 +138,9 @@ def test_a_fragment_bomb_is_counted_quickly_and_as_execution_merges_it(client, t
     fragments = [f"fragment F{n} on Property {{ ...F{n + 1} ...F{n + 1} }}" for n in range(40)]
     fragments.append("fragment F40 on Property { images { url } }")
     query = "query($id: ID!) { property(id: $id) { ...F0 } } " + " ".join(fragments)
-    started = time.perf_counter()
+    started = time.process_time()
     data = data_of(post_graphql(client, token, query, {"id": estate["property"]["id"]}))
-    assert time.perf_counter() - started < 2
+    assert time.process_time() - started < 2
     assert len(data["property"]["images"]) == 4
 
 

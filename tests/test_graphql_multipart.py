@@ -256,3 +256,20 @@ def test_oversized_non_file_field_is_413(client, token):
 def test_multipart_without_files_works(client, token):
     response = post_multipart(client, token, json.dumps({"query": "{ __typename }"}), "{}")
     assert data_of(response) == {"__typename": "Query"}
+
+
+@pytest.mark.parametrize("wrong, fragment", [
+    ({"category": "GENERAL"}, "required field 'propertyId'"),
+    ({"propertyId": "any", "category": "GENERAL", "bogus": 1}, "unknown field 'bogus'"),
+], ids=["a missing field", "an unknown field"])
+def test_a_variable_error_beside_a_file_names_the_file_in_words(client, token, wrong, fragment):
+    """graphql-core quotes the variable it refused, file and all: `<FileStorage instance>` means nothing
+    to a caller (nor should our framework's class names reach them)."""
+    operations = json.dumps({"query": "mutation Upload($input: CreatePropertyImageInput!) { "
+                                      "createPropertyImage(input: $input) { image { id } } }",
+                             "variables": {"input": {**wrong, "file": None}}})
+    response = post_multipart(client, token, operations, SEED_MAP, {"0": (make_jpeg(), "front.jpg")})
+    assert response.status_code == 400
+    message = single_error(response)["message"]
+    assert fragment in message and "'file': <an uploaded file>" in message, message
+    assert "FileStorage" not in message and "instance>" not in message, message

@@ -25,8 +25,13 @@ import requests
 
 from tests.conftest import JWT_SECRET, TEST_DATABASE
 from tests.fault_proxy import FaultProxy
+from tests.servers import START_DEADLINE_S, wait_until_answering
 
 ROOT = Path(__file__).resolve().parent.parent
+HTTP_TIMEOUT = 60
+"""A bound on a request that hangs, not a measure of speed: generous for a busy machine."""
+STOP_DEADLINE_S = 150
+"""gunicorn.conf.py lets a stop wait up to 120 s for requests in flight (none are, after a test)."""
 
 
 @contextlib.contextmanager
@@ -38,27 +43,28 @@ def _gunicorn(tmp_path: Path, database_url: str, workers: int = 1) -> Iterator[t
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", "127.0.0.1:0", "--no-control-socket",
          "wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def output() -> str:
+        log.seek(0)
+        return log.read()
+
     try:
-        deadline = time.monotonic() + 60
-        base = None
-        while time.monotonic() < deadline and process.poll() is None:
-            log.seek(0)
-            found = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", log.read())
-            if found:
-                base = found.group(1)
-                try:
-                    if requests.get(base + "/healthz", timeout=5).status_code == 200:
-                        break
-                except requests.RequestException:  # refused, or held while the worker still boots
-                    pass
-            time.sleep(0.2)
-        else:
-            log.seek(0)
-            pytest.fail(f"gunicorn did not start:\n{log.read()}")
+        # Port 0: the address is known once gunicorn has bound it and says so; ready once a worker answers.
+        deadline = time.monotonic() + START_DEADLINE_S
+        while not (found := re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", output())):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"gunicorn did not start:\n{output()}")
+            time.sleep(0.1)
+        base = found.group(1)
+        wait_until_answering(base + "/healthz", process, output)
         yield base, process
     finally:
         process.terminate()
-        process.wait(30)
+        try:
+            process.wait(STOP_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(STOP_DEADLINE_S)
         log.close()
 
 
@@ -69,12 +75,12 @@ def gunicorn(tmp_path, database_url):
 
 
 def test_gunicorn_answers_an_overlong_url_or_header_in_json(gunicorn):
-    too_long_url = requests.get(gunicorn + "/realty/" + "x" * 9000, timeout=10)
+    too_long_url = requests.get(gunicorn + "/realty/" + "x" * 9000, timeout=HTTP_TIMEOUT)
     assert too_long_url.status_code == 414
     assert too_long_url.headers["Content-Type"] == "application/json"
     assert too_long_url.json()["errorCode"] == "URI_TOO_LONG"
 
-    too_long_header = requests.get(gunicorn + "/healthz", headers={"X-Padding": "p" * 20_000}, timeout=10)
+    too_long_header = requests.get(gunicorn + "/healthz", headers={"X-Padding": "p" * 20_000}, timeout=HTTP_TIMEOUT)
     assert too_long_header.status_code == 431
     assert too_long_header.json()["errorCode"] == "REQUEST_HEADER_FIELDS_TOO_LARGE"
     assert "<html" not in too_long_url.text + too_long_header.text
@@ -85,7 +91,7 @@ def test_legitimate_requests_fit_gunicorns_limits(gunicorn):
     token = jwt.encode({"sub": "agent-1", "org": "org-a", "exp": int(time.time()) + 600, "roles": ["r" * 60] * 100},
                        JWT_SECRET, algorithm="HS256")
     assert len(token) > 8000
-    response = requests.get(gunicorn + "/uploadGrants?type=image/jpeg", timeout=10, headers={
+    response = requests.get(gunicorn + "/uploadGrants?type=image/jpeg", timeout=HTTP_TIMEOUT, headers={
         "Authorization": f"Bearer {token}", "Request-ID": "9031d1c5-7d40-41dd-b2b8-7919a2fc4fe9",
         **{f"X-Browser-Header-{n}": "v" * 100 for n in range(40)}})
     assert response.status_code == 200, response.text
@@ -103,7 +109,7 @@ def _raw_post(base: str, path: str, headers: dict[str, str], body: bytes, half_c
     host, port = base.removeprefix("http://").split(":")
     head = "".join(f"{name}: {value}\r\n" for name, value in {
         "Host": host, "Transfer-Encoding": "chunked", "Connection": "close", **headers}.items())
-    with socket.create_connection((host, int(port)), timeout=10) as connection:
+    with socket.create_connection((host, int(port)), timeout=HTTP_TIMEOUT) as connection:
         connection.sendall(f"POST {path} HTTP/1.1\r\n{head}\r\n".encode() + body)
         if half_close:
             connection.shutdown(socket.SHUT_WR)

@@ -1,8 +1,7 @@
 """The queue path for real: the gateway enqueues on Redis, `flask --app wsgi worker` processes render.
 
-Needs Redis at TEST_REDIS_URL's host (default 127.0.0.1:6379); each pytest-xdist worker uses its
-own database number (13, 14, ...), emptied before each test. Without Redis these tests are skipped,
-and `make test` says so.
+Redis is a redis-server the suite starts for itself (tests/servers.py), emptied before each test;
+without the binary these tests are skipped, and `make test` says so.
 """
 from __future__ import annotations
 
@@ -20,39 +19,24 @@ import pytest
 
 from tests.images import make_photo_jpeg
 from tests.rest_support import RestCaller
+from tests.servers import START_DEADLINE_S
 
 ROOT = Path(__file__).resolve().parent.parent
-REDIS_BASE = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
 HEARTBEAT_S = 3
 
 
-def _redis_url() -> str:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return f"{REDIS_BASE}/{13 + int(worker.removeprefix('gw') or 0)}"
-
-
-def _redis_or_skip():
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(_redis_url(), socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis answers at {REDIS_BASE} ({exc})")
-    return client
-
-
 @pytest.fixture
-def redis_client():
-    client = _redis_or_skip()
-    client.flushdb()
+def redis_client(redis_url):
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=30)
     yield client
-    client.flushdb()
     client.close()
 
 
 @pytest.fixture
-def queued_settings(settings, redis_client):
-    return dataclasses.replace(settings, redis_url=_redis_url(), worker_heartbeat_seconds=HEARTBEAT_S,
+def queued_settings(settings, redis_url):
+    return dataclasses.replace(settings, redis_url=redis_url, worker_heartbeat_seconds=HEARTBEAT_S,
                                processing_stale_seconds=2)
 
 
@@ -120,7 +104,7 @@ class Workers:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        process.wait(timeout=10)
+        process.wait(timeout=60)
 
     def stop_all(self) -> None:
         # Killed rather than terminated: Dramatiq's graceful stop takes seconds, and what these tests
@@ -162,7 +146,7 @@ def test_a_worker_killed_mid_batch_has_its_jobs_redone(rest, workers, tmp_path):
     assert states(rest, realty) == ["PENDING"] * 12, "with REDIS_URL the gateway renders nothing itself"
 
     first = workers.start(processes=1, threads=1)
-    wait_for(lambda: "READY" in states(rest, realty), 60, "a first image to be rendered", tmp_path)
+    wait_for(lambda: "READY" in states(rest, realty), START_DEADLINE_S, "a first image to be rendered", tmp_path)
     workers.kill(first)
     killed_at = time.monotonic()
     assert "PENDING" in states(rest, realty), "the worker was killed mid-batch"
@@ -181,8 +165,8 @@ def test_jobs_lost_from_the_queue_are_queued_again_from_the_database(rest, worke
     rest.save_ok(realty, [rest.upload(make_photo_jpeg(64, 48), "image/jpeg", "a.jpg") for _ in range(3)])
     redis_client.flushdb()  # Redis restarted without persistence: the messages are gone
     workers.start(processes=1, threads=2)
-    wait_for(lambda: set(states(rest, realty)) == {"READY"}, 60, "the database sweep to queue the jobs again",
-             tmp_path)
+    wait_for(lambda: set(states(rest, realty)) == {"READY"}, START_DEADLINE_S,
+             "the database sweep to queue the jobs again", tmp_path)
 
 
 def test_the_worker_command_needs_redis(settings):
@@ -204,8 +188,8 @@ def test_one_killed_worker_child_does_not_stop_rendering(rest, workers, tmp_path
     photo = make_photo_jpeg(1600, 1200, quality=95)
     rest.save_ok(realty, [rest.upload(photo, "image/jpeg", f"{n}.jpg") for n in range(8)])
     supervisor = workers.start(processes=2, threads=1)
-    wait_for(lambda: "READY" in states(rest, realty), 60, "a first image to be rendered", tmp_path)
-    rendering = wait_for(lambda: _leaves(supervisor.pid), 30, "the worker processes", tmp_path)
+    wait_for(lambda: "READY" in states(rest, realty), START_DEADLINE_S, "a first image to be rendered", tmp_path)
+    rendering = wait_for(lambda: _leaves(supervisor.pid), START_DEADLINE_S, "the worker processes", tmp_path)
     os.kill(rendering[0], signal.SIGKILL)  # one child only, as the OOM killer does
     killed_at = time.monotonic()
     later = str(uuid.uuid4())

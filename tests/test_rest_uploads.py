@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
+from datetime import datetime, timezone
 
 import pytest
 
@@ -117,13 +118,16 @@ def test_another_orgs_grant_cannot_be_saved(rest, other_org, realty):
 def test_an_expired_grant_cannot_be_saved(settings, make_token, realty):
     from wsgi import create_app
 
-    # Two seconds, so the upload itself is surely in time on a loaded machine (the POST policy's expiry
-    # is in whole seconds); then wait until the grant has surely expired.
-    app = create_app(dataclasses.replace(settings, grant_ttl_seconds=2))
+    # Long enough for the upload to be in time even on a busy machine (the POST policy's expiry is in
+    # whole seconds); then wait until the grant has surely expired, by its own expiry.
+    app = create_app(dataclasses.replace(settings, grant_ttl_seconds=5))
     try:
         rest = RestCaller(app.test_client(), make_token())
-        key = rest.upload(make_png())
-        time.sleep(2.5)
+        grant = rest.grant().get_json()
+        upload_to(rest.client, grant, make_png())
+        key = grant["fields"]["key"]
+        expires = datetime.fromisoformat(grant["expiresAt"].replace("Z", "+00:00"))
+        time.sleep(max(0.0, (expires - datetime.now(timezone.utc)).total_seconds()) + 1)
 
         errors = assert_refused(rest.save(realty, [{"key": key}]), [key])
         assert errors[0]["errorCode"] == "BAD_REQUEST_BODY"

@@ -134,7 +134,45 @@ def test_the_app_starts_from_any_directory(tmp_path, database_url):
     env = {**os.environ, "AUTH_JWT_SECRET": JWT_SECRET, "DATABASE_URL": database_url}
     env.pop("STORAGE_URL", None)
     result = subprocess.run([sys.executable, "-m", "flask", "--app", str(WSGI), "token", "--org", "o", "--sub", "s"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(".") == 2  # a JWT
     assert (tmp_path / "var" / "storage").is_dir(), "the default storage is relative to the working directory"
+
+
+def _cli(tmp_path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """`flask --app /path/to/wsgi.py ARGS` as an operator runs it, in a clean environment."""
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    clean.update({"AUTH_JWT_SECRET": JWT_SECRET, "STORAGE_URL": f"file://{tmp_path}/storage", **env})
+    return subprocess.run([sys.executable, "-m", "flask", "--app", str(WSGI), *args], cwd=tmp_path, env=clean,
+                          capture_output=True, text=True, timeout=180)
+
+
+def _one_clear_line(result: subprocess.CompletedProcess, *words: str) -> str:
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode != 0, output
+    assert "Traceback" not in output and len(output.splitlines()) == 1, output
+    for word in words:
+        assert word in output, output
+    return output
+
+
+def test_init_db_with_the_database_down_says_so_in_one_line(tmp_path):
+    result = _cli(tmp_path, {"DATABASE_URL": "postgresql://gateway:s3cret@127.0.0.1:1/realty"}, "init-db")
+    line = _one_clear_line(result, "database", "DATABASE_URL", "127.0.0.1:1", "Connection refused")
+    assert "s3cret" not in line, "a password in DATABASE_URL is never printed"
+
+
+def test_init_storage_without_credentials_says_so_in_one_line(tmp_path):
+    result = _cli(tmp_path, {"DATABASE_URL": f"sqlite:///{tmp_path}/realty.db", "STORAGE_URL": "s3://some-bucket",
+                             "AWS_DEFAULT_REGION": "us-east-1", "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                             "AWS_CONFIG_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}, "init-storage")
+    _one_clear_line(result, "storage", "credentials", "AWS_ACCESS_KEY_ID")
+
+
+def test_init_storage_with_the_storage_down_says_so_in_one_line(tmp_path):
+    result = _cli(tmp_path, {"DATABASE_URL": f"sqlite:///{tmp_path}/realty.db", "STORAGE_URL": "s3://some-bucket",
+                             "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test",
+                             "AWS_SECRET_ACCESS_KEY": "test", "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+                             "AWS_EC2_METADATA_DISABLED": "true", "BACKEND_TIMEOUT": "2"}, "init-storage")
+    _one_clear_line(result, "storage", "http://127.0.0.1:1", "AWS_ENDPOINT_URL")

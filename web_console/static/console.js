@@ -3,7 +3,7 @@
 // read again, so what is shown is what the gateway holds.
 
 import { ApiError, api, token, uuid4 } from "./api.js";
-import { enableDragging, processingOf, renderGallery } from "./gallery.js";
+import { enableDragging, label, processingOf, renderGallery } from "./gallery.js";
 import { uploadFiles } from "./uploads.js";
 
 const POLL_MS = 2000;
@@ -53,7 +53,7 @@ function showToken() {
 
 function showGallery() {
   const images = state.images;
-  renderGallery($("gallery"), images);
+  renderGallery($("gallery"), images, armedDelete && armedDelete.id);
   $("gallery-count").textContent = state.realtyId ? `(${images.length})` : "";
   const hint = !state.realtyId ? "Open a realty to see its images."
     : !images.length ? "No images yet: upload some, or copy them from another realty."
@@ -109,7 +109,9 @@ function openRealty(realtyId) {
   return load();
 }
 
-// Runs one user action: one at a time, errors shown, the listing read again afterwards.
+// Runs one user action: one at a time, errors shown, the listing read again afterwards. `description`
+// names the action as it runs ("Publishing image 2"); `work` answers the sentence to show when it is
+// done. Only a sentence is shown: the API's answers are objects, never something to print.
 async function act(description, work) {
   if (state.busy) {
     say("Still busy with the previous action; try again in a moment.");
@@ -125,9 +127,9 @@ async function act(description, work) {
   say(`${description}…`);
   try {
     const done = await work();
-    say(done || `${description}: done.`);
+    say(typeof done === "string" && done ? done : `${description}: done.`);
   } catch (error) {
-    say(`${description}: failed.`);
+    say(`${failed(description)}.`);
     fail(error);
   } finally {
     state.busy = false;
@@ -135,6 +137,14 @@ async function act(description, work) {
   }
 }
 
+// "Deleting image 2" -> "Image 2 was not deleted"; any other action -> "Copying failed".
+function failed(description) {
+  const deleting = /^Deleting (image \d+)$/.exec(description);
+  return deleting ? `${capitalised(deleting[1])} was not deleted` : `${description} failed`;
+}
+
+const capitalised = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+const images = (n) => `${n} image${n === 1 ? "" : "s"}`;
 const ordered = (ids) => ids.map((realtyImageId) => ({ realtyImageId }));
 
 function move(id, toIndex) {
@@ -147,7 +157,17 @@ function move(id, toIndex) {
 }
 
 const indexOf = (id) => state.images.findIndex((image) => image.realtyImageId === id);
+// The image whose Delete button was pressed once, kept by id rather than by button: the gallery is drawn
+// anew every 2 s while images are processed, and an armed button must stay armed across that.
 let armedDelete = null;
+
+function disarm() {
+  if (!armedDelete) return;
+  clearTimeout(armedDelete.timer);
+  const button = $("gallery").querySelector(`button[data-action="delete"][data-id="${armedDelete.id}"]`);
+  if (button) button.textContent = "Delete";
+  armedDelete = null;
+}
 
 function onGalleryClick(event) {
   const button = event.target.closest("button[data-action]");
@@ -156,31 +176,40 @@ function onGalleryClick(event) {
   const index = indexOf(id);
   if (index < 0) return;
   const realtyId = state.realtyId;
+  const which = `image ${index + 1}`;
   if (action === "up") move(id, index - 1);
   else if (action === "down") move(id, index + 1);
   else if (action === "hero") {
-    act("Setting the hero", () => api.update(realtyId, state.images.map((image) => (
-      image.realtyImageId === id ? { realtyImageId: id, hero: true } : { realtyImageId: image.realtyImageId }))));
-  } else if (action === "publish") act("Publishing", () => api.publish(realtyId, [id]));
-  else if (action === "unpublish") act("Unpublishing", () => api.unpublish(realtyId, [id]));
-  else if (action === "delete") {
+    act(`Making ${which} the hero`, async () => {
+      await api.update(realtyId, state.images.map((image) => (
+        image.realtyImageId === id ? { realtyImageId: id, hero: true } : { realtyImageId: image.realtyImageId })));
+      return `${capitalised(which)} is now the hero.`;
+    });
+  } else if (action === "publish") {
+    act(`Publishing ${which}`, async () => {
+      await api.publish(realtyId, [id]);
+      return `${capitalised(which)} published.`;
+    });
+  } else if (action === "unpublish") {
+    act(`Unpublishing ${which}`, async () => {
+      await api.unpublish(realtyId, [id]);
+      return `${capitalised(which)} unpublished.`;
+    });
+  } else if (action === "delete") {
     // Deleting cannot be undone: the first press arms the button, a second press within 5 s deletes.
-    if (armedDelete !== button) {
-      armedDelete = button;
+    if (!armedDelete || armedDelete.id !== id) {
+      disarm();
+      armedDelete = { id, timer: setTimeout(disarm, 5000) };
       button.textContent = "Confirm delete";
-      say(`Press “Confirm delete” again to delete image ${index + 1} for good.`);
-      setTimeout(() => {
-        if (armedDelete === button) {
-          armedDelete = null;
-          button.textContent = "Delete";
-        }
-      }, 5000);
+      say(`Press “Confirm delete” again to delete ${which} for good.`);
       return;
     }
-    armedDelete = null;
-    act("Deleting", async () => {
+    // Disarmed now: a refused delete leaves the gallery as it was (the listing may not even be drawn
+    // again), and the button must not go on asking for a confirmation.
+    disarm();
+    act(`Deleting ${which}`, async () => {
       await api.remove(realtyId, id);
-      return `Image ${index + 1} deleted.`;
+      return `${capitalised(which)} deleted.`;
     });
   }
 }
@@ -189,10 +218,15 @@ function onGalleryChange(event) {
   const select = event.target.closest("select[data-action='category']");
   if (!select) return;
   const realtyId = state.realtyId;
-  act("Changing the category", () => api.update(realtyId, state.images.map((image) => (
-    image.realtyImageId === select.dataset.id
-      ? { realtyImageId: image.realtyImageId, category: select.value || null }
-      : { realtyImageId: image.realtyImageId }))));
+  const which = `Image ${indexOf(select.dataset.id) + 1}`;
+  const category = select.value || null;
+  act(`Changing the category of ${which.toLowerCase()}`, async () => {
+    await api.update(realtyId, state.images.map((image) => (
+      image.realtyImageId === select.dataset.id
+        ? { realtyImageId: image.realtyImageId, category }
+        : { realtyImageId: image.realtyImageId })));
+    return category ? `${which} is now in the category ${label(category)}.` : `${which} has no category now.`;
+  });
 }
 
 async function upload(files) {
@@ -208,7 +242,7 @@ async function upload(files) {
     if (failures.length) {
       throw new Error(`${saved} of ${files.length} saved. Not saved: ${failures.join("; ")}`);
     }
-    return `${saved} image${saved > 1 ? "s" : ""} uploaded and saved.`;
+    return `${images(saved)} uploaded and saved.`;
   });
   $("files").value = "";
 }
@@ -255,8 +289,14 @@ function wire() {
   $("gallery").addEventListener("click", onGalleryClick);
   $("gallery").addEventListener("change", onGalleryChange);
   enableDragging($("gallery"), (id, targetId) => move(id, indexOf(targetId)));
-  $("publish-all").addEventListener("click", () => act("Publishing all", () => api.publish(state.realtyId)));
-  $("unpublish-all").addEventListener("click", () => act("Unpublishing all", () => api.unpublish(state.realtyId)));
+  $("publish-all").addEventListener("click", () => act("Publishing all images", async () => {
+    await api.publish(state.realtyId);
+    return `All ${images(state.images.length)} published.`;
+  }));
+  $("unpublish-all").addEventListener("click", () => act("Unpublishing all images", async () => {
+    await api.unpublish(state.realtyId);
+    return `All ${images(state.images.length)} unpublished.`;
+  }));
   $("refresh").addEventListener("click", () => {
     state.etag = null;
     clearError();
@@ -271,7 +311,7 @@ function wire() {
     }
     act("Copying", async () => {
       await api.copy(state.realtyId, source);
-      return "Images copied.";
+      return `The images of realty ${source} were copied here.`;
     });
   });
   document.addEventListener("visibilitychange", () => {

@@ -22,7 +22,8 @@ function el(tag, attributes = {}, ...children) {
   return node;
 }
 
-const label = (text) => text.toLowerCase().replace(/_/g, " ");
+// An enum value as people read it: BUILDING_EXTERIOR -> "building exterior".
+export const label = (text) => text.toLowerCase().replace(/_/g, " ");
 
 function bytes(n) {
   if (n >= 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MB`;
@@ -61,7 +62,7 @@ function actionButton(action, id, text, accessibleName, extra = {}) {
   return el("button", { type: "button", dataset: { action, id }, "aria-label": accessibleName, ...extra }, text);
 }
 
-function card(image, index, count) {
+function card(image, index, count, armed) {
   const id = image.realtyImageId;
   const position = index + 1;
   const name = image.description || image.originalFileName || `Image ${position}`;
@@ -77,8 +78,8 @@ function card(image, index, count) {
     ? el("p", { className: "failure" }, image.processingError) : null;
 
   return el("li", { className: "card", draggable: "true", dataset: { id }, "aria-label": `${position}. ${name}` },
-    el("div", { className: "frame" }, preview(image, name)),
     el("p", { className: "position" }, `#${position}`),
+    el("div", { className: "frame" }, preview(image, name)),
     badges(image),
     el("p", { className: "facts" }, image.url ? el("a", { href: image.url, target: "_blank", rel: "noopener" },
       facts || "original") : facts),
@@ -93,14 +94,15 @@ function card(image, index, count) {
       image.published
         ? actionButton("unpublish", id, "Unpublish", `Unpublish ${who}`)
         : actionButton("publish", id, "Publish", `Publish ${who}`),
-      actionButton("delete", id, "Delete", `Delete ${who}`, { className: "danger" })));
+      actionButton("delete", id, armed ? "Confirm delete" : "Delete", `Delete ${who}`, { className: "danger" })));
 }
 
 // Rebuilds the list, keeping keyboard focus on the same control of the same image (it may have moved).
-export function renderGallery(list, images) {
+// `armedId`: the image whose Delete button waits for its confirming second press.
+export function renderGallery(list, images, armedId = null) {
   const focused = document.activeElement && list.contains(document.activeElement) ? document.activeElement : null;
   const keep = focused && focused.dataset.id ? { id: focused.dataset.id, action: focused.dataset.action } : null;
-  list.replaceChildren(...images.map((image, i) => card(image, i, images.length)));
+  list.replaceChildren(...images.map((image, i) => card(image, i, images.length, image.realtyImageId === armedId)));
   if (keep) {
     const again = list.querySelector(`[data-id="${keep.id}"][data-action="${keep.action}"]`);
     const fallback = list.querySelector(`[data-id="${keep.id}"] button:not([disabled])`);
