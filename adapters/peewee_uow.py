@@ -83,7 +83,9 @@ class PeeweeUnitOfWorkFactory(UnitOfWorkFactory):
         try:
             self.create_tables()
         except Unavailable:
-            log.warning("the database does not answer; its schema is checked as soon as it does", exc_info=True)
+            # Not a warning: every request meanwhile answers 503 and says so, and a CLI command that needs the
+            # database prints its own one line.
+            log.info("the database does not answer; its schema is checked as soon as it does")
             self._schema_unchecked = True
 
     def _check_schema(self) -> None:
