@@ -243,7 +243,7 @@ def test_a_gateway_started_while_postgresql_is_down_serves_once_it_answers(empty
     """Soak finding (bench/soak.py): each process checked the schema as it started, and one started while
     PostgreSQL did not answer died of it. gunicorn stops altogether when a worker fails to boot, so one
     worker replaced during a database outage (the OOM killer, gunicorn's own timeout) took the whole API
-    down for good (tests/test_gunicorn.py shows that end to end). A start must not need the database; on
+    down for good (tests/e2e/test_gunicorn.py shows that end to end). A start must not need the database; on
     an empty one the schema is made as soon as it answers."""
     proxy, url = empty_postgres_proxy
     proxy.cut()
