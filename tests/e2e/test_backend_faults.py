@@ -120,10 +120,13 @@ def serve(make_token):
     def start(settings, scenario: str, init_storage: bool = True) -> Caller:
         from wsgi import create_app
 
-        app = create_app(dataclasses.replace(settings, backend_timeout=BACKEND_TIMEOUT))
         if init_storage and settings.storage_url.startswith("s3://"):
-            result = app.test_cli_runner().invoke(args=["init-storage"])
+            # The set-up is not under test: on a loaded machine moto may take longer than BACKEND_TIMEOUT.
+            setup = create_app(settings)
+            result = setup.test_cli_runner().invoke(args=["init-storage"])
+            setup.extensions["realty"].close()
             assert result.exit_code == 0, result.output
+        app = create_app(dataclasses.replace(settings, backend_timeout=BACKEND_TIMEOUT))
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, args=(SHUTDOWN_POLL,), daemon=True)
         thread.start()
