@@ -7,9 +7,8 @@ import operator as python_operator
 import peewee
 
 from adapters.peewee_database import db_errors
-from adapters.peewee_realties import _image_from_row
 from adapters.peewee_session import Repository
-from core.domain import ImageKind, ModerationStatus
+from core.domain import ImageCategory, ImageKind, ModerationStatus, Rendition
 from core.media_query import (
     AllOf, AnyOf, Comparison, Condition, MediaField, MediaPage, MediaQuery, MediaRecord, Negation, Operator,
 )
@@ -29,7 +28,10 @@ class PeeweeMediaRepository(Repository, MediaRepository):
         where = [ImageModel.org == org, ImageModel.status == ModerationStatus.APPROVED.value]
         if query.where is not None:
             where.append(self._condition(query.where))
-        selected = (ImageModel.select(ImageModel, RealtyModel.uuid.alias("realty_uuid"))
+        selected = (ImageModel.select(ImageModel.uuid, RealtyModel.uuid, ImageModel.position, ImageModel.kind,
+                                      ImageModel.category, ImageModel.description, ImageModel.hero,
+                                      ImageModel.content_type, ImageModel.width, ImageModel.height,
+                                      ImageModel.renditions, ImageModel.changed_at, ImageModel.media_changed_at)
                     .join(RealtyModel, on=(ImageModel.realty == RealtyModel.id)))
         total = selected.where(*where).count() if query.count else None
         if query.after is not None:
@@ -39,9 +41,8 @@ class PeeweeMediaRepository(Repository, MediaRepository):
             where.append(key < after if query.order[0].descending else key > after)
         order = [self._column(o.field).desc() if o.descending else self._column(o.field).asc() for o in query.order]
         rows = list(selected.where(*where).order_by(*order).offset(query.offset or None)
-                    .limit(query.limit + 1).dicts())
-        records = [MediaRecord(_image_from_row(row, row["realty_uuid"]), row["changed_at"], row["media_changed_at"])
-                   for row in rows[:query.limit]]
+                    .limit(query.limit + 1).tuples())
+        records = [_record(*row) for row in rows[:query.limit]]
         return MediaPage(records, more=len(rows) > query.limit, total=total)
 
     def _column(self, field: MediaField) -> peewee.Node:
@@ -73,3 +74,10 @@ class PeeweeMediaRepository(Repository, MediaRepository):
             return ImageModel.kind == kind if is_plan else ImageModel.kind != kind
         column = self._column(comparison.field)
         return compare(column, column.to_value(comparison.value))
+
+
+def _record(image, realty, position, kind, category, description, hero, content_type, width, height, renditions,
+            changed_at, media_changed_at) -> MediaRecord:
+    return MediaRecord(image, realty, position, ImageKind(kind), ImageCategory(category) if category else None,
+                       description, bool(hero), content_type, width, height,
+                       tuple(Rendition(**r) for r in renditions or ()), changed_at, media_changed_at)

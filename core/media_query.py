@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Union
 from uuid import UUID
 
-from core.domain import Image
+from core.domain import Image, ImageCategory, ImageKind, Rendition
 from core.errors import FieldError, InvalidQuery, Problem
 
 MAX_PAGE = 1000
@@ -144,9 +144,20 @@ class MediaQuery:
 
 @dataclass(frozen=True)
 class MediaRecord:
-    """A published image as the feed shows it."""
+    """A published image as the feed shows it: a read model of what a record needs, nothing more, as a page
+    holds a thousand of them."""
 
-    image: Image
+    image: UUID
+    realty: UUID
+    position: int
+    kind: ImageKind
+    category: ImageCategory | None
+    description: str | None
+    hero: bool
+    content_type: str
+    width: int
+    height: int
+    renditions: tuple[Rendition, ...]
     changed_at: datetime
     """When anything a reader sees of it last changed."""
     media_changed_at: datetime
@@ -154,7 +165,13 @@ class MediaRecord:
 
     @property
     def resume(self) -> Resume:
-        return Resume(self.changed_at, self.image.uuid)
+        return Resume(self.changed_at, self.image)
+
+    @classmethod
+    def of(cls, image: Image, changed_at: datetime, media_changed_at: datetime) -> MediaRecord:
+        return cls(image.uuid, image.realty_uuid, image.position, image.kind, image.category, image.description,
+                   image.hero, image.content_type, image.width, image.height, image.renditions, changed_at,
+                   media_changed_at)
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ def create_blueprint(core: CoreApi, authenticator: Authenticator) -> Blueprint:
         body: dict[str, Any] = {"@odata.context": _context(wanted.selected)}
         if page.total is not None:
             body["@odata.count"] = page.total
-        body["value"] = [fields.record(fields.Shown(r, urls.get(r.image.uuid)), wanted.selected) for r in records]
+        body["value"] = [fields.record(fields.Shown(r, urls.get(r.image)), wanted.selected) for r in records]
         if page.more and records:
             body["@odata.nextLink"] = _next_link(wanted, page)
         return _json(body)
@@ -70,7 +70,7 @@ def create_blueprint(core: CoreApi, authenticator: Authenticator) -> Blueprint:
 
 def _urls(core: CoreApi, records: list) -> dict:
     """The largest rendition's download URL of each record that has one, signed at once."""
-    largest = {r.image.uuid: fields.largest_rendition(r.image) for r in records}
+    largest = {r.image: fields.largest_rendition(r.renditions) for r in records}
     keyed = {uuid: rendition.storage_key for uuid, rendition in largest.items() if rendition is not None}
     return dict(zip(keyed, core.views.urls(list(keyed.values()))))
 

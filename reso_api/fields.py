@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from functools import cached_property
+from typing import Any, Callable, Sequence
 from uuid import UUID
 
 from odata_query import ast
 
-from core.domain import Image, ImageCategory, ImageKind, Rendition
+from core.domain import ImageCategory, ImageKind, Rendition
 from core.input_rules import parse_uuid
 from core.media_query import MediaField, MediaRecord
 
@@ -36,18 +37,14 @@ class LiteralRefused(ValueError):
 
 @dataclass(frozen=True)
 class Shown:
-    """A record as the table reads it: the image, its stamps, and the URL of its largest rendition."""
+    """A record as the table reads it: the core's record and the URL of its largest rendition."""
 
     record: MediaRecord
     url: str | None
 
-    @property
-    def image(self) -> Image:
-        return self.record.image
-
-    @property
+    @cached_property
     def rendition(self) -> Rendition | None:
-        return largest_rendition(self.image)
+        return largest_rendition(self.record.renditions)
 
 
 @dataclass(frozen=True)
@@ -71,10 +68,10 @@ class Field:
         return self.query_field is not None
 
 
-def largest_rendition(image: Image) -> Rendition | None:
+def largest_rendition(renditions: Sequence[Rendition]) -> Rendition | None:
     # Among equals (a small original is never enlarged), JPEG first, as every client shows it, then the last
     # made, whose name says the size it was made for.
-    ranked = enumerate(image.renditions)
+    ranked = enumerate(renditions)
     best = max(ranked, key=lambda n_r: (n_r[1].width * n_r[1].height, n_r[1].content_type == "image/jpeg", n_r[0]),
                default=None)
     return best[1] if best else None
@@ -113,7 +110,7 @@ def _timestamp(value: datetime) -> str:
 
 
 def _media_type(shown: Shown) -> str:
-    content_type = shown.rendition.content_type if shown.rendition else shown.image.content_type
+    content_type = shown.rendition.content_type if shown.rendition else shown.record.content_type
     return content_type.split("/")[-1]
 
 
@@ -123,33 +120,33 @@ def _short(description: str | None) -> str | None:
     return description[:SHORT_DESCRIPTION_LENGTH - 1].rstrip() + "…"
 
 
-def _image_of(image: Image) -> str | None:
-    if image.kind is ImageKind.FLOOR_PLAN:
+def _image_of(record: MediaRecord) -> str | None:
+    if record.kind is ImageKind.FLOOR_PLAN:
         return FLOOR_PLAN
-    return IMAGE_OF.get(image.category) if image.category is not None else None
+    return IMAGE_OF.get(record.category) if record.category is not None else None
 
 
 FIELDS: tuple[Field, ...] = (
-    Field("MediaKey", "Edm.String", lambda s: str(s.image.uuid), nullable=False, max_length=36,
+    Field("MediaKey", "Edm.String", lambda s: str(s.record.image), nullable=False, max_length=36,
           query_field=MediaField.IMAGE, literal=_uuid_literal),
     Field("ResourceName", "Edm.String", lambda s: "Property", nullable=False),
-    Field("ResourceRecordKey", "Edm.String", lambda s: str(s.image.realty_uuid), nullable=False, max_length=36,
+    Field("ResourceRecordKey", "Edm.String", lambda s: str(s.record.realty), nullable=False, max_length=36,
           query_field=MediaField.REALTY, literal=_uuid_literal),
-    Field("Order", "Edm.Int32", lambda s: s.image.position, nullable=False, query_field=MediaField.POSITION),
+    Field("Order", "Edm.Int32", lambda s: s.record.position, nullable=False, query_field=MediaField.POSITION),
     Field("MediaURL", "Edm.String", lambda s: s.url),
     Field("MediaType", "Edm.String", _media_type, nullable=False),
-    Field("MediaCategory", "Edm.String", lambda s: FLOOR_PLAN if s.image.kind is ImageKind.FLOOR_PLAN else PHOTO,
+    Field("MediaCategory", "Edm.String", lambda s: FLOOR_PLAN if s.record.kind is ImageKind.FLOOR_PLAN else PHOTO,
           nullable=False, query_field=MediaField.FLOOR_PLAN, literal=_category_literal),
-    Field("ImageWidth", "Edm.Int32", lambda s: s.rendition.width if s.rendition else s.image.width, nullable=False),
-    Field("ImageHeight", "Edm.Int32", lambda s: s.rendition.height if s.rendition else s.image.height,
+    Field("ImageWidth", "Edm.Int32", lambda s: s.rendition.width if s.rendition else s.record.width, nullable=False),
+    Field("ImageHeight", "Edm.Int32", lambda s: s.rendition.height if s.rendition else s.record.height,
           nullable=False),
     Field("ImageSizeDescription", "Edm.String", lambda s: s.rendition.name if s.rendition else None),
-    Field("ShortDescription", "Edm.String", lambda s: _short(s.image.description),
+    Field("ShortDescription", "Edm.String", lambda s: _short(s.record.description),
           max_length=SHORT_DESCRIPTION_LENGTH),
-    Field("LongDescription", "Edm.String", lambda s: s.image.description),
-    Field("PreferredPhotoYN", "Edm.Boolean", lambda s: s.image.hero, nullable=False,
+    Field("LongDescription", "Edm.String", lambda s: s.record.description),
+    Field("PreferredPhotoYN", "Edm.Boolean", lambda s: s.record.hero, nullable=False,
           query_field=MediaField.HERO, literal=_boolean_literal),
-    Field("ImageOf", "Edm.String", lambda s: _image_of(s.image)),
+    Field("ImageOf", "Edm.String", lambda s: _image_of(s.record)),
     Field("ModificationTimestamp", "Edm.DateTimeOffset", lambda s: _timestamp(s.record.changed_at), nullable=False,
           query_field=MediaField.CHANGED_AT, literal=_timestamp_literal),
     Field("MediaModificationTimestamp", "Edm.DateTimeOffset", lambda s: _timestamp(s.record.media_changed_at),

@@ -147,24 +147,23 @@ class _Media(MediaRepository):
         self._d = data
 
     def published(self, org, query):
-        records = [MediaRecord(_clone(i), *self._d.stamps[i.uuid]) for r in self._d.realties.values()
+        records = [MediaRecord.of(i, *self._d.stamps[i.uuid]) for r in self._d.realties.values()
                    if r.org == org for i in r.images if i.published]
         matching = [r for r in records if query.where is None or _holds(query.where, r)]
         page = sorted(matching, key=lambda r: _order_key(query, r))
         if query.after is not None:
             mark = (query.after.changed_at, query.after.image)
-            page = [r for r in page if ((r.changed_at, r.image.uuid) < mark if query.order[0].descending
-                                        else (r.changed_at, r.image.uuid) > mark)]
+            page = [r for r in page if ((r.changed_at, r.image) < mark if query.order[0].descending
+                                        else (r.changed_at, r.image) > mark)]
         page = page[query.offset:query.offset + query.limit + 1]
         return MediaPage(page[:query.limit], more=len(page) > query.limit,
                          total=len(matching) if query.count else None)
 
 
 def _media_value(field, record):
-    image = record.image
-    return {MediaField.IMAGE: image.uuid, MediaField.REALTY: image.realty_uuid, MediaField.CHANGED_AT: record.changed_at,
-            MediaField.FLOOR_PLAN: image.kind is ImageKind.FLOOR_PLAN, MediaField.HERO: image.hero,
-            MediaField.POSITION: image.position}[field]
+    return {MediaField.IMAGE: record.image, MediaField.REALTY: record.realty, MediaField.CHANGED_AT: record.changed_at,
+            MediaField.FLOOR_PLAN: record.kind is ImageKind.FLOOR_PLAN, MediaField.HERO: record.hero,
+            MediaField.POSITION: record.position}[field]
 
 
 def _order_key(query, record):
