@@ -11,6 +11,7 @@ from flask import Blueprint, Flask, Response, g, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from core.api import CoreApi
+from core.domain import Rendition
 from core.errors import GatewayError
 from core.media_query import MediaPage
 from core.ports import Authenticator
@@ -52,11 +53,13 @@ def create_blueprint(core: CoreApi, authenticator: Authenticator) -> Blueprint:
         wanted = query.read(request.args.to_dict(flat=False))
         page = core.views.published_media(g.reso_caller, wanted.query)
         records = page.records if wanted.top else []
-        urls = _urls(core, records) if fields.URL in wanted.selected else {}
+        renditions = [fields.largest_rendition(r.renditions) for r in records]
+        urls = _urls(core, renditions) if fields.URL in wanted.selected else [None] * len(records)
         body: dict[str, Any] = {"@odata.context": _context(wanted.selected)}
         if page.total is not None:
             body["@odata.count"] = page.total
-        body["value"] = [fields.record(fields.Shown(r, urls.get(r.image)), wanted.selected) for r in records]
+        body["value"] = [fields.record(fields.Shown(*shown), wanted.selected)
+                         for shown in zip(records, renditions, urls)]
         if page.more and records:
             body["@odata.nextLink"] = _next_link(wanted, page)
         return _json(body)
@@ -68,11 +71,10 @@ def create_blueprint(core: CoreApi, authenticator: Authenticator) -> Blueprint:
     return reso
 
 
-def _urls(core: CoreApi, records: list) -> dict:
-    """The largest rendition's download URL of each record that has one, signed at once."""
-    largest = {r.image: fields.largest_rendition(r.renditions) for r in records}
-    keyed = {uuid: rendition.storage_key for uuid, rendition in largest.items() if rendition is not None}
-    return dict(zip(keyed, core.views.urls(list(keyed.values()))))
+def _urls(core: CoreApi, renditions: list[Rendition | None]) -> list[str | None]:
+    """The download URL of each rendition (None for none), signed at once."""
+    signed = iter(core.views.urls([r.storage_key for r in renditions if r is not None]))
+    return [next(signed) if r is not None else None for r in renditions]
 
 
 def _metadata_url() -> str:

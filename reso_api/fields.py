@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import cached_property
 from typing import Any, Callable, Sequence
 from uuid import UUID
 
@@ -37,14 +36,11 @@ class LiteralRefused(ValueError):
 
 @dataclass(frozen=True)
 class Shown:
-    """A record as the table reads it: the core's record and the URL of its largest rendition."""
+    """A record as the table reads it: the core's record, its largest rendition and that rendition's URL."""
 
     record: MediaRecord
+    rendition: Rendition | None
     url: str | None
-
-    @cached_property
-    def rendition(self) -> Rendition | None:
-        return largest_rendition(self.record.renditions)
 
 
 @dataclass(frozen=True)
