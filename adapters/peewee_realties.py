@@ -193,6 +193,7 @@ class PeeweeRealtyRepository(Repository, RealtyRepository):
                 changed[image.id] = diff
 
         new = [image for image in realty.images if image.id is None]
+        stamp = None
         if changed or new:
             # The one place an image row changes: whatever a reader sees of it changed with it.
             stamp = self._stamp(realty.org)
