@@ -113,13 +113,16 @@ test-postgres: $(INSTALLED)
 # A quarter of an hour: listing puts 10 s of load on each target, then fills 1,000,000 rows in a scratch
 # PostgreSQL database next to $(PG_URL) (skipped when none answers); the soak runs the production layout for
 # 5 minutes under faults, in a scratch database of its own, and checks every invariant after (SOAK_ARGS, e.g.
-# SOAK_ARGS='--seconds 60', shortens it). Every benchmark runs even if an earlier one misses a goal.
+# SOAK_ARGS='--seconds 60', shortens it). bench.reso fills 10,000 and 1,000,000 rows in scratch PostgreSQL
+# databases and times RESO Media pages beside the REST listing. Every benchmark runs even if an earlier one
+# misses a goal.
 SOAK_ARGS ?=
 bench: $(INSTALLED)
 	@status=0; \
 	$(PY) -m bench.renditions || status=1; \
 	$(PY) -m bench.bulk_save || status=1; \
 	$(PY) -m bench.listing --pg-url $(PG_URL) || status=1; \
+	$(PY) -m bench.reso --pg-url $(PG_URL) || status=1; \
 	$(PY) -m bench.soak --pg-url $(PG_URL) $(SOAK_ARGS) || status=1; \
 	exit $$status
 

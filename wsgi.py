@@ -28,6 +28,7 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 import graphql_api
 import rest_api
+import reso_api
 import storage_api
 import web_console
 from adapters.change_signals import LocalChangeSignals, RedisChangeSignals
@@ -62,7 +63,7 @@ CORS_ALLOWED_HEADERS = ["Authorization", "Content-Type", "Request-ID", "x-api-to
                         "If-None-Match"]
 CORS_EXPOSED_HEADERS = ["Request-ID", "ETag", "Idempotent-Replayed"]
 CORS_PATHS = ["/uploadGrants", r"/realty/.*", "/events", r"/webhooks.*", "/graphql", "/storage/upload",
-              r"/storage/blobs/.*", "/openapi.json"]
+              r"/storage/blobs/.*", "/openapi.json", r"/reso/.*"]
 """Both APIs, and the local store's upload and download endpoints a browser app uses beside them."""
 
 FRAMING_POLICY = "frame-ancestors 'none'"
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     core, authenticator = gateway.core, gateway.authenticator
 
     rest_api.init_app(app, core, authenticator)
+    reso_api.init_app(app, core, authenticator)
     graphql_api.init_app(app, core, authenticator, max_file_bytes=settings.max_upload_bytes,
                          max_files=settings.max_files_per_request, max_request_bytes=settings.max_request_bytes)
     if isinstance(gateway.blobs, LocalBlobStore):

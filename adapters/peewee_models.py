@@ -78,12 +78,13 @@ class Models:
     Webhook: type[Model]
     WebhookDelivery: type[Model]
     WebhookAttempt: type[Model]
+    MediaClock: type[Model]
 
     @property
     def all(self) -> list[type[Model]]:
         return [self.Realty, self.Room, self.Image, self.UploadGrant, self.BlobTombstone, self.Blob,
                 self.IdempotentRequest, self.Event, self.EventFeed, self.Webhook, self.WebhookDelivery,
-                self.WebhookAttempt]
+                self.WebhookAttempt, self.MediaClock]
 
 
 def build_models(database: Database) -> Models:
@@ -145,6 +146,13 @@ def build_models(database: Database) -> Models:
         """When the image's render job was last queued or started: finds the ones a crash or lost message left."""
         processing_attempts = IntegerField(default=0)
         """Render attempts begun: each stores its renditions under keys of its own."""
+        # NULL only in rows of databases made before these columns, until create_schema fills them in.
+        org = CharField(max_length=255, null=True)
+        """Its realty's org (which never changes), so one org's published images are one index range."""
+        changed_at = UtcDateTimeField(null=True)
+        """When anything a reader sees of it last changed; stamped per org in commit order (MediaClock)."""
+        media_changed_at = UtcDateTimeField(null=True)
+        """When its stored files (original, renditions) last changed."""
 
         class Meta:
             table_name = "image"
@@ -152,6 +160,7 @@ def build_models(database: Database) -> Models:
             indexes = (
                 (("realty", "position"), False),
                 (("processing", "processing_queued_at"), False),
+                (("org", "status", "changed_at", "uuid"), False),  # a replication page is one index range
             )
 
     class UploadGrant(Base):
@@ -286,5 +295,15 @@ def build_models(database: Database) -> Models:
             table_name = "webhook_attempt"
             indexes = ((("webhook", "id"), False),)  # the latest of one webhook
 
+    class MediaClock(Base):
+        """Per org: the latest `image.changed_at` stamped. A writer holds its org's row from stamping to
+        commit, so stamps follow commit order and a reader never sees a later stamp before an earlier one."""
+
+        org = CharField(max_length=255, primary_key=True)
+        changed_through = UtcDateTimeField()
+
+        class Meta:
+            table_name = "media_clock"
+
     return Models(database, Realty, Room, Image, UploadGrant, BlobTombstone, Blob, IdempotentRequest, Event,
-                  EventFeed, Webhook, WebhookDelivery, WebhookAttempt)
+                  EventFeed, Webhook, WebhookDelivery, WebhookAttempt, MediaClock)

@@ -1,7 +1,7 @@
 """The realty repository: a realty and its ordered images, read together and saved as a diff."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Sequence
 from uuid import UUID
 
@@ -14,6 +14,9 @@ from core.domain import Image, ImageCategory, ImageKind, ModerationStatus, Proce
 from core.errors import NotFound
 from core.repositories import RealtyRepository
 
+STAMP_STEP = timedelta(microseconds=1)
+"""Stamps of one org's commits differ by at least this: the finest step both databases keep."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 INSERT_BATCH = 100
 """Rows per multi-row INSERT/UPDATE: at most ~4,000 bound parameters, within SQLite's limit (32,766 since 3.32)."""
 
@@ -188,10 +191,20 @@ class PeeweeRealtyRepository(Repository, RealtyRepository):
             diff = {c: v for c, v in row.items() if before is None or before.get(c) != v}
             if diff:
                 changed[image.id] = diff
-        self._update_rows(changed)
 
         new = [image for image in realty.images if image.id is None]
-        self._insert_images(new, [rows[id(image)] for image in new])
+        stamp = None
+        if changed or new:
+            # The one place an image row changes: whatever a reader sees of it changed with it.
+            stamp = self._stamp(realty.org)
+            files_changed = [i for i, diff in changed.items() if {"storage_key", "renditions"} & diff.keys()]
+            for diff in changed.values():
+                diff["changed_at"] = stamp
+            if files_changed:
+                ImageModel.update(media_changed_at=stamp).where(ImageModel.id.in_(files_changed)).execute()
+        self._update_rows(changed)
+        self._insert_images(new, [{**rows[id(image)], "org": realty.org, "changed_at": stamp,
+                                   "media_changed_at": stamp} for image in new])
 
         for image in realty.images:
             self._session.snapshots[image.id] = rows[id(image)]
@@ -200,6 +213,23 @@ class PeeweeRealtyRepository(Repository, RealtyRepository):
             # In the same transaction as the images: a reader seeing this version sees exactly them.
             RealtyModel = self._m.Realty
             RealtyModel.update(version=RealtyModel.version + 1).where(RealtyModel.id == realty_id).execute()
+
+    def _stamp(self, org: str) -> datetime:
+        """The org's next change stamp: now, or just after the last one if that is later (another
+        process's clock ahead). The org's clock row stays locked until the commit, so the stamps of an
+        org's commits rise in commit order and a reader never sees a stamp before an earlier one lands."""
+        Clock = self._m.MediaClock
+        query = Clock.select(Clock.changed_through).where(Clock.org == org)
+        if self._db.for_update:
+            query = query.for_update()
+        last = query.scalar()
+        if last is None:
+            Clock.insert(org=org, changed_through=_EPOCH).on_conflict(action="NOTHING",
+                                                                     conflict_target=[Clock.org]).execute()
+            last = query.scalar()
+        stamp = max(datetime.now(timezone.utc), last + STAMP_STEP)
+        Clock.update(changed_through=stamp).where(Clock.org == org).execute()
+        return stamp
 
     def _update_rows(self, changed: dict[int, dict[str, Any]]) -> None:
         """Write changed columns of many rows with one UPDATE per batch (a reorder of 200 is one statement)."""

@@ -52,7 +52,10 @@ def create_schema(models: Models) -> None:
     if schema_is_current(models):  # another process brought it up to date while this one waited
         return
     counting_starts = not database.table_exists(models.Blob._meta.table_name)
+    stamping_starts = _lacks_column(models.Image, "changed_at")
     _add_missing_columns(models)  # before create_tables: new indexes may cover new columns
+    if stamping_starts:
+        _stamp_images(models)
     database.create_tables(models.all, safe=True)
     if counting_starts:
         _count_blob_uses(models)
@@ -70,6 +73,20 @@ def _add_missing_columns(models: Models) -> None:
                       for field in model._meta.sorted_fields if field.column_name not in present]
         if operations:
             migrate(*operations)
+
+
+def _lacks_column(model, column: str) -> bool:
+    """Whether the model's table exists without the column (made by an earlier version)."""
+    database, table = model._meta.database, model._meta.table_name
+    return database.table_exists(table) and column not in {c.name for c in database.get_columns(table)}
+
+
+def _stamp_images(models: Models) -> None:
+    """Give images saved before the RESO feed their org and change stamps (their last modification)."""
+    Image, Realty = models.Image, models.Realty
+    org_of_realty = Realty.select(Realty.org).where(Realty.id == Image.realty)
+    (Image.update(org=org_of_realty, changed_at=Image.modified_at, media_changed_at=Image.created_at)
+     .where(Image.changed_at.is_null()).execute())
 
 
 def _count_blob_uses(models: Models) -> None:

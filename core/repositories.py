@@ -9,6 +9,7 @@ from typing import Iterable, Sequence
 from uuid import UUID
 
 from core.domain import Image, Realty, Room, UploadGrant
+from core.media_query import MediaPage, MediaQuery
 from core.ports import RenderJob
 from core.webhooks import Attempt, Delivery, Webhook
 
@@ -44,6 +45,12 @@ class RealtyRepository(abc.ABC):
     @abc.abstractmethod
     def realty_of_image(self, org: str, ref: UUID | int) -> UUID | None:
         """The uuid of the realty holding the image, within the org."""
+
+
+class MediaRepository(abc.ABC):
+    @abc.abstractmethod
+    def published(self, org: str, query: MediaQuery) -> MediaPage:
+        """A page of the org's published images, filtered and ordered in the database by an index."""
 
 
 class RoomRepository(abc.ABC):
@@ -259,6 +266,7 @@ class UnitOfWork(abc.ABC):
     """One transaction over every repository. Leaving the block without `commit()` rolls back."""
 
     realties: RealtyRepository
+    media: MediaRepository
     rooms: RoomRepository
     grants: GrantRepository
     tombstones: TombstoneRepository

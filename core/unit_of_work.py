@@ -66,7 +66,7 @@ class PublishingUnitOfWork(UnitOfWork):
     def __enter__(self) -> PublishingUnitOfWork:
         inner = self._inner.__enter__()
         self.realties = _TrackingRealties(inner.realties)
-        self.rooms, self.grants, self.tombstones = inner.rooms, inner.grants, inner.tombstones
+        self.media, self.rooms, self.grants, self.tombstones = inner.media, inner.rooms, inner.grants, inner.tombstones
         self.blobs, self.processing, self.requests = inner.blobs, inner.processing, inner.requests
         self.events, self.webhooks, self.deliveries = inner.events, inner.webhooks, inner.deliveries
         return self

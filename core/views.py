@@ -7,6 +7,7 @@ from uuid import UUID
 
 from core.domain import Image, ImageRef, Realty, Room
 from core.errors import NotFound
+from core.media_query import MediaPage, MediaQuery
 from core.webhooks import DELIVERY_LOG_PAGE, Attempt, Webhook
 from core.ports import BlobStore, Caller
 from core.repositories import UnitOfWorkFactory
@@ -38,6 +39,11 @@ class Views:
     def find_image(self, caller: Caller, ref: ImageRef) -> Image | None:
         with self._uow(write=False) as uow:
             return uow.realties.find_image(caller.org, ref)
+
+    def published_media(self, caller: Caller, query: MediaQuery) -> MediaPage:
+        """A page of the caller's org's published images (CONTRACT §13's feed)."""
+        with self._uow(write=False) as uow:
+            return uow.media.published(caller.org, query)
 
     def find_room(self, caller: Caller, room_id: int) -> Room | None:
         with self._uow(write=False) as uow:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import enum
 import hashlib
+import operator
 import threading
 import time
 import uuid
@@ -17,7 +18,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Sequence
 from uuid import UUID
 
-from core.domain import Processing, Realty, Room, UploadGrant
+from core.domain import ImageKind, Processing, Realty, Room, UploadGrant
+from core.media_query import AllOf, AnyOf, MediaField, MediaPage, MediaRecord, Negation
 from core.webhooks import Attempt, Delivery, Webhook
 from core.errors import TimedOut, Unavailable, UnsupportedImageType, UploadRejected
 from core.ports import (
@@ -26,7 +28,8 @@ from core.ports import (
 )
 from core.repositories import (
     BlobRepository, DeliveryRepository, EventRepository, FeedBounds, GrantRepository, ProcessingRepository,
-    RealtyRepository, RequestRecord, RequestRepository, RoomRepository, StoredEvent, TombstoneRepository, UnitOfWork,
+    MediaRepository, RealtyRepository, RequestRecord, RequestRepository, RoomRepository, StoredEvent,
+    TombstoneRepository, UnitOfWork,
     UnitOfWorkFactory, WebhookRepository,
 )
 
@@ -75,6 +78,9 @@ class _Data:
     deliveries: dict[int, dict] = field(default_factory=dict)
     """Delivery id -> {"webhook", "seq", "attempts", "due"}."""
     attempts: list[Attempt] = field(default_factory=list)
+    stamps: dict[UUID, tuple[datetime, datetime]] = field(default_factory=dict)
+    """Image uuid -> (changed_at, media_changed_at), stamped as the real repository does."""
+    media_clock: dict[str, datetime] = field(default_factory=dict)
     next_id: int = 1
 
     def new_id(self) -> int:
@@ -101,13 +107,25 @@ class _Realties(RealtyRepository):
 
     def add(self, realty):
         realty.id = self._d.new_id()
-        self._d.realties[realty.uuid] = _clone(replace(realty, events=[]))
+        self._d.realties[realty.uuid] = _clone(replace(realty, events=[], images=[]))
+        if realty.images:
+            self.save_images(realty)
 
     def save_images(self, realty):
+        before = {i.uuid: i for i in self._d.realties[realty.uuid].images}
+        stamp = None
         for image in realty.images:
             if image.id is None:
                 image.id = self._d.new_id()
                 self._d.queued_at[image.uuid] = image.created_at
+            old = before.get(image.uuid)
+            if old is None or old != image:
+                if stamp is None:  # writers hold one lock here, so stamps rise in commit order
+                    last = self._d.media_clock.get(realty.org, datetime.min.replace(tzinfo=timezone.utc))
+                    stamp = max(datetime.now(timezone.utc), last + timedelta(microseconds=1))
+                    self._d.media_clock[realty.org] = stamp
+                files_changed = old is None or (old.storage_key, old.renditions) != (image.storage_key, image.renditions)
+                self._d.stamps[image.uuid] = (stamp, stamp if files_changed else self._d.stamps[image.uuid][1])
         self._d.realties[realty.uuid].images = _clone(realty.images)
 
     def _all_images(self, org):
@@ -120,6 +138,57 @@ class _Realties(RealtyRepository):
     def realty_of_image(self, org, ref):
         image = self.find_image(org, ref)
         return image.realty_uuid if image else None
+
+
+class _Media(MediaRepository):
+    """The feed evaluated in Python over every image: the real repository does it in SQL by an index."""
+
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def published(self, org, query):
+        records = [MediaRecord.of(i, *self._d.stamps[i.uuid]) for r in self._d.realties.values()
+                   if r.org == org for i in r.images if i.published]
+        matching = [r for r in records if query.where is None or _holds(query.where, r)]
+        page = sorted(matching, key=lambda r: _order_key(query, r))
+        if query.after is not None:
+            mark = (query.after.changed_at, query.after.image)
+            page = [r for r in page if ((r.changed_at, r.image) < mark if query.order[0].descending
+                                        else (r.changed_at, r.image) > mark)]
+        page = page[query.offset:query.offset + query.limit + 1]
+        return MediaPage(page[:query.limit], more=len(page) > query.limit,
+                         total=len(matching) if query.count else None)
+
+
+def _media_value(field, record):
+    return {MediaField.IMAGE: record.image, MediaField.REALTY: record.realty, MediaField.CHANGED_AT: record.changed_at,
+            MediaField.FLOOR_PLAN: record.kind is ImageKind.FLOOR_PLAN, MediaField.HERO: record.hero,
+            MediaField.POSITION: record.position}[field]
+
+
+def _order_key(query, record):
+    class Key:  # one direction per field: compare field by field, flipped where descending
+        def __lt__(self, other):
+            for o in query.order:
+                a, b = _media_value(o.field, record), _media_value(o.field, other.record)
+                if a != b:
+                    return (a > b) if o.descending else (a < b)
+            return False
+    key = Key()
+    key.record = record
+    return key
+
+
+def _holds(condition, record) -> bool:
+    if isinstance(condition, AllOf):
+        return all(_holds(c, record) for c in condition.conditions)
+    if isinstance(condition, AnyOf):
+        return any(_holds(c, record) for c in condition.conditions)
+    if isinstance(condition, Negation):
+        return not _holds(condition.condition, record)
+    compare = {"eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "ge": operator.ge, "lt": operator.lt,
+               "le": operator.le}[condition.operator.value]
+    return compare(_media_value(condition.field, record), condition.value)
 
 
 class _Rooms(RoomRepository):
@@ -421,6 +490,7 @@ class InMemoryUnitOfWork(UnitOfWork):
             self._factory.writer.acquire()
         self._data = _clone(self._factory.data)
         self.realties, self.rooms = _Realties(self._data), _Rooms(self._data)
+        self.media = _Media(self._data)
         self.grants, self.tombstones = _Grants(self._data), _Tombstones(self._data)
         self.blobs, self.processing = _Blobs(self._data), _Processing(self._data)
         self.requests, self.events = _Requests(self._data), _Events(self._data)

@@ -80,6 +80,9 @@ def test_the_readme_walkthrough_runs_as_written(gateway, tmp_path, token):
     assert [(image["description"], image["hero"]) for image in listings[-1]] == [("Front", True)]
     created = [d["data"]["createPropertyImage"]["image"] for d in printed if "createPropertyImage" in d.get("data", {})]
     assert [(image["type"], image["status"]) for image in created] == [("ROOM_IMAGE", "EXTERNAL_NEW")]
+    reso = [d["value"] for d in printed if isinstance(d, dict) and "@odata.context" in d]
+    assert [[record["Order"] for record in value] for value in reso] == [[0]], "the published photo as a RESO record"
+    assert any("records copied: 1;" in result.output for result in ran), "the replication loop copied it"
 
 
 @pytest.fixture
