@@ -45,10 +45,10 @@ FILL_REALTIES = ("INSERT INTO realty (uuid, org, name, created_at, version) "
 FILL_IMAGES = f"""
 INSERT INTO image (uuid, realty_id, room_id, kind, position, storage_key, content_type, width, height, file_size, md5,
                    description, original_file_name, category, hero, status, created_at, modified_at, renditions,
-                   processing)
+                   processing, processing_attempts)
 SELECT u, rid, NULL, 'PROPERTY', p, 'images/' || u || '/original.jpg', 'image/jpeg', 4000, 2667, 2500000 + p,
        md5(u::text), 'Photo ' || p || ' of realty ' || rid, 'IMG_' || (1000 + p) || '.jpg', 'GENERAL', p = 0,
-       'EXTERNAL_NEW', now() - interval '1 day', now(), format('{_RENDITIONS}', u), 'READY'
+       'EXTERNAL_NEW', now() - interval '1 day', now(), format('{_RENDITIONS}', u), 'READY', 1
 FROM (SELECT r.id AS rid, p, md5(r.id || '/' || p)::uuid AS u
       FROM realty r CROSS JOIN generate_series(0, {IMAGES_PER_REALTY - 1}) p WHERE r.id BETWEEN %s AND %s) s
 """
