@@ -1,6 +1,7 @@
 """Events out (CONTRACT §10): what the outbox costs a save, and how fast webhooks and the feed are.
 
-    python -m bench.events [--rounds 4] [--feed-events 1000000] [--pg-url URL] [--no-postgres]
+    python -m bench.events [--rounds 4] [--throughput-runs 2] [--feed-events 1000000] [--pg-url URL]
+                           [--no-postgres] [--only-feed]
 
 One run, side by side, in the production layout on this machine: the gateway under gunicorn (2 processes
 of 4 threads, as gunicorn.conf.py has it), PostgreSQL (a scratch database next to --pg-url; SQLite
@@ -10,13 +11,16 @@ http.server) that verifies every POST with the `standardwebhooks` library (bench
 
 1. save: rounds of 200 REST saves of one image each (`POST /realty/{id}/images`, the upload made
    beforehand, untimed), by an org with one webhook subscribed to every event and by an org with none,
-   interleaved round by round; 2 worker processes render and deliver meanwhile. Goal: <= 1.05x.
+   interleaved round by round (ABBA); 2 worker processes render and deliver meanwhile. Goal: <= 1.05x,
+   on the wall time (the median of each round's ratio) and on the gateway's CPU per save (its gunicorn
+   workers', from /proc: what the request path costs, whatever else the shared machine does).
 2. latency: from an event's `occurredAt` (taken before its commit, so this errs long) to the receiver
    having verified it; for image.created of saves made one at a time, 4 a second, with the workers
    otherwise idle (goal p50 <= 0.5 s), and of the saves of part 1 (under load, for information).
 3. throughput: 10,000 image.updated events (50 PUTs of 200 descriptions) committed while no worker
-   runs, then delivered by 1 and by 2 worker processes: events / seconds from the first receipt to the
-   last (the start-up of the processes excluded; from their start in the notes). Goal: >= 500/s with 2.
+   runs, then delivered by 1 and by 2 worker processes (runs alternated 1, 2, 2, 1): events / seconds
+   from the first receipt to the last (the start-up of the processes excluded; from their start in the
+   notes), and the CPU each delivered event cost the workers and the receiver. Goal: >= 500/s with 2.
 4. feed: `GET /events` page time at 10,000 vs --feed-events events of one org (bench/events_feed.py).
 """
 from __future__ import annotations

@@ -7,10 +7,10 @@ HTTP/1.1 with keep-alive, so the gateway's sender reuses its connection as it wo
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -101,10 +101,5 @@ class Receiver:
 
 
 def _epoch(rfc3339: str) -> float:
-    from datetime import datetime, timezone
-
     return datetime.strptime(rfc3339, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
 
-
-def describe(received: list[Received]) -> str:
-    return json.dumps([r.__dict__ for r in received[:3]])
