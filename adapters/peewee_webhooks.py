@@ -75,11 +75,16 @@ class PeeweeDeliveryRepository(Repository, DeliveryRepository):
     def settle(self, attempts: Sequence[tuple[Delivery, Attempt]]) -> None:
         Model, Log = self._m.WebhookDelivery, self._m.WebhookAttempt
         # Most attempts of a batch end alike (all delivered): one UPDATE for each kind of end, not one per row.
-        ends: dict[tuple[int, datetime | None, datetime | None], list[int]] = {}
+        # Each attempt ends at a moment of its own, so the moment is not part of the kind: the kind's
+        # deliveries count as settled when its last attempt ended (the log keeps each attempt's own).
+        ends: dict[tuple[int, datetime | None, bool], tuple[list[int], datetime]] = {}
         for delivery, attempt in attempts:
-            settled_at = None if attempt.state is DeliveryState.PENDING else attempt.at
-            ends.setdefault((attempt.attempt, attempt.next_attempt_at, settled_at), []).append(delivery.id)
-        for (number, due_at, settled_at), ids in ends.items():
+            kind = (attempt.attempt, attempt.next_attempt_at, attempt.state is not DeliveryState.PENDING)
+            ids, last = ends.get(kind, ([], attempt.at))
+            ids.append(delivery.id)
+            ends[kind] = (ids, max(last, attempt.at))
+        for (number, due_at, settled), (ids, last) in ends.items():
+            settled_at = last if settled else None
             for batch in chunks(ids, INSERT_BATCH):
                 (Model.update(attempts=number, due_at=due_at, settled_at=settled_at)
                  .where(Model.id.in_(batch)).execute())
