@@ -5,6 +5,8 @@ uses it as well. Options on the command line win, e.g. `--bind 0.0.0.0:8000 --wo
 """
 import json
 import os
+import shutil
+import tempfile
 
 from gunicorn import util
 
@@ -49,3 +51,33 @@ def post_worker_init(worker):
     # gunicorn has no setting for the format of its own error answers; its workers send them through
     # gunicorn.util.write_error, so each worker process points that at the JSON writer above.
     util.write_error = _write_json_error
+
+
+# --- metrics across the worker processes (CONTRACT §12) -------------------------------------------------
+# prometheus-client's multiprocess mode: every worker writes its values to files in one directory and a
+# scrape of any worker sums them. The variable is set here, as the configuration is read and before any
+# worker (or a --preload) imports prometheus_client; without one from the environment, a directory of
+# this server's own is made and removed again when it stops.
+_OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_METRICS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="realty-metrics-")
+
+
+def on_starting(server):
+    # What processes of an earlier run left there would be counted again.
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(directory, name))
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess  # here, in the master, after the variable is set
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

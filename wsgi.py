@@ -27,6 +27,7 @@ from flask_cors import CORS
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 import graphql_api
+import ops
 import rest_api
 import storage_api
 import web_console
@@ -125,7 +126,8 @@ def build(settings: Settings, secret: str) -> Gateway:
                      ProcessingLimits(stale_after=timedelta(seconds=settings.processing_stale_seconds)),
                      UrlPolicy(allow_http=settings.webhook_allow_http, allow_private=settings.webhook_allow_private),
                      max_feed_waits=settings.feed_max_waits)
-    authenticator = JwtAuthenticator(secret, leeway_seconds=settings.jwt_leeway_seconds)
+    authenticator = JwtAuthenticator(secret, leeway_seconds=settings.jwt_leeway_seconds,
+                                     provider=ops.identity_provider(settings))
     return Gateway(settings, database, blobs, authenticator, core, jobs)
 
 
@@ -136,7 +138,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     gateway = build(settings, settings.jwt_secret or _ephemeral_secret())
     app.extensions["realty"] = gateway
-    core, authenticator = gateway.core, gateway.authenticator
+    core, authenticator = gateway.core, ops.init_app(app, gateway)  # metrics, logs, rate limit
 
     rest_api.init_app(app, core, authenticator)
     graphql_api.init_app(app, core, authenticator, max_file_bytes=settings.max_upload_bytes,
@@ -166,7 +168,7 @@ def setup_worker() -> None:
     settings = Settings.from_env()
     if not settings.jwt_secret:
         raise SystemExit("AUTH_JWT_SECRET must be set for workers: they sign the same URLs as the gateway")
-    dramatiq.set_broker(build(settings, settings.jwt_secret).jobs.broker)
+    dramatiq.set_broker(ops.init_worker(build(settings, settings.jwt_secret)))
 
 
 def _add_cors(app: Flask, origins: tuple[str, ...]) -> None:
@@ -331,8 +333,7 @@ def _add_commands(app: Flask, gateway: Gateway) -> None:
             raise click.ClickException("AUTH_JWT_SECRET must be set for workers: they sign the same URLs as the "
                                        "gateway")
         gateway.close()  # each worker process opens its own connections
-        logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [PID %(process)d] [%(name)s] "
-                                                       "[%(levelname)s] %(message)s")
+        ops.start_worker_supervision(gateway.settings)  # logs, and /metrics of every worker process
         command = dramatiq_command("wsgi:setup_worker", threads, os.path.dirname(os.path.abspath(__file__)))
         sys.exit(supervise(command, processes))
 

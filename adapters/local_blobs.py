@@ -30,6 +30,7 @@ from adapters.local_post_policy import (
     DEFAULT_CONTENT_TYPE, AuthorizedPost, LocalStorageError, PostPolicy, hmac_sha256,
 )
 from adapters.url_window import check_window, window_start
+from adapters.observations import outage
 from core.errors import Unavailable
 from core.ports import BlobChanged, BlobContent, BlobStore, UploadForm
 
@@ -68,7 +69,7 @@ def _storage_errors(method: F) -> F:
             self.require_volume()
             raise
         except OSError as exc:
-            raise Unavailable("storage is unavailable") from exc
+            raise outage("storage", Unavailable("storage is unavailable")) from exc
     return wrapper  # type: ignore[return-value]
 
 
