@@ -93,6 +93,9 @@ class Metrics:
         return generate_latest(_Scrape(counted, *live))  # type: ignore[arg-type]
 
     def _operation_label(self, name: str | None) -> str:
+        """None: refused before it ran (no credential, no valid body); "": it ran without a name."""
+        if name is None:
+            return "unknown"
         if not name:
             return "anonymous"
         if name in self._operations:

@@ -142,7 +142,7 @@ class GraphQLView:
             logger=self._error_log,
             error_formatter=format_error,
         )
-        g.graphql_operation = self._operation_name(data)
+        g.graphql_operation = self._operation_name(data) or ""  # "": it ran, and has no name
         # A request that could not be executed at all (unparsable, invalid, bad variables) is a 400. Only
         # its errors lack a `path`: a field error may null all of `data` (a non-null root field failed),
         # yet the operation ran, and that is a 200 like any other field error.
