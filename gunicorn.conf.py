@@ -32,6 +32,11 @@ limit_request_line = 8190  # gunicorn's largest; a request line longer than this
 limit_request_fields = 100
 limit_request_field_size = 16384  # a header line longer than this is 431
 
+# LOG_FORMAT=json: gunicorn's own lines (starting, booting a worker, a worker timing out) as JSON objects
+# too, in the same shape as the gateway's, so a log store gets nothing but JSON from this server.
+if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
+    logconfig_dict = {"formatters": {"generic": {"()": "adapters.log_context.json_formatter"}}}
+
 
 _CODES = {400: "BAD_REQUEST_PARAMETERS", 403: "FORBIDDEN", 414: "URI_TOO_LONG", 417: "EXPECTATION_FAILED",
           431: "REQUEST_HEADER_FIELDS_TOO_LARGE", 500: "TECHNICAL_ERROR", 501: "NOT_IMPLEMENTED"}

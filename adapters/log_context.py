@@ -40,10 +40,10 @@ class _OurHandler(logging.StreamHandler):
 
 
 def json_formatter() -> logging.Formatter:
-    """One JSON object a line: time (ISO 8601, UTC), level, logger, message, then the record's extras."""
-    return JsonFormatter("%(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level",
-                                                                              "name": "logger"},
-                         timestamp="time")
+    """One JSON object a line: time (ISO 8601, UTC), level, logger, message, the process (which gunicorn
+    or render worker), then the record's extras."""
+    return JsonFormatter("%(levelname)s %(name)s %(message)s %(process)d",
+                         rename_fields={"levelname": "level", "name": "logger", "process": "pid"}, timestamp="time")
 
 
 def use_json_logs(level: int = logging.INFO) -> None:
