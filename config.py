@@ -61,6 +61,8 @@ class Settings:
     # --- operating it (CONTRACT §12) ---
     log_format: str = "text"
     """LOG_FORMAT: `text` (readable) or `json` (one object a line, for a log store)."""
+    metrics: bool = True
+    """METRICS=0: no /metrics and nothing counted (the listing bench's baseline; a deployment without Prometheus)."""
     metrics_token: str | None = None
     """METRICS_TOKEN: when set, /metrics answers only to it as a bearer token."""
     worker_metrics_host: str = "127.0.0.1"
@@ -165,6 +167,7 @@ class Settings:
             webhook_allow_private=switch("WEBHOOK_ALLOW_PRIVATE"),
             idempotent_answer_max_bytes=number("IDEMPOTENT_ANSWER_MAX_BYTES", defaults.idempotent_answer_max_bytes),
             log_format=choice("LOG_FORMAT", ("text", "json")),
+            metrics=environ.get("METRICS", "").strip() == "" or switch("METRICS"),
             metrics_token=environ.get("METRICS_TOKEN") or None,
             worker_metrics_host=environ.get("WORKER_METRICS_HOST") or defaults.worker_metrics_host,
             worker_metrics_port=(0 if environ.get("WORKER_METRICS_PORT", "").strip() == "0"

@@ -26,7 +26,8 @@ REQUEST_ID_OPTION = "request_id"
 
 
 class JobObserver(Middleware):
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics | None) -> None:
+        """`metrics` None (METRICS=0): jobs are logged, and carry their Request-ID, but not counted."""
         self._metrics = metrics
         self._running: dict[str, tuple[float, Any, Any]] = {}
 
@@ -51,7 +52,8 @@ class JobObserver(Middleware):
         else:
             # The same test Dramatiq's Retries middleware makes next (it runs after this one).
             outcome = "retried" if retry_outages(message.options.get("retries", 0), exception) else "failed"
-        self._metrics.job(message.actor_name, outcome, seconds)
+        if self._metrics is not None:
+            self._metrics.job(message.actor_name, outcome, seconds)
         log.log(logging.INFO if outcome == "done" else logging.WARNING, "job %s %s in %d ms",
                 message.actor_name, outcome, seconds * 1000,
                 extra=log_context.fields(kind=message.actor_name, image=_image(message), outcome=outcome,

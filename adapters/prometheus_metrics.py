@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from typing import Iterable, Protocol
+from typing import Any, Iterable, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import Metric
@@ -67,14 +67,20 @@ class Metrics:
         for outcome in WEBHOOK_OUTCOMES:
             self.webhooks.labels(outcome)
         self._operations: set[str] = set()
+        self._request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._lock = threading.Lock()
         backend_failed.connect(self._backend_failed)
         webhook_answered.connect(self._webhook_answered)
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
         method = method if method in METHODS else "other"
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method).observe(seconds)
+        series = self._request_series.get((route, method, status))
+        if series is None:
+            # Looked up once per (route, method, status): labels() takes a lock and builds its key each time.
+            series = (self.requests.labels(route, method, str(status)), self.latency.labels(route, method))
+            self._request_series[(route, method, status)] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def graphql_operation(self, name: str | None, codes: Iterable[str]) -> None:
         operation = self._operation_label(name)

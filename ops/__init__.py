@@ -43,11 +43,11 @@ def init_app(app: Flask, gateway: Parts) -> Authenticator:
     settings = gateway.settings
     if settings.log_format == "json":
         use_json_logs()
-    metrics = Metrics()
+    metrics = Metrics() if settings.metrics else None
     gateway.jobs.broker.add_middleware(JobObserver(metrics))
     observe_requests(app, metrics)
-    add_metrics_endpoint(app, metrics, LiveGauges(gateway.core.views, gateway.jobs), settings.metrics_token)
-    app.extensions["metrics"] = metrics
+    if metrics is not None:
+        add_metrics_endpoint(app, metrics, LiveGauges(gateway.core.views, gateway.jobs), settings.metrics_token)
     limiter = (OrgRateLimiter(parse_rate_limit(settings.rate_limit), settings.redis_url, settings.backend_timeout)
                if settings.rate_limit else None)
     return Admission(gateway.authenticator, limiter)
@@ -68,7 +68,7 @@ def init_worker(gateway: Parts) -> dramatiq.Broker:
         use_json_logs()
     else:
         logging.getLogger().setLevel(logging.INFO)
-    gateway.jobs.broker.add_middleware(JobObserver(Metrics()))
+    gateway.jobs.broker.add_middleware(JobObserver(Metrics() if gateway.settings.metrics else None))
     return gateway.jobs.broker
 
 

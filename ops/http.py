@@ -20,7 +20,7 @@ UNMATCHED = "unmatched"
 """The route of a request no route matched (a 404): its path is the client's, unbounded."""
 
 
-def observe_requests(app: Flask, metrics: Metrics) -> None:
+def observe_requests(app: Flask, metrics: Metrics | None) -> None:
     """Registered before the facades' hooks: it runs first on the way in and last on the way out, so the
     status it counts is the one the client gets."""
 
@@ -39,10 +39,11 @@ def observe_requests(app: Flask, metrics: Metrics) -> None:
             return response
         seconds = time.perf_counter() - started
         route = _template(request.url_rule.rule) if request.url_rule is not None else UNMATCHED
-        metrics.request(route, request.method, response.status_code, seconds)
-        codes = g.get("graphql_codes")
-        if codes is not None:
-            metrics.graphql_operation(g.get("graphql_operation"), [c for c in codes if c])
+        if metrics is not None:
+            metrics.request(route, request.method, response.status_code, seconds)
+            codes = g.get("graphql_codes")
+            if codes is not None:
+                metrics.graphql_operation(g.get("graphql_operation"), [c for c in codes if c])
         log.info("%s %s %d %.1f ms", request.method, route, response.status_code, seconds * 1000,
                  extra=log_context.fields(method=request.method, route=route, status=response.status_code,
                                           durationMs=round(seconds * 1000, 1)))
