@@ -37,8 +37,13 @@ def start_worker_supervision(settings: Settings) -> None:
     empty_directory(directory)
     os.environ[MULTIPROC_DIR] = directory  # the worker processes started from here import prometheus_client
     if settings.worker_metrics_port:
-        server = make_server(settings.worker_metrics_host, settings.worker_metrics_port,
-                             _scrapes(directory, settings.metrics_token), ThreadingWSGIServer, _Quiet)
+        try:
+            server = make_server(settings.worker_metrics_host, settings.worker_metrics_port,
+                                 _scrapes(directory, settings.metrics_token), ThreadingWSGIServer, _Quiet)
+        except OSError as exc:  # the port is taken (another worker command on this machine): render anyway
+            log.error("render worker metrics not served on %s:%d: %s; set WORKER_METRICS_PORT to a free port",
+                      settings.worker_metrics_host, settings.worker_metrics_port, exc)
+            return
         threading.Thread(target=server.serve_forever, name="worker-metrics", daemon=True).start()
         log.info("render worker metrics on http://%s:%d/metrics", settings.worker_metrics_host,
                  server.server_port)
