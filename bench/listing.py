@@ -10,8 +10,9 @@ gateway's own listing JSON, and bare Ariadne resolving the same images from memo
 the same bounded load (wrk when installed, else a Python loop) one after the other, and a table of
 req/s and ratios is printed. Operating costs (CONTRACT §12): the same gateway once with METRICS=0 and text
 logs, once with metrics and LOG_FORMAT=json (one line a request, to a file), measured in turns (off, on,
-on, off) so that drift on a shared machine falls on both; goal: on >= OPERATING_GOAL x off. Then the PostgreSQL part (bench/listing_scale.py): one realty's listing
-at 10,000 and at 1,000,000 image rows, with the EXPLAIN of its queries.
+on, off) so that drift on a shared machine falls on both; goal: on >= OPERATING_GOAL x off. Then the
+PostgreSQL part (bench/listing_scale.py): one realty's listing at 10,000 and at 1,000,000 image rows, with
+the EXPLAIN of its queries.
 """
 from __future__ import annotations
 

@@ -19,9 +19,9 @@ Mapping of the core's errors:
 | RateLimited (the org's RATE_LIMIT is spent)  | RATE_LIMITED            | the error's             |
 | anything else (a bug)                        | INTERNAL_SERVER_ERROR   | `Internal server error` |
 
-CONFLICT, SERVICE_UNAVAILABLE and RATE_LIMITED (HTTP 429 with Retry-After) also carry `extensions.retryable: true`: the same request may succeed
-when sent again (with the same Idempotency-Key, a mutation is still done only once). By code alone a
-client tells "try again" (those two) from "fix your request" (BAD_USER_INPUT, NOT_FOUND,
+CONFLICT, SERVICE_UNAVAILABLE and RATE_LIMITED (HTTP 429 with Retry-After) also carry
+`extensions.retryable: true`: the same request may succeed when sent again (with the same Idempotency-Key,
+a mutation is still done only once). By code alone a client tells "try again" (those three) from "fix your request" (BAD_USER_INPUT, NOT_FOUND,
 UNAUTHENTICATED) from "our bug" (INTERNAL_SERVER_ERROR).
 
 InvalidState is a BAD_USER_INPUT (not FAILED_PRECONDITION): the caller fixes it by changing what

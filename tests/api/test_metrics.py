@@ -58,7 +58,8 @@ def test_graphql_operations_are_counted_by_name_and_code_with_unknown_names_fold
     assert value(samples, "realty_graphql_operations_total", operation="Lookup", code="OK") == 1
     assert value(samples, "realty_graphql_operations_total", operation="anonymous", code="OK") == 1
     assert value(samples, "realty_graphql_operations_total", operation="unknown", code="UNAUTHENTICATED") == 1
-    broken = [key for key in samples if key[0] == "realty_graphql_operations_total" and ("operation", "Broken") in key[1]]
+    broken = [key for key in samples
+              if key[0] == "realty_graphql_operations_total" and ("operation", "Broken") in key[1]]
     assert broken and all(dict(key[1])["code"] != "OK" for key in broken)
     names = {dict(key[1])["operation"] for key in samples if key[0] == "realty_graphql_operations_total"}
     assert "other" in names and len(names - {"anonymous", "unknown", "other"}) == MAX_OPERATION_NAMES
