@@ -124,7 +124,8 @@ class LocalBlobStore(BlobStore):
         is gone, a delete forget a blob. The metadata directory, made with the store, tells a mounted
         volume from the empty directory an unmounted one leaves behind."""
         if not os.path.isdir(self._meta_root):
-            raise Unavailable(f"storage root {self._root} is missing, not mounted or not a directory")
+            raise outage("storage", Unavailable(f"storage root {self._root} is missing, not mounted or not a "
+                                                "directory"))
 
     def _resolve(self, base: str, key: str, suffix: str) -> str:
         if not isinstance(key, str) or not key:

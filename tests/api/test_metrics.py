@@ -96,3 +96,13 @@ def test_metrics_token_when_set_is_required_as_a_bearer_token(settings, make_tok
 @pytest.mark.parametrize("path", ["/healthz", "/metrics"])
 def test_operational_endpoints_need_no_api_credential(client, path):
     assert client.get(path).status_code == 200
+
+
+def test_a_backend_failing_is_counted_by_backend(client, tmp_path):
+    import shutil
+
+    shutil.rmtree(tmp_path / "storage")  # the volume is gone (unmounted)
+    assert client.get("/readyz").status_code == 503
+    samples = scrape(client)
+    assert value(samples, "realty_backend_failures_total", backend="storage") >= 1
+    assert value(samples, "realty_backend_failures_total", backend="database") == 0
