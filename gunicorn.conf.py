@@ -9,6 +9,7 @@ import shutil
 import tempfile
 
 from gunicorn import util
+from gunicorn.glogging import Logger
 
 # Threads, because a request mostly waits: on the database, on storage, on decoding that releases the
 # GIL. Two processes of four threads save 200 phone photos in one request in a few seconds on two cores
@@ -32,10 +33,24 @@ limit_request_line = 8190  # gunicorn's largest; a request line longer than this
 limit_request_fields = 100
 limit_request_field_size = 16384  # a header line longer than this is 431
 
-# LOG_FORMAT=json: gunicorn's own lines (starting, booting a worker, a worker timing out) as JSON objects
-# too, in the same shape as the gateway's, so a log store gets nothing but JSON from this server.
+
+class JsonLogger(Logger):
+    """LOG_FORMAT=json: gunicorn's own lines (starting, booting a worker, a worker timing out) as JSON objects
+    too, in the same shape as the gateway's, so a log store gets nothing but JSON from this server.
+
+    Not `logconfig_dict`: that also turns gunicorn's access log on, whose lines hold whole URLs, query
+    strings and so signed URLs included (the gateway logs each request itself, by route template)."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        from adapters.log_context import json_formatter  # the gateway's own, so both read alike
+
+        for handler in self.error_log.handlers:
+            handler.setFormatter(json_formatter())
+
+
 if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
-    logconfig_dict = {"formatters": {"generic": {"()": "adapters.log_context.json_formatter"}}}
+    logger_class = JsonLogger
 
 
 _CODES = {400: "BAD_REQUEST_PARAMETERS", 403: "FORBIDDEN", 414: "URI_TOO_LONG", 417: "EXPECTATION_FAILED",

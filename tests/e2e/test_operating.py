@@ -151,6 +151,8 @@ def test_two_gunicorn_workers_are_counted_as_one_gateway_and_log_json_lines_with
     [job_line] = [line for line in lines if line.get("kind") == "render_image"]
     assert job_line["image"] == image and job_line["outcome"] == "done" and job_line["requestId"] == save_id
     assert isinstance(job_line["durationMs"], (int, float))
+    assert not [line for line in lines if line.get("logger") == "gunicorn.access"], "URLs with query strings"
+    assert any(line.get("logger") == "gunicorn.error" for line in lines), "gunicorn's own lines are JSON too"
     for secret in (token, JWT_SECRET, METRICS_TOKEN, *signed_urls, *(u.split("?", 1)[1] for u in signed_urls)):
         assert secret not in output
 
