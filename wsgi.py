@@ -155,7 +155,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.wsgi_app = UnreadableBodies(app.wsgi_app)  # type: ignore[method-assign]
     _add_health_routes(app, core.views)
     _add_commands(app, gateway)
-    if not settings.jwt_secret:
+    if not settings.jwt_secret and not settings.jwks_url:  # no dev token in a log where a provider issues them
         dev_token = authenticator.issue("dev-agent", "dev", DEV_TOKEN_TTL)
         print(f"AUTH_JWT_SECRET is not set: using a secret valid until this process exits.\n"
               f"Dev token (org 'dev', 12 h):\n{dev_token}", file=sys.stderr)

@@ -52,3 +52,15 @@ def test_a_token_for_another_audience_is_401_on_both_apis(idp_client, key):
     answer = post_graphql(idp_client, token, "{ __typename }")
     assert answer.status_code == 401
     assert answer.get_json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+def test_with_a_provider_and_no_secret_no_dev_token_is_printed(settings, provider, key, capsys):
+    from wsgi import create_app
+
+    app = create_app(dataclasses.replace(settings, jwt_secret=None, jwks_url=provider.url, auth_issuer=ISSUER,
+                                         auth_audience=AUDIENCE))
+    try:
+        assert "Dev token" not in capsys.readouterr().err
+        assert RestCaller(app.test_client(), key.token()).list(str(uuid.uuid4())).status_code == 404
+    finally:
+        app.extensions["realty"].close()
