@@ -60,7 +60,15 @@ class Reply:
         return self.code is None or self.graphql and self._has_result()
 
     @property
+    def done_unanswered(self) -> bool:
+        """409 ALREADY_DONE: the write was done once, but its answer died with the process that did it
+        (killed, or its database cut, between the commit and keeping the answer): final, never to retry."""
+        return self.code == "ALREADY_DONE"
+
+    @property
     def retryable(self) -> bool:
+        if self.done_unanswered:
+            return False
         if self.status is None or self.status in (409, 503):
             return True
         return self.code in RETRYABLE and not self.ok and not self.replayed

@@ -28,7 +28,7 @@ from bench.soak_model import Item, RealtyModel
 from bench.soak_snapshot import ImageRow, Snapshot, pending
 from bench.soak_stack import Stack
 from bench.soak_tally import Tally
-from core.services import Limits
+from core.dependencies import Limits
 
 RENDER_SLACK = 30.0
 """Seconds, beyond the sweep's own delay, to render what the sweep queued again."""

@@ -335,7 +335,7 @@ class Client:
             kind = "GQL deleteImage"
             send = lambda: self.api.graphql(kind, DELETE, {"input": {"id": target}}, key)  # noqa: E731
         reply = self._write(r, kind, key, [], send)
-        if reply is None:
+        if reply is None or reply.done_unanswered:
             self.tally.maybe_removed(target)
         elif reply.ok:
             self.tally.removed(target)
@@ -349,8 +349,14 @@ class Client:
         reply = self.api.until_answered(kind, key, send)
         if reply is None:
             self.tally.unanswered_uploads(md5s)
-            self.tally.violation("resolved", f"{kind} on {r.uuid if r else 'a new property'}: only 503, 409 or "
+            self.tally.violation("resolved", f"{kind} on {r.uuid if r is not None else 'a new property'}: only 503, 409 or "
                                              f"no answer for {RETRY_FOR:.0f} s")
+            if r is not None:
+                r.uncertain = True
+        elif reply.done_unanswered:
+            # Done, but what it did is unknown to this client: like a write never answered, minus the violation.
+            self.tally.note("writes done, their answer lost with the process (409 ALREADY_DONE)")
+            self.tally.unanswered_uploads(md5s)
             if r is not None:
                 r.uncertain = True
         elif not reply.ok and r is not None and not r.shared:

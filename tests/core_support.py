@@ -1,8 +1,8 @@
 """Putting a realty in a state through the app's own core (its bus and views), for API tests whose subject is one
 request on a realty that is already full.
 
-A rule such as "at most 200 images" is proven in the core (tests/unit, tests/test_core_services.py,
-tests/test_persistence.py); an API test only shows how the rule's error reaches its callers. Two hundred
+A rule such as "at most 200 images" is proven in the core (tests/unit, tests/unit/test_core_services.py,
+tests/integration/test_persistence.py); an API test only shows how the rule's error reaches its callers. Two hundred
 uploads over HTTP, each decoded, stored and rendered, made such tests the slowest of the suite for
 nothing they proved: here a realty is filled through the core of the very app under test instead.
 """

@@ -197,3 +197,21 @@ query PropertyImages($id: ID!) {
 def property_images(client, token: str, property_id: str) -> list[dict] | None:
     data = data_of(post_graphql(client, token, PROPERTY_IMAGES_QUERY, {"id": property_id}))
     return None if data["property"] is None else data["property"]["images"]
+
+
+# Every field of a property, its rooms and its images: the widest read one request can make.
+FULL_PROPERTY = """
+query($id: ID!) {
+  property(id: $id) {
+    id realtyId name externalId createdAt imageCount
+    hero { id }
+    rooms { id name property { id } images { id } }
+    images {
+      id realtyImageId type category hero active status imageHash source filename position width height size
+      contentType url description originalFileName createdAt modifiedAt
+      property { id }
+      room { id name }
+      renditions { name url width height contentType }
+    }
+  }
+}"""

@@ -1,6 +1,6 @@
 """Global ids (core/global_ids.py), the one identity both APIs share, on plain values.
 
-The GraphQL-facing wrapper and the seed's odd paddings are tested in tests/test_graphql_ids.py.
+The GraphQL-facing wrapper and the seed's odd paddings are tested in tests/unit/test_graphql_ids.py.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import pytest
 from graphql import get_introspection_query
 
 from tests.graphql_support import (
-    create_property, create_room, data_of, decode_global_id, global_id, post_graphql, single_error, unpadded,
+    FULL_PROPERTY, create_property, create_room, data_of, decode_global_id, global_id, post_graphql, single_error, unpadded,
     upload_property_image, upload_room_image,
 )
 from tests.images import make_jpeg, make_png
@@ -30,23 +30,6 @@ def estate(client, token):
     wait_processed(client.application)
     return {"property": prop, "rooms": [kitchen, bath], "images": [facade, kitchen_image, bath_image],
             "contents": contents}
-
-
-FULL_PROPERTY = """
-query($id: ID!) {
-  property(id: $id) {
-    id realtyId name externalId createdAt imageCount
-    hero { id }
-    rooms { id name property { id } images { id } }
-    images {
-      id realtyImageId type category hero active status imageHash source filename position width height size
-      contentType url description originalFileName createdAt modifiedAt
-      property { id }
-      room { id name }
-      renditions { name url width height contentType }
-    }
-  }
-}"""
 
 
 def _without_signatures(value):
@@ -198,7 +181,7 @@ def test_listing_images_costs_a_constant_number_of_queries(client, token):
 def _nested(depth: int) -> str:
     """`property { hero { property { hero ... { id } } } }` with `depth` levels of fields.
 
-    No lists: nested lists would be refused for their cost (tests/test_graphql_cost.py) before their depth.
+    No lists: nested lists would be refused for their cost (tests/api/test_graphql_cost.py) before their depth.
     """
     fields = ["property(id: $id)"] + ["hero" if n % 2 else "property" for n in range(1, depth - 1)]
     return "query($id: ID!) { " + " { ".join(fields) + " { id" + " }" * (len(fields)) + " }"

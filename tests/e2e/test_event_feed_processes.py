@@ -17,7 +17,8 @@ import requests
 
 from tests.rest_support import RestCaller, distinct_png
 from tests.servers import wait_until_answering
-from tests.test_redis_workers import ROOT
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

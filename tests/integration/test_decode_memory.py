@@ -29,7 +29,7 @@ from core.processing import RENDITIONS
 from tests import images
 from tests.conftest import JWT_SECRET
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 100_000_000
 MB = 1024 * 1024
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

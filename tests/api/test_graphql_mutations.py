@@ -207,7 +207,7 @@ def test_room_image_of_an_uploaded_hero_and_description(client, token):
 
 
 def test_at_most_200_images_per_property(app, client, token):
-    # The cap is proven in the core (tests/unit/test_realty.py, tests/test_core_services.py); here: how its
+    # The cap is proven in the core (tests/unit/test_realty.py, tests/unit/test_core_services.py); here: how its
     # refusal reaches a GraphQL caller, on a property filled through the app's own service.
     prop = create_property(client, token)
     fill(app, prop["realtyId"], 200)

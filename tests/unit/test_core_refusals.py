@@ -1,4 +1,4 @@
-"""The core's rarer refusals and outcomes, on the in-memory fakes (tests/test_core_services.py has the rest)."""
+"""The core's rarer refusals and outcomes, on the in-memory fakes (tests/unit/test_core_services.py has the rest)."""
 from __future__ import annotations
 
 import pytest
@@ -10,7 +10,7 @@ from core.domain import MAX_IMAGES_PER_REALTY
 from core.commands import CreateProperty, DirectUpload, SaveUploads, UploadedImage, UploadImage
 from core.dependencies import Limits
 from tests.fakes import fake_image
-from tests.test_core_services import ORG_A, OTHER, REALTY, World
+from tests.unit.world import ORG_A, OTHER, REALTY, World
 
 
 @pytest.fixture

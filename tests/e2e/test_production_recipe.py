@@ -26,7 +26,7 @@ from tests import doc_examples
 from tests.conftest import JWT_SECRET
 from tests.servers import START_DEADLINE_S, wait_until_answering
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 DEPLOY = ROOT / "deploy"
 INSTALLED_AT = "/opt/realty-gateway"

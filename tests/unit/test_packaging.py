@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TOP_LEVEL = ("core", "adapters", "rest_api", "graphql_api", "storage_api", "web_console", "ops")
 
 

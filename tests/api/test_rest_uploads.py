@@ -147,7 +147,7 @@ def test_upload_with_a_tampered_form_is_refused_by_storage(rest):
 # --- the 200-image cap ---------------------------------------------------------------------------
 # The cap itself (a full realty takes no more; a batch or a copy past it is refused whole; racing saves
 # never pass it) is proven on the aggregate (tests/unit/test_realty.py), through the service on fakes
-# (tests/test_core_services.py) and on both databases (tests/test_persistence.py). Here: how a refusal
+# (tests/unit/test_core_services.py) and on both databases (tests/integration/test_persistence.py). Here: how a refusal
 # reaches a REST caller, on realties filled through the app's own service (tests/core_support.py).
 
 def test_saves_past_the_cap_are_refused_whole_naming_uploaded_images(app, rest, realty):

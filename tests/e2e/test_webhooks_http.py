@@ -146,7 +146,7 @@ def test_the_example_receiver_verifies_and_prints_what_it_gets(rest, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     webhook = subscribe(rest, f"http://127.0.0.1:{port}/hooks", events=["image.created"])
-    script = Path(__file__).resolve().parent.parent / "scripts" / "webhook_receiver.py"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "webhook_receiver.py"
     out = open(tmp_path / "receiver.log", "w+")
     receiver = subprocess.Popen([sys.executable, str(script), "--port", str(port)], stdout=out,
                                 stderr=subprocess.STDOUT, env={**os.environ, "WEBHOOK_SECRET": webhook["secret"]})

@@ -13,7 +13,7 @@ import pytest
 from config import Settings
 from tests.conftest import JWT_SECRET
 
-WSGI = Path(__file__).resolve().parent.parent / "wsgi.py"
+WSGI = Path(__file__).resolve().parents[2] / "wsgi.py"
 
 
 def test_healthz_needs_no_credential(client):

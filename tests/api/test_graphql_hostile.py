@@ -343,7 +343,7 @@ def test_descriptions_are_bounded_as_over_rest(client, token, estate):
     assert len(property_images(client, token, estate["property"]["id"])) == 2
 
 
-# --- the cost of a query is bounded, not only its depth: tests/test_graphql_cost.py ------------------------------
+# --- the cost of a query is bounded, not only its depth: tests/api/test_graphql_cost.py ------------------------------
 
 
 # --- one file part, many uploads ----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from core.commands import CreateWebhook, DeleteWebhook, FanOut, RequeueDeliverie
 from core.errors import InvalidInput, NotFound
 from core.ports import SendResult
 from core.webhooks import RETRY_SCHEDULE, DeliveryState, UrlPolicy
-from tests.test_core_services import ORG_A, ORG_B, REALTY, World
+from tests.unit.world import ORG_A, ORG_B, REALTY, World
 
 URL = "https://hooks.example.com/realty"
 

@@ -21,7 +21,7 @@ from werkzeug.serving import make_server
 from tests import doc_examples
 from tests.servers import SHUTDOWN_POLL
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_S = 600
 """The whole document: a few dozen requests and a wait for renditions; generous for a busy machine."""
 

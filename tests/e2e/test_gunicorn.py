@@ -27,7 +27,7 @@ from tests.conftest import JWT_SECRET, TEST_DATABASE
 from tests.fault_proxy import FaultProxy
 from tests.servers import START_DEADLINE_S, wait_until_answering
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HTTP_TIMEOUT = 60
 """A bound on a request that hangs, not a measure of speed: generous for a busy machine."""
 STOP_DEADLINE_S = 150

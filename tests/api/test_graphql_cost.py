@@ -25,13 +25,12 @@ from graphql_api.cost import MAX_COST, URL_COST, CostModel
 from graphql_api.view import EXPLORER_QUERY
 from tests.core_support import add_room_images, fill
 from tests.graphql_support import (
-    create_property, create_room, data_of, decode_global_id, post_graphql, single_error, upload_property_image,
+    FULL_PROPERTY, create_property, create_room, data_of, decode_global_id, post_graphql, single_error, upload_property_image,
     upload_room_image,
 )
 from tests.images import make_jpeg
 from tests.processing_support import wait_processed
 from tests.rest_support import RestCaller
-from tests.test_graphql_queries import FULL_PROPERTY
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 from core.commands import CopyImages, DeleteImage, SetPublished, UpdateImages
 from core.domain import ImageChange
 from core.errors import UploadRejected
-from tests.test_core_services import ORG_A, ORG_B, OTHER, REALTY, World
+from tests.unit.world import ORG_A, ORG_B, OTHER, REALTY, World
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from tests.images import make_photo_jpeg
 from tests.rest_support import RestCaller
 from tests.servers import START_DEADLINE_S
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HEARTBEAT_S = 3
 
 
