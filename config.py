@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from adapters.rate_limits import parse_rate_limit
 from adapters.url_window import check_window
 
 
@@ -57,6 +58,23 @@ class Settings:
     """Long polls of the change feed one process holds at once (each holds a server thread)."""
     idempotent_answer_max_bytes: int = 64 * 1024 * 1024
     """Largest answer of a write kept for its retries; of a larger one only the note that it was done."""
+    # --- operating it (CONTRACT §12) ---
+    log_format: str = "text"
+    """LOG_FORMAT: `text` (readable) or `json` (one object a line, for a log store)."""
+    metrics: bool = True
+    """METRICS=0: no /metrics and nothing counted (the listing bench's baseline; a deployment without Prometheus)."""
+    metrics_token: str | None = None
+    """METRICS_TOKEN: when set, /metrics answers only to it as a bearer token."""
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = 9191
+    """Where `flask --app wsgi worker` serves its processes' /metrics; port 0: nowhere."""
+    rate_limit: str | None = None
+    """RATE_LIMIT: requests per org, e.g. `1200/minute`; unset: no limit."""
+    jwks_url: str | None = None
+    """AUTH_JWKS_URL: an identity provider's published keys; its RS256/ES256 tokens are then accepted."""
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_org_claim: str = "org"
 
     def __post_init__(self) -> None:
         if not self.storage_url:
@@ -101,6 +119,20 @@ class Settings:
                 return True
             raise SystemExit(f"{name} must be 1 or 0, got {raw!r}")
 
+        def choice(name: str, allowed: tuple[str, ...]) -> str:
+            raw = environ.get(name, "").strip().lower() or allowed[0]
+            if raw not in allowed:
+                raise SystemExit(f"{name} must be one of {', '.join(allowed)}; got {raw!r}")
+            return raw
+
+        def rate_limit(raw: str) -> str | None:
+            if raw:
+                try:
+                    parse_rate_limit(raw)
+                except ValueError:
+                    raise SystemExit(f"RATE_LIMIT must read like 1200/minute or 20/second, got {raw!r}") from None
+            return raw or None
+
         defaults = cls()
         url_ttl = number("DOWNLOAD_URL_TTL", defaults.url_ttl_seconds)
         url_window = number("DOWNLOAD_URL_WINDOW", defaults.url_window_seconds)
@@ -134,6 +166,17 @@ class Settings:
             webhook_allow_http=switch("WEBHOOK_ALLOW_HTTP"),
             webhook_allow_private=switch("WEBHOOK_ALLOW_PRIVATE"),
             idempotent_answer_max_bytes=number("IDEMPOTENT_ANSWER_MAX_BYTES", defaults.idempotent_answer_max_bytes),
+            log_format=choice("LOG_FORMAT", ("text", "json")),
+            metrics=environ.get("METRICS", "").strip() == "" or switch("METRICS"),
+            metrics_token=environ.get("METRICS_TOKEN") or None,
+            worker_metrics_host=environ.get("WORKER_METRICS_HOST") or defaults.worker_metrics_host,
+            worker_metrics_port=(0 if environ.get("WORKER_METRICS_PORT", "").strip() == "0"
+                                 else number("WORKER_METRICS_PORT", defaults.worker_metrics_port)),
+            rate_limit=rate_limit(environ.get("RATE_LIMIT", "").strip()),
+            jwks_url=environ.get("AUTH_JWKS_URL") or None,
+            auth_issuer=environ.get("AUTH_ISSUER") or None,
+            auth_audience=environ.get("AUTH_AUDIENCE") or None,
+            auth_org_claim=environ.get("AUTH_ORG_CLAIM", "").strip() or defaults.auth_org_claim,
         )
 
 

@@ -5,8 +5,11 @@ uses it as well. Options on the command line win, e.g. `--bind 0.0.0.0:8000 --wo
 """
 import json
 import os
+import shutil
+import tempfile
 
 from gunicorn import util
+from gunicorn.glogging import Logger
 
 # Threads, because a request mostly waits: on the database, on storage, on decoding that releases the
 # GIL. Two processes of four threads save 200 phone photos in one request in a few seconds on two cores
@@ -31,6 +34,25 @@ limit_request_fields = 100
 limit_request_field_size = 16384  # a header line longer than this is 431
 
 
+class JsonLogger(Logger):
+    """LOG_FORMAT=json: gunicorn's own lines (starting, booting a worker, a worker timing out) as JSON objects
+    too, in the same shape as the gateway's, so a log store gets nothing but JSON from this server.
+
+    Not `logconfig_dict`: that also turns gunicorn's access log on, whose lines hold whole URLs, query
+    strings and so signed URLs included (the gateway logs each request itself, by route template)."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        from adapters.log_context import json_formatter  # the gateway's own, so both read alike
+
+        for handler in self.error_log.handlers:
+            handler.setFormatter(json_formatter())
+
+
+if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
+    logger_class = JsonLogger
+
+
 _CODES = {400: "BAD_REQUEST_PARAMETERS", 403: "FORBIDDEN", 414: "URI_TOO_LONG", 417: "EXPECTATION_FAILED",
           431: "REQUEST_HEADER_FIELDS_TOO_LARGE", 500: "TECHNICAL_ERROR", 501: "NOT_IMPLEMENTED"}
 
@@ -49,3 +71,33 @@ def post_worker_init(worker):
     # gunicorn has no setting for the format of its own error answers; its workers send them through
     # gunicorn.util.write_error, so each worker process points that at the JSON writer above.
     util.write_error = _write_json_error
+
+
+# --- metrics across the worker processes (CONTRACT §12) -------------------------------------------------
+# prometheus-client's multiprocess mode: every worker writes its values to files in one directory and a
+# scrape of any worker sums them. The variable is set here, as the configuration is read and before any
+# worker (or a --preload) imports prometheus_client; without one from the environment, a directory of
+# this server's own is made and removed again when it stops.
+_OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_METRICS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="realty-metrics-")
+
+
+def on_starting(server):
+    # What processes of an earlier run left there would be counted again.
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(directory, name))
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess  # here, in the master, after the variable is set
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -17,16 +17,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator
+from typing import Iterator
 from urllib.parse import unquote, urlparse, urlsplit
 
 import click
 import dramatiq
 from flask import Flask, Response, has_request_context, jsonify, request
 from flask_cors import CORS
-from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 import graphql_api
+import ops
+from ops.request_bodies import UnreadableBodies
 import rest_api
 import reso_api
 import storage_api
@@ -126,7 +127,8 @@ def build(settings: Settings, secret: str) -> Gateway:
                      ProcessingLimits(stale_after=timedelta(seconds=settings.processing_stale_seconds)),
                      UrlPolicy(allow_http=settings.webhook_allow_http, allow_private=settings.webhook_allow_private),
                      max_feed_waits=settings.feed_max_waits)
-    authenticator = JwtAuthenticator(secret, leeway_seconds=settings.jwt_leeway_seconds)
+    authenticator = JwtAuthenticator(secret, leeway_seconds=settings.jwt_leeway_seconds,
+                                     provider=ops.identity_provider(settings))
     return Gateway(settings, database, blobs, authenticator, core, jobs)
 
 
@@ -137,7 +139,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     gateway = build(settings, settings.jwt_secret or _ephemeral_secret())
     app.extensions["realty"] = gateway
-    core, authenticator = gateway.core, gateway.authenticator
+    core, authenticator = gateway.core, ops.init_app(app, gateway)  # metrics, logs, rate limit
 
     rest_api.init_app(app, core, authenticator)
     reso_api.init_app(app, core, authenticator)
@@ -155,7 +157,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.wsgi_app = UnreadableBodies(app.wsgi_app)  # type: ignore[method-assign]
     _add_health_routes(app, core.views)
     _add_commands(app, gateway)
-    if not settings.jwt_secret:
+    if not settings.jwt_secret and not settings.jwks_url:  # no dev token in a log where a provider issues them
         dev_token = authenticator.issue("dev-agent", "dev", DEV_TOKEN_TTL)
         print(f"AUTH_JWT_SECRET is not set: using a secret valid until this process exits.\n"
               f"Dev token (org 'dev', 12 h):\n{dev_token}", file=sys.stderr)
@@ -168,7 +170,7 @@ def setup_worker() -> None:
     settings = Settings.from_env()
     if not settings.jwt_secret:
         raise SystemExit("AUTH_JWT_SECRET must be set for workers: they sign the same URLs as the gateway")
-    dramatiq.set_broker(build(settings, settings.jwt_secret).jobs.broker)
+    dramatiq.set_broker(ops.init_worker(build(settings, settings.jwt_secret)))
 
 
 def _add_cors(app: Flask, origins: tuple[str, ...]) -> None:
@@ -194,52 +196,6 @@ def _add_security_headers(response: Response) -> Response:
     if not any("frame-ancestors" in policy for policy in policies):
         response.headers.add("Content-Security-Policy", FRAMING_POLICY)
     return response
-
-
-class UnreadableBodies:
-    """WSGI middleware: a request body the server cannot read is the client's broken request (400).
-
-    gunicorn raises its own exceptions from the body stream (InvalidChunkSize, ChunkMissingTerminator,
-    NoMoreData for a malformed or cut-off chunked body), which are not the OSError that werkzeug turns
-    into ClientDisconnected. Raised as ClientDisconnected (a BadRequest) here, every entrypoint
-    answers them as it answers any body it cannot read, each in its own shape.
-    """
-
-    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
-        self.app = app
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        environ["wsgi.input"] = _ReadErrorsAsClientDisconnected(environ["wsgi.input"])
-        return self.app(environ, start_response)
-
-
-class _ReadErrorsAsClientDisconnected:
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    def read(self, *args: Any) -> bytes:
-        return self._call(self._stream.read, *args)
-
-    def readline(self, *args: Any) -> bytes:
-        return self._call(self._stream.readline, *args)
-
-    def readlines(self, *args: Any) -> list[bytes]:
-        return self._call(self._stream.readlines, *args)
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self.readline, b"")
-
-    def __getattr__(self, name: str) -> Any:  # anything else a server's stream offers, as it is
-        return getattr(self._stream, name)
-
-    @staticmethod
-    def _call(method: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return method(*args)
-        except HTTPException:
-            raise
-        except Exception as exc:  # noqa: BLE001 - whatever the server raises, the body cannot be read
-            raise ClientDisconnected(f"The request body could not be read: {exc.__class__.__name__}") from exc
 
 
 def _ephemeral_secret() -> str:
@@ -333,8 +289,7 @@ def _add_commands(app: Flask, gateway: Gateway) -> None:
             raise click.ClickException("AUTH_JWT_SECRET must be set for workers: they sign the same URLs as the "
                                        "gateway")
         gateway.close()  # each worker process opens its own connections
-        logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [PID %(process)d] [%(name)s] "
-                                                       "[%(levelname)s] %(message)s")
+        ops.start_worker_supervision(gateway.settings)  # logs, and /metrics of every worker process
         command = dramatiq_command("wsgi:setup_worker", threads, os.path.dirname(os.path.abspath(__file__)))
         sys.exit(supervise(command, processes))
 

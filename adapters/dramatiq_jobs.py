@@ -53,7 +53,7 @@ Run = Callable[[Job], None]
 Sweep = Callable[[], int]
 
 
-def _retry_outages(retries: int, exc: BaseException) -> bool:
+def retry_outages(retries: int, exc: BaseException) -> bool:
     # Anything else already ended as FAILED inside the job: running it again would not help.
     return isinstance(exc, (Unavailable, Conflict)) and retries < MAX_RETRIES
 
@@ -105,7 +105,7 @@ class DramatiqJobQueue(JobQueue):
 
     def __init__(self, broker: dramatiq.Broker, run: Run) -> None:
         self.broker = broker
-        options = dict(broker=broker, retry_when=_retry_outages, min_backoff=MIN_BACKOFF_MS,
+        options = dict(broker=broker, retry_when=retry_outages, min_backoff=MIN_BACKOFF_MS,
                        max_backoff=MAX_BACKOFF_MS, time_limit=TIME_LIMIT_MS)
 
         def render_image(org: str, realty_uuid: str, image_uuid: str) -> None:
@@ -135,6 +135,10 @@ class DramatiqJobQueue(JobQueue):
 
     def backlog(self) -> int:
         return int(self.broker.do_qsize(RENDER_QUEUE))
+
+    def depths(self) -> dict[str, int]:
+        """Messages waiting in each queue (for operators)."""
+        return {queue: int(self.broker.do_qsize(queue)) for queue in (RENDER_QUEUE, WEBHOOK_QUEUE)}
 
 
 class InProcessJobQueue(DramatiqJobQueue):
@@ -184,6 +188,11 @@ class InProcessJobQueue(DramatiqJobQueue):
     def backlog(self) -> int:
         queues = self.broker.queues
         return sum(q.unfinished_tasks for name, q in queues.items() if name.startswith(RENDER_QUEUE))
+
+    def depths(self) -> dict[str, int]:
+        queues = self.broker.queues
+        return {queue: sum(q.unfinished_tasks for name, q in queues.items() if name.startswith(queue))
+                for queue in (RENDER_QUEUE, WEBHOOK_QUEUE)}
 
     def join(self, timeout_ms: int = 60_000) -> None:
         """Wait until no render job is queued or running, nor a webhook job that is due now (tests,

@@ -30,6 +30,7 @@ from adapters.local_post_policy import (
     DEFAULT_CONTENT_TYPE, AuthorizedPost, LocalStorageError, PostPolicy, hmac_sha256,
 )
 from adapters.url_window import check_window, window_start
+from adapters.observations import outage
 from core.errors import Unavailable
 from core.ports import BlobChanged, BlobContent, BlobStore, UploadForm
 
@@ -68,7 +69,7 @@ def _storage_errors(method: F) -> F:
             self.require_volume()
             raise
         except OSError as exc:
-            raise Unavailable("storage is unavailable") from exc
+            raise outage("storage", Unavailable("storage is unavailable")) from exc
     return wrapper  # type: ignore[return-value]
 
 
@@ -123,7 +124,8 @@ class LocalBlobStore(BlobStore):
         is gone, a delete forget a blob. The metadata directory, made with the store, tells a mounted
         volume from the empty directory an unmounted one leaves behind."""
         if not os.path.isdir(self._meta_root):
-            raise Unavailable(f"storage root {self._root} is missing, not mounted or not a directory")
+            raise outage("storage", Unavailable(f"storage root {self._root} is missing, not mounted or not a "
+                                                "directory"))
 
     def _resolve(self, base: str, key: str, suffix: str) -> str:
         if not isinstance(key, str) or not key:

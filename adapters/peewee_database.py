@@ -11,6 +11,7 @@ from playhouse.db_url import parse as parse_db_url
 from playhouse.pool import MaxConnectionsExceeded, PooledSqliteDatabase
 
 from adapters.peewee_pool import BackendTimeout, TimedPostgresqlPool, install_wait_callback, timed_connection_class
+from adapters.observations import outage
 from core.errors import Conflict, TimedOut, Unavailable
 
 DEFAULT_BACKEND_TIMEOUT = 10.0
@@ -31,20 +32,20 @@ def translate_errors() -> Iterator[None]:
     try:
         yield
     except MaxConnectionsExceeded as exc:  # waited the whole timeout: every connection is busy or stuck
-        raise TimedOut("the database has no free connection") from exc
+        raise outage("database", TimedOut("the database has no free connection")) from exc
     except peewee.OperationalError as exc:
         driver_error = _driver_error(exc)
         if getattr(driver_error, "pgcode", None) in _PG_RETRYABLE:
             raise Conflict("a concurrent change won; retry") from exc
         if isinstance(driver_error, BackendTimeout) or getattr(driver_error, "pgcode", None) == _PG_CANCELED:
-            raise TimedOut("the database did not answer in time") from exc
+            raise outage("database", TimedOut("the database did not answer in time")) from exc
         # Everything else: unreachable, refusing, a connection the server closed.
-        raise Unavailable("the database is unavailable") from exc
+        raise outage("database", Unavailable("the database is unavailable")) from exc
     except peewee.InterfaceError as exc:
         # peewee raises InterfaceError itself for misuse (a message string); only wrapped driver errors,
         # such as a connection closed by the server, are outages.
         if isinstance(_driver_error(exc), Exception):
-            raise Unavailable("the database is unavailable") from exc
+            raise outage("database", Unavailable("the database is unavailable")) from exc
         raise
 
 

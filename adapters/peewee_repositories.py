@@ -218,3 +218,11 @@ class PeeweeProcessingRepository(Repository, ProcessingRepository):
         if rows:
             ImageModel.update(processing_queued_at=now).where(ImageModel.id.in_([r["id"] for r in rows])).execute()
         return [RenderJob(row["org"], row["realty_uuid"], row["uuid"]) for row in rows]
+
+    @db_errors
+    def oldest_pending(self) -> datetime | None:
+        ImageModel = self._m.Image
+        # Few rows are PENDING at a time, and the (processing, processing_queued_at) index finds them.
+        row = (ImageModel.select(ImageModel.created_at).where(ImageModel.processing == "PENDING")
+               .order_by(ImageModel.created_at).limit(1).first())
+        return row.created_at if row is not None else None

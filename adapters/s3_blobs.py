@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError,
 from botocore.handlers import add_expect_header
 
 from adapters.s3_url_signer import S3UrlSigner
+from adapters.observations import outage
 from core.errors import TimedOut, Unavailable
 from core.ports import BlobChanged, BlobContent, BlobStore, UploadForm
 
@@ -71,13 +72,13 @@ def translate_errors() -> Iterator[None]:
     try:
         yield
     except (ConnectTimeoutError, ReadTimeoutError) as exc:  # every try used up its share of the timeout
-        raise TimedOut("storage did not answer in time") from exc
+        raise outage("storage", TimedOut("storage did not answer in time")) from exc
     except BotoCoreError as exc:  # connection refused or reset, credentials not found...
-        raise Unavailable("storage is unavailable") from exc
+        raise outage("storage", Unavailable("storage is unavailable")) from exc
     except ClientError as exc:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
         if _code(exc) in _OUTAGE_CODES or status >= 500:
-            raise Unavailable("storage is unavailable") from exc
+            raise outage("storage", Unavailable("storage is unavailable")) from exc
         raise
 
 

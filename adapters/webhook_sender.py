@@ -17,6 +17,7 @@ import urllib3
 from standardwebhooks.webhooks import Webhook as Signer
 from urllib3.exceptions import HTTPError
 
+from adapters.observations import webhook_outcome
 from core.ports import SendResult, WebhookMessage, WebhookSender
 
 ANSWER_BYTES = 64 * 1024
@@ -37,6 +38,9 @@ class HttpWebhookSender(WebhookSender):
         return list(dict.fromkeys(info[4][0] for info in found))
 
     def send(self, message: WebhookMessage, timeout: float) -> SendResult:
+        return webhook_outcome(self._post(message, timeout))
+
+    def _post(self, message: WebhookMessage, timeout: float) -> SendResult:
         parts = urlsplit(message.url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)

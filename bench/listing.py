@@ -8,8 +8,11 @@ one sync worker (`wsgi:app`, as in production; SQLite, STORAGE_URL=s3://bench-bu
 Two floors run under the same gunicorn settings (bench/bare_apps.py): a bare Flask app answering the
 gateway's own listing JSON, and bare Ariadne resolving the same images from memory. Each target gets
 the same bounded load (wrk when installed, else a Python loop) one after the other, and a table of
-req/s and ratios is printed. Then the PostgreSQL part (bench/listing_scale.py): one realty's listing
-at 10,000 and at 1,000,000 image rows, with the EXPLAIN of its queries.
+req/s and ratios is printed. Operating costs (CONTRACT §12): the same gateway once with METRICS=0 and text
+logs, once with metrics and LOG_FORMAT=json (one line a request, to a file), measured in turns (off, on,
+on, off) so that drift on a shared machine falls on both; goal: on >= OPERATING_GOAL x off. Then the
+PostgreSQL part (bench/listing_scale.py): one realty's listing at 10,000 and at 1,000,000 image rows, with
+the EXPLAIN of its queries.
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ BUCKET = "bench-bucket"
 SECRET = "bench-secret-0123456789abcdef0123456789"
 ORG = "bench-org"
 GOALS = {"REST": 0.5, "GraphQL": 0.8}
+OPERATING_GOAL = 0.9
 
 
 # --- servers -----------------------------------------------------------------------------------
@@ -53,15 +57,18 @@ def _free_port() -> int:
 def gunicorn(app: str, env: dict[str, str]) -> Iterator[str]:
     """`app` under gunicorn with one sync worker; yields its base URL."""
     port = _free_port()
+    # A file, not a pipe: with LOG_FORMAT=json every request writes a line, and a pipe nobody reads fills.
+    log = tempfile.TemporaryFile("w+")
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", "1", "-k", "sync", "-b", f"127.0.0.1:{port}",
          "--log-level", "warning", "--timeout", "120", app],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
     try:
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"{app} exited: {process.stderr.read()}")
+                log.seek(0)
+                raise RuntimeError(f"{app} exited: {log.read()}")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
@@ -73,6 +80,7 @@ def gunicorn(app: str, env: dict[str, str]) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+        log.close()
 
 
 def _fetch(url: str, token: str, body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -166,6 +174,8 @@ def run(seconds: float) -> bool:
         (Path(tmp) / "listing.json").write_bytes(listing)
         (Path(tmp) / "graphql.json").write_bytes(graphql_answer)
         bare_env = {**env, "BENCH_LISTING": f"{tmp}/listing.json", "BENCH_GRAPHQL": f"{tmp}/graphql.json"}
+        gateway_off = stack.enter_context(gunicorn("wsgi:app", {**env, "METRICS": "0", "LOG_FORMAT": "text"}))
+        gateway_on = stack.enter_context(gunicorn("wsgi:app", {**env, "METRICS": "1", "LOG_FORMAT": "json"}))
         flask_floor = stack.enter_context(gunicorn("bench.bare_apps:bare_flask()", bare_env))
         ariadne_floor = stack.enter_context(gunicorn("bench.bare_apps:bare_ariadne()", bare_env))
 
@@ -188,6 +198,7 @@ def run(seconds: float) -> bool:
         for name, target in targets.items():
             results[name] = load.measure(target, seconds)
             print(f"  measured {name}: {results[name].requests_per_second:.1f} req/s", flush=True)
+        operating = _measure_operating(gateway_off, gateway_on, realty, query, auth + as_json, seconds)
 
     ratios = {"REST": results["REST gateway"].requests_per_second / results["REST bare Flask"].requests_per_second,
               "GraphQL": (results["GraphQL gateway"].requests_per_second
@@ -203,6 +214,39 @@ def run(seconds: float) -> bool:
     met = all(ratios[kind] >= goal for kind, goal in GOALS.items())
     print(f"\ngoals (REST >= {GOALS['REST']}x bare Flask, GraphQL >= {GOALS['GraphQL']}x bare Ariadne):",
           "met" if met else "NOT MET")
+    return _print_operating(operating) and met
+
+
+def _measure_operating(off: str, on: str, realty: str, query: bytes, headers: tuple[tuple[str, str], ...],
+                       seconds: float) -> dict[str, list[tuple[float, float]]]:
+    """(off, on) req/s per API, twice: off then on, then on then off."""
+    auth = headers[:1]
+    targets = {"REST": lambda base: load.Target(f"{base}/realty/{realty}/images", headers=auth),
+               "GraphQL": lambda base: load.Target(f"{base}/graphql", "POST", query, headers)}
+    runs: dict[str, list[tuple[float, float]]] = {}
+    for api, target in targets.items():
+        for order in ((off, on), (on, off)):
+            measured = {base: load.measure(target(base), seconds).requests_per_second for base in order}
+            runs.setdefault(api, []).append((measured[off], measured[on]))
+            print(f"  measured {api} metrics+JSON logs off/on: {measured[off]:.1f} / {measured[on]:.1f} req/s",
+                  flush=True)
+    return runs
+
+
+def _print_operating(runs: dict[str, list[tuple[float, float]]]) -> bool:
+    print(f"\noperating costs (CONTRACT §12): metrics and LOG_FORMAT=json on vs METRICS=0 and text logs")
+    print(f"{'API':<8} {'run':>4} {'off req/s':>10} {'on req/s':>10} {'on/off':>7}")
+    met = True
+    for api, pairs in runs.items():
+        for number, (off, on) in enumerate(pairs, 1):
+            print(f"{api:<8} {number:>4} {off:>10.1f} {on:>10.1f} {on / off:>6.2f}x")
+        off_total, on_total = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+        ratio = on_total / off_total
+        spread = max(p[0] for p in pairs) / min(p[0] for p in pairs) - 1
+        print(f"{api:<8} {'all':>4} {off_total / len(pairs):>10.1f} {on_total / len(pairs):>10.1f} {ratio:>6.2f}x"
+              f"   (off runs differ by {spread:.0%}: the noise)")
+        met = met and ratio >= OPERATING_GOAL
+    print(f"goal (on >= {OPERATING_GOAL}x off for both APIs):", "met" if met else "NOT MET")
     return met
 
 

@@ -90,6 +90,14 @@ class Conflict(GatewayError):
     """A concurrent change won; retrying may succeed."""
 
 
+class RateLimited(GatewayError):
+    """The caller's org has spent its requests for now (RATE_LIMIT); `retry_after` seconds until it may again."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Unavailable(GatewayError):
     """A backing service (database, storage) does not answer."""
 

@@ -152,6 +152,10 @@ class ProcessingRepository(abc.ABC):
         Two callers at once never claim the same image.
         """
 
+    @abc.abstractmethod
+    def oldest_pending(self) -> datetime | None:
+        """When the PENDING image saved longest ago was saved; None when no image is PENDING."""
+
 
 @dataclass(frozen=True)
 class RequestRecord:

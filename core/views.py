@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Hashable, Sequence
 from uuid import UUID
 
@@ -78,6 +79,11 @@ class Views:
     def url_generation(self) -> Hashable:
         """Changes whenever `urls` would sign the same key differently (the signing window turned)."""
         return self._blobs.url_generation()
+
+    def oldest_pending(self) -> datetime | None:
+        """When the image waiting longest for its renditions was saved (for operators); None: none waits."""
+        with self._uow(write=False) as uow:
+            return uow.processing.oldest_pending()
 
     def check_ready(self) -> dict[str, bool]:
         """Whether the database and storage answer."""

@@ -16,11 +16,12 @@ Mapping of the core's errors:
 | AnswerNotKept (a retried mutation was done   | ALREADY_DONE            | the error's             |
 |   already, its answer too large to keep)     |                         |                         |
 | Unavailable (database or storage down, slow) | SERVICE_UNAVAILABLE     | a fixed, generic one    |
+| RateLimited (the org's RATE_LIMIT is spent)  | RATE_LIMITED            | the error's             |
 | anything else (a bug)                        | INTERNAL_SERVER_ERROR   | `Internal server error` |
 
-CONFLICT and SERVICE_UNAVAILABLE also carry `extensions.retryable: true`: the same request may succeed
-when sent again (with the same Idempotency-Key, a mutation is still done only once). By code alone a
-client tells "try again" (those two) from "fix your request" (BAD_USER_INPUT, NOT_FOUND,
+CONFLICT, SERVICE_UNAVAILABLE and RATE_LIMITED (HTTP 429 with Retry-After) also carry
+`extensions.retryable: true`: the same request may succeed when sent again (with the same Idempotency-Key,
+a mutation is still done only once). By code alone a client tells "try again" (those three) from "fix your request" (BAD_USER_INPUT, NOT_FOUND,
 UNAUTHENTICATED) from "our bug" (INTERNAL_SERVER_ERROR).
 
 InvalidState is a BAD_USER_INPUT (not FAILED_PRECONDITION): the caller fixes it by changing what
@@ -37,7 +38,8 @@ from typing import Any
 from graphql import GraphQLError
 
 from core.errors import (
-    AnswerNotKept, Conflict, CursorExpired, GatewayError, InvalidInput, InvalidState, NotFound, RequestKeyReused,
+    AnswerNotKept, Conflict, CursorExpired, GatewayError, InvalidInput, InvalidState, NotFound, RateLimited,
+    RequestKeyReused,
     Unauthenticated, Unavailable, UnsupportedImageType,
 )
 
@@ -49,12 +51,13 @@ UNAUTHENTICATED = "UNAUTHENTICATED"
 CONFLICT = "CONFLICT"
 ALREADY_DONE = "ALREADY_DONE"
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+RATE_LIMITED = "RATE_LIMITED"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
-RETRYABLE = frozenset({CONFLICT, SERVICE_UNAVAILABLE})
+RETRYABLE = frozenset({CONFLICT, SERVICE_UNAVAILABLE, RATE_LIMITED})
 
 # HTTP statuses of errors answered before execution (no GraphQL result to carry them in a 200).
 _HTTP_STATUS = {BAD_USER_INPUT: 400, UNAUTHENTICATED: 401, NOT_FOUND: 404, CONFLICT: 409, ALREADY_DONE: 409,
-                SERVICE_UNAVAILABLE: 503, INTERNAL_SERVER_ERROR: 500}
+                SERVICE_UNAVAILABLE: 503, RATE_LIMITED: 429, INTERNAL_SERVER_ERROR: 500}
 
 INTERNAL_MESSAGE = "Internal server error"
 FILE_TYPE_ERROR = "file type error"
@@ -112,6 +115,8 @@ def classify(error: GraphQLError) -> tuple[str, str, bool]:
         return ALREADY_DONE, original.message, False
     if isinstance(original, CursorExpired):
         return BAD_USER_INPUT, original.message, False
+    if isinstance(original, RateLimited):
+        return RATE_LIMITED, original.message, False
     if isinstance(original, Unavailable):
         # Its message may name hosts or driver details: not for clients.
         return SERVICE_UNAVAILABLE, "A backing service is unavailable; retry later", False

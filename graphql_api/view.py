@@ -7,12 +7,12 @@ import logging
 from typing import Any, Collection
 
 from ariadne import graphql_sync
-from flask import Response, request
-from graphql import DocumentNode, GraphQLError, GraphQLSchema
+from flask import Response, g, request
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, OperationDefinitionNode
 from graphql.validation import ASTValidationRule
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from core.errors import GatewayError, Unauthenticated
+from core.errors import GatewayError, RateLimited, Unauthenticated
 from core.ports import Authenticator
 from core.api import CoreApi
 from graphql_api.context import GraphQLContext
@@ -79,7 +79,10 @@ class GraphQLView:
         except RequestRejected as exc:
             return _json(error_body(exc.message, BAD_USER_INPUT), exc.status)
         except GatewayError as exc:
-            return _json(*core_error_answer(exc))
+            response = _json(*core_error_answer(exc))
+            if isinstance(exc, RateLimited):
+                response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         except Exception:  # noqa: BLE001 - the last line of defence: never a stack trace or an HTML page
             log.exception("GraphQL request failed")
             return _json(error_body(INTERNAL_MESSAGE, INTERNAL_SERVER_ERROR), 500)
@@ -139,11 +142,25 @@ class GraphQLView:
             logger=self._error_log,
             error_formatter=format_error,
         )
+        g.graphql_operation = self._operation_name(data) or ""  # "": it ran, and has no name
         # A request that could not be executed at all (unparsable, invalid, bad variables) is a 400. Only
         # its errors lack a `path`: a field error may null all of `data` (a non-null root field failed),
         # yet the operation ran, and that is a 200 like any other field error.
         executed = result.get("data") is not None or any("path" in e for e in result.get("errors", ()))
         return _json(result, 200 if executed else 400)
+
+    def _operation_name(self, data: Any) -> str | None:
+        """The name of the operation run, for the gateway's metrics: the one asked for, or the document's
+        only operation's (parsed already: this is the document cache's)."""
+        name = data.get("operationName") if isinstance(data, dict) else None
+        if isinstance(name, str) and name:
+            return name
+        try:
+            document = self._documents.parse(None, data)
+        except Exception:  # noqa: BLE001 - not a document: no name
+            return None
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        return operations[0].name.value if len(operations) == 1 and operations[0].name else None
 
     def _validate(self, data: dict[str, Any], schema: GraphQLSchema, document: DocumentNode,
                   rules: Collection[type[ASTValidationRule]] | None = None, max_errors: int | None = None,
@@ -190,6 +207,8 @@ def _read_at_most(stream, limit: int) -> bytes:
 def _json(body: Any, status: int) -> Response:
     # Not flask.jsonify: it may sort keys, and a GraphQL response keeps the order of the selection.
     # Ends with a newline, as REST answers do, so a terminal prompt does not land on the answer's last line.
+    # The codes answered, for the gateway's metrics (with the operation's name, when it ran).
+    g.graphql_codes = [error.get("extensions", {}).get("code") for error in body.get("errors", ())]
     text = json.dumps(body, ensure_ascii=False) + "\n"
     try:
         data = text.encode("utf-8")

@@ -13,8 +13,8 @@ ECHOED_REQUEST_ID = {REQUEST_ID_HEADER: {
     "schema": {"type": "string", "format": "uuid"},
 }}
 
-COMMON_ERRORS = (401, 500, 503)
-"""Error answers every authenticated operation may give."""
+COMMON_ERRORS = (401, 429, 500, 503)
+"""Error answers every authenticated operation may give (429: the org's RATE_LIMIT is spent)."""
 
 
 def documents_errors(blp: RestBlueprint, statuses: tuple[int, ...]) -> Callable[[Callable], Callable]:

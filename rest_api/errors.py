@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from core.errors import (
     AnswerNotKept, Conflict, CursorExpired, FieldError, GatewayError, InvalidInput, InvalidQuery, InvalidState,
-    NotFound, Problem, RequestKeyReused, Unauthenticated, Unavailable, UnsupportedMediaType,
+    NotFound, Problem, RateLimited, RequestKeyReused, Unauthenticated, Unavailable, UnsupportedMediaType,
 )
 from rest_api.schemas import REQUEST_ID_HEADER
 
@@ -43,6 +43,7 @@ _CORE_ERRORS: tuple[tuple[type[GatewayError], int, str], ...] = (
     (Conflict, 409, "CONFLICT"),
     (AnswerNotKept, 409, "ALREADY_DONE"),  # retrying never helps: the write was done once
     (CursorExpired, 410, "CURSOR_EXPIRED"),
+    (RateLimited, 429, "TOO_MANY_REQUESTS"),  # CONTRACT §12
     (Unavailable, 503, "SERVICE_UNAVAILABLE"),
 )
 
@@ -97,6 +98,8 @@ def core_error_response(error: GatewayError) -> ErrorResponse:
     codes = _QUERY_PROBLEM_CODES if isinstance(error, InvalidQuery) else _PROBLEM_CODES
     errors = [{"target": _target(e), "errorCode": codes[e.problem], "message": e.message} for e in error.errors]
     headers = [("WWW-Authenticate", "Bearer")] if status == 401 else []
+    if isinstance(error, RateLimited):
+        headers.append(("Retry-After", str(error.retry_after)))
     message = error.message
     if isinstance(error, RequestKeyReused):
         message = "This Request-ID was used for a different request (another operation or body); send a new one"

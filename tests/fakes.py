@@ -316,6 +316,10 @@ class _Processing(ProcessingRepository):
             self._d.queued_at[job.image_uuid] = now
         return jobs[:limit]
 
+    def oldest_pending(self):
+        return min((image.created_at for realty in self._d.realties.values() for image in realty.images
+                    if image.processing is Processing.PENDING), default=None)
+
 
 class _Requests(RequestRepository):
     def __init__(self, data: _Data) -> None:

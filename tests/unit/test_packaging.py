@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TOP_LEVEL = ("core", "adapters", "rest_api", "graphql_api", "reso_api", "storage_api", "web_console")
+TOP_LEVEL = ("core", "adapters", "rest_api", "graphql_api", "reso_api", "storage_api", "web_console", "ops")
 
 
 def _shipped_directories() -> set[str]:
