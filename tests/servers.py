@@ -6,8 +6,11 @@ socketserver's default of every half second, stopping them was most of what many
 """
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
+from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
@@ -88,3 +91,33 @@ def redis_url(_redis_server) -> str:
     with redis.Redis.from_url(_redis_server, socket_timeout=30) as client:
         client.flushall()
     return f"{_redis_server}/0"
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`. The worker command starts its queue engine's processes in process groups of
+    their own (so one dying is seen and restarted), so killing its group alone leaves them running."""
+    return [d for child in children(pid) for d in (child, *descendants(child))]
+
+
+
+def kill_tree(process: subprocess.Popen) -> None:
+    """SIGKILL a process and every process below it, as when its machine or container dies."""
+    for pid in [process.pid, *descendants(process.pid)]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait(timeout=60)

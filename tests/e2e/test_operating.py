@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import JWT_SECRET
 from tests.images import make_png
-from tests.servers import START_DEADLINE_S, wait_until_answering
+from tests.servers import START_DEADLINE_S, kill_tree, wait_until_answering
 
 ROOT = Path(__file__).resolve().parents[2]
 HTTP_TIMEOUT = 60
@@ -228,8 +228,7 @@ def test_render_workers_serve_the_metrics_of_all_their_processes(tmp_path, setti
         assert done == 4
         assert requests.get(url, timeout=HTTP_TIMEOUT).status_code == 401
     finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(60)
+        kill_tree(worker)  # its queue engine's processes too: left running, they would take later tests' jobs
         app.extensions["realty"].close()
     job_lines = [json.loads(line) for line in log_path.read_text().splitlines()
                  if line.startswith("{") and '"render_image"' in line and '"kind"' in line]

@@ -19,7 +19,7 @@ import pytest
 
 from tests.images import make_photo_jpeg
 from tests.rest_support import RestCaller
-from tests.servers import START_DEADLINE_S
+from tests.servers import START_DEADLINE_S, children, descendants, kill_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 HEARTBEAT_S = 3
@@ -54,26 +54,10 @@ def rest(gateway_client, make_token) -> RestCaller:
     return RestCaller(gateway_client, make_token())
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return sorted(found)
-
-
-def _descendants(pid: int) -> list[int]:
-    return [d for child in _children(pid) for d in (child, *_descendants(child))]
-
-
 def _leaves(pid: int) -> list[int]:
     """The processes below `pid` that have none of their own: those that run the jobs."""
-    children = _children(pid)
-    return [leaf for child in children for leaf in (_leaves(child) or [child])]
+    below = children(pid)
+    return [leaf for child in below for leaf in (_leaves(child) or [child])]
 
 
 class Workers:
@@ -99,12 +83,7 @@ class Workers:
     @staticmethod
     def kill(process: subprocess.Popen) -> None:
         """SIGKILL the worker command and every process it started, as when its machine or container dies."""
-        for pid in [process.pid, *_descendants(process.pid)]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        process.wait(timeout=60)
+        kill_tree(process)
 
     def stop_all(self) -> None:
         # Killed rather than terminated: Dramatiq's graceful stop takes seconds, and what these tests
@@ -198,7 +177,7 @@ def test_one_killed_worker_child_does_not_stop_rendering(rest, workers, tmp_path
              "every image to be READY with no operator", tmp_path)
     assert time.monotonic() - killed_at < 120
     assert supervisor.poll() is None, "the worker command keeps running"
-    running = _descendants(supervisor.pid)
+    running = descendants(supervisor.pid)
     supervisor.terminate()  # as systemd or an operator stops it: every group stops gracefully
     assert supervisor.wait(timeout=60) == 0
     assert not [pid for pid in running if Path(f"/proc/{pid}").exists()], "no process left behind"
