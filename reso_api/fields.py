@@ -35,7 +35,7 @@ class LiteralRefused(ValueError):
     """A $filter literal that is not a value of its field (the message says what would be)."""
 
 
-Show = Callable[[MediaRecord, "Rendition | None", "str | None"], Any]
+Show = Callable[[MediaRecord, Rendition | None, str | None], Any]
 """How a field reads a record: from the core's record, its largest rendition and that rendition's URL, passed
 as they are (a page calls this sixteen thousand times: no wrapper object per record)."""
 
