@@ -78,12 +78,13 @@ class Models:
     Webhook: type[Model]
     WebhookDelivery: type[Model]
     WebhookAttempt: type[Model]
+    PerceptualBand: type[Model]
 
     @property
     def all(self) -> list[type[Model]]:
         return [self.Realty, self.Room, self.Image, self.UploadGrant, self.BlobTombstone, self.Blob,
                 self.IdempotentRequest, self.Event, self.EventFeed, self.Webhook, self.WebhookDelivery,
-                self.WebhookAttempt]
+                self.WebhookAttempt, self.PerceptualBand]
 
 
 def build_models(database: Database) -> Models:
@@ -145,6 +146,8 @@ def build_models(database: Database) -> Models:
         """When the image's render job was last queued or started: finds the ones a crash or lost message left."""
         processing_attempts = IntegerField(default=0)
         """Render attempts begun: each stores its renditions under keys of its own."""
+        checks = JsonTextField(null=True)
+        """What the render job measured (CONTRACT §11); null until READY."""
 
         class Meta:
             table_name = "image"
@@ -152,7 +155,24 @@ def build_models(database: Database) -> Models:
             indexes = (
                 (("realty", "position"), False),
                 (("processing", "processing_queued_at"), False),
+                (("md5",), False),  # exact duplicates across the org
             )
+
+    class PerceptualBand(Base):
+        """One band of an image's perceptual hash (core/photo_checks.py): duplicates are looked up by
+        (org, band_no, band_value), an index range per probe, never by reading the org's images."""
+
+        id = BigAutoField()
+        org = CharField(max_length=255)
+        band_no = IntegerField()
+        band_value = IntegerField()
+        image = ForeignKeyField(Image, on_delete="CASCADE", index=True)
+        perceptual_hash = BigIntegerField()
+        """The whole hash (signed), so candidates are verified without reading their images."""
+
+        class Meta:
+            table_name = "perceptual_band"
+            indexes = ((("org", "band_no", "band_value"), False),)
 
     class UploadGrant(Base):
         key = CharField(max_length=1024, primary_key=True)
@@ -287,4 +307,4 @@ def build_models(database: Database) -> Models:
             indexes = ((("webhook", "id"), False),)  # the latest of one webhook
 
     return Models(database, Realty, Room, Image, UploadGrant, BlobTombstone, Blob, IdempotentRequest, Event,
-                  EventFeed, Webhook, WebhookDelivery, WebhookAttempt)
+                  EventFeed, Webhook, WebhookDelivery, WebhookAttempt, PerceptualBand)

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from core.domain import Image, Realty, Room, UploadGrant
 from core.ports import RenderJob
+from core.photo_checks import Duplicate
 from core.webhooks import Attempt, Delivery, Webhook
 
 class RealtyRepository(abc.ABC):
@@ -255,10 +256,21 @@ class EventRepository(abc.ABC):
         """Orgs with events not yet handed to their webhooks."""
 
 
+class PhotoIndex(abc.ABC):
+    """The org's photos by perceptual hash and by bytes, kept by the realty repository as images are saved
+    and deleted (CONTRACT §11)."""
+
+    @abc.abstractmethod
+    def duplicates(self, org: str, images: Sequence[Image], max_distance: int) -> dict[UUID, list[Duplicate]]:
+        """For each of `images` (by uuid), the org's other images within `max_distance` bits of its perceptual
+        hash or with the same bytes, nearest first. Found through an index, never by reading the org's images."""
+
+
 class UnitOfWork(abc.ABC):
     """One transaction over every repository. Leaving the block without `commit()` rolls back."""
 
     realties: RealtyRepository
+    photos: PhotoIndex
     rooms: RoomRepository
     grants: GrantRepository
     tombstones: TombstoneRepository
