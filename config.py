@@ -56,6 +56,8 @@ class Settings:
     addresses, for development and tests only (CONTRACT §10)."""
     """Long polls of the change feed one process holds at once (each holds a server thread)."""
     idempotent_answer_max_bytes: int = 64 * 1024 * 1024
+    duplicate_distance: int = 6
+    """Perceptual hashes at most this many bits apart are duplicates (CONTRACT §11)."""
     """Largest answer of a write kept for its retries; of a larger one only the note that it was done."""
 
     def __post_init__(self) -> None:
@@ -134,6 +136,7 @@ class Settings:
             webhook_allow_http=switch("WEBHOOK_ALLOW_HTTP"),
             webhook_allow_private=switch("WEBHOOK_ALLOW_PRIVATE"),
             idempotent_answer_max_bytes=number("IDEMPOTENT_ANSWER_MAX_BYTES", defaults.idempotent_answer_max_bytes),
+            duplicate_distance=number("DUPLICATE_DISTANCE", defaults.duplicate_distance),
         )
 
 
