@@ -19,7 +19,7 @@ import peewee
 from adapters.peewee_database import db_errors
 from adapters.peewee_session import Repository
 from core.domain import Image
-from core.photo_checks import Duplicate, bands, distance, probes, signed64, unsigned64
+from core.photo_checks import MAX_DUPLICATES, Duplicate, bands, distance, probes, signed64, unsigned64
 from core.repositories import PhotoIndex
 
 LOOKUP_BATCH = 50
@@ -59,8 +59,10 @@ class PeeweePhotoIndex(Repository, PhotoIndex):
         answer: dict[UUID, list[Duplicate]] = {}
         for image in images:
             matches = [Duplicate(*names[match], distance=d, identical=same)
-                       for match, (d, same) in found.get(image.id, {}).items() if match in names]
-            answer[image.uuid] = sorted(matches, key=lambda m: (m.distance, str(m.realty_uuid), str(m.image_uuid)))
+                       for match, (d, same) in found.get(image.id, {}).items()
+                       if match in names and names[match][1] != image.uuid]
+            matches.sort(key=lambda m: (m.distance, str(m.realty_uuid), str(m.image_uuid)))
+            answer[image.uuid] = matches[:MAX_DUPLICATES]
         return answer
 
     def _near(self, org: str, images: Sequence[Image], max_distance: int,

@@ -93,6 +93,9 @@ DUPLICATE_DISTANCE = 6
 re-encoding at quality 60 and a 5% crop stay within it (bench/photo_checks.py measures recall and false
 pairs)."""
 
+MAX_DUPLICATES = 20
+"""Duplicates named per image, the nearest: beyond a few, more names say nothing an agent acts on."""
+
 HASH_BITS = 64
 BANDS = 4
 BAND_BITS = HASH_BITS // BANDS

@@ -238,7 +238,7 @@ class RealtyImageSchema(ma.Schema):
         "description": "Whether each listing channel would take the photo, and why not; empty until processed."})
     duplicates = fields.List(fields.Nested(DuplicateSchema), metadata={
         "description": "The org's other images of the same photo (perceptual hash within DUPLICATE_DISTANCE bits, "
-                       "or the same bytes), nearest first. In listings and save answers; not in events."})
+                       "or the same bytes), the 20 nearest. In listings and save answers; not in events."})
 
 
 class RealtyImagesSchema(ma.Schema):

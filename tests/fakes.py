@@ -21,7 +21,7 @@ from uuid import UUID
 from core.domain import Processing, Realty, Room, UploadGrant
 from core.webhooks import Attempt, Delivery, Webhook
 from core.errors import TimedOut, Unavailable, UnsupportedImageType, UploadRejected
-from core.photo_checks import Duplicate, PhotoChecks, distance
+from core.photo_checks import MAX_DUPLICATES, Duplicate, PhotoChecks, distance
 from core.ports import (
     BlobChanged, BlobContent, BlobStore, Clock, DeliveryJob, FanOutJob, IdGenerator, ImageFacts, ImageInspector,
     JobQueue, RenderedImage, RenderJob, RenderResult, RenditionSpec, SendResult, UploadForm, WebhookMessage, WebhookSender,
@@ -144,7 +144,8 @@ class _Photos(PhotoIndex):
                 same = other.md5 == image.md5
                 if same or near is not None:
                     matches.append(Duplicate(realty_uuid, other.uuid, near or 0, same))
-            answer[image.uuid] = sorted(matches, key=lambda m: (m.distance, str(m.realty_uuid), str(m.image_uuid)))
+            answer[image.uuid] = sorted(matches, key=lambda m: (m.distance, str(m.realty_uuid), str(m.image_uuid)))[
+                :MAX_DUPLICATES]
         return answer
 
 
