@@ -8,7 +8,7 @@ import blurhash
 import numpy as np
 from PIL import Image
 
-from core.photo_checks import BRIGHT_LEVEL, DARK_LEVEL, PhotoChecks
+from core.photo_checks import BRIGHT_LEVEL, DARK_LEVEL, SHARPNESS_CONTRAST, PhotoChecks
 
 HASH_SIDE = 32
 """The picture is shrunk to HASH_SIDE² grey pixels and its 8×8 lowest DCT frequencies kept: the classic
@@ -42,12 +42,13 @@ def perceptual_hash(img: Image.Image) -> int:
 
 
 def sharpness(img: Image.Image) -> float:
-    """Variance of the 4-neighbour Laplacian of the luma."""
+    """Variance of the 4-neighbour Laplacian of the luma, at a contrast of SHARPNESS_CONTRAST."""
     luma = np.asarray(img.convert("L"), dtype=np.float32)
     if luma.shape[0] < 3 or luma.shape[1] < 3:
         return 0.0
     lap = (luma[:-2, 1:-1] + luma[2:, 1:-1] + luma[1:-1, :-2] + luma[1:-1, 2:]) - 4 * luma[1:-1, 1:-1]
-    return float(lap.var())
+    contrast = max(float(luma.std()), 10.0)
+    return float(lap.var()) * (SHARPNESS_CONTRAST / contrast) ** 2
 
 
 def placeholder(img: Image.Image) -> str:

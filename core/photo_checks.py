@@ -19,6 +19,10 @@ MEASURE_SIDE = 1280
 variance of a Laplacian depends on scale, and a phone's 12 MP original would look blurrier than the same
 picture at the size pages show it. Exposure is measured on the smallest rendition (it is a mean)."""
 
+SHARPNESS_CONTRAST = 50.0
+"""The Laplacian's variance grows with the square of contrast, so a dim (or hazy) but perfectly focused photo
+would read as blurry: it is measured as if the luma's standard deviation were this (a typical photo's),
+counting at least 10 so a nearly flat picture's noise is not magnified."""
 DARK_LEVEL = 16
 """Luma (0-255) at or below which a pixel counts as clipped dark."""
 BRIGHT_LEVEL = 250
@@ -27,8 +31,8 @@ BRIGHT_LEVEL = 250
 # --- the thresholds of the issues ----------------------------------------------------------------------
 
 BLURRY_BELOW = 100.0
-"""Variance of the 3×3 Laplacian of the luma, at MEASURE_SIDE. The usual cut-off for photos: a sharp room
-shot scores several hundred, a shaken or out-of-focus one tens."""
+"""Variance of the 3×3 Laplacian of the luma, at MEASURE_SIDE and SHARPNESS_CONTRAST. The usual cut-off for
+photos: a sharp room shot scores several hundred, a shaken or out-of-focus one tens."""
 DARK_BELOW = 60.0
 """Mean luma: under this the picture reads as a night shot (a well-lit room is around 100-160)."""
 DARK_CLIPPED_OVER = 0.5

@@ -10,11 +10,12 @@ Sample colours at the middle of a quadrant (`quadrant_centres`), never near an e
 """
 from __future__ import annotations
 
+import random
 import io
 import struct
 import zlib
 
-from PIL import Image, ImageCms
+from PIL import Image, ImageChops, ImageCms, ImageDraw
 
 RED = (255, 0, 0)
 GREEN = (0, 255, 0)
@@ -492,3 +493,34 @@ def make_one_colour_png(width: int = 10_000, height: int = 10_000, colour: tuple
     stream = (b"\x78\xda" + compressed * blocks + end.compress(tail) + end.flush()
               + struct.pack(">I", adler))
     return _png_file(struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0), stream)
+
+
+def scene(seed: int, width: int = 1024, height: int = 768, noise: float = 24.0) -> Image.Image:
+    """A photo-like picture of its own for each seed: a gradient sky, random shapes in random colours, and a
+    grain of noise, so that it has edges (sharpness), a spread of tones (exposure) and structure (hashes)."""
+    rng = random.Random(seed)
+    top = tuple(rng.randrange(40, 230) for _ in range(3))
+    bottom = tuple(rng.randrange(40, 230) for _ in range(3))
+    mask = Image.linear_gradient("L").rotate(rng.choice((0, 90, 180, 270))).resize((width, height))
+    img = Image.composite(Image.new("RGB", (width, height), bottom), Image.new("RGB", (width, height), top), mask)
+    draw = ImageDraw.Draw(img)
+    for _ in range(rng.randrange(6, 14)):
+        x0, y0 = rng.randrange(width), rng.randrange(height)
+        w, h = rng.randrange(width // 10, width // 2), rng.randrange(height // 10, height // 2)
+        colour = tuple(rng.randrange(20, 240) for _ in range(3))
+        box = (x0 - w // 2, y0 - h // 2, x0 + w // 2, y0 + h // 2)
+        kind = rng.randrange(3)
+        if kind == 0:
+            draw.rectangle(box, fill=colour)
+        elif kind == 1:
+            draw.ellipse(box, fill=colour)
+        else:
+            draw.polygon([(rng.randrange(width), rng.randrange(height)) for _ in range(3)], fill=colour)
+    grain = Image.effect_noise((width, height), noise).convert("RGB")
+    return ImageChops.add(img, grain, scale=1.0, offset=-128)
+
+
+def encoded(img: Image.Image, fmt: str = "JPEG", **params) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **params)
+    return buf.getvalue()
