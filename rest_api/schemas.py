@@ -176,6 +176,9 @@ class RenditionsSchema(ma.Schema):
     thumbnail = fields.Nested(RenditionSchema)
     web = fields.Nested(RenditionSchema)
     large = fields.Nested(RenditionSchema)
+    thumbnailWebp = fields.Nested(RenditionSchema)
+    webWebp = fields.Nested(RenditionSchema)
+    largeWebp = fields.Nested(RenditionSchema)
 
 
 class QualitySchema(ma.Schema):

@@ -460,8 +460,14 @@ def assert_quadrants(img: Image.Image) -> None:
 
 def assert_no_metadata(data: bytes) -> None:
     img = opened(data)
-    assert img.format == "JPEG"
+    assert img.format in ("JPEG", "WEBP")
     assert "exif" not in img.info and len(img.getexif()) == 0
+    if img.format == "WEBP":
+        # RIFF chunks: a rendition is VP8/VP8L (plus VP8X at most), never EXIF, XMP or ICCP.
+        assert not any(chunk in data for chunk in (b"EXIF", b"XMP ", b"ICCP")), data[:64]
+        for secret in (b"SecretCam", b"Jane Doe", b"GPS", b"xmpmeta"):
+            assert secret not in data
+        return
     for key in ("xmp", "XML:com.adobe.xmp", "icc_profile", "comment", "photoshop", "adobe"):
         assert key not in img.info, key
     # Pillow does not report every segment; look at the raw markers too. JFIF (APP0) is allowed.

@@ -27,7 +27,7 @@ ITEM_KEYS = {
     "processing", "processingError", "perceptualHash", "blurhash", "quality", "channels", "duplicates",
 }
 """A listing's or a save's item; an event's `image` is the same without `duplicates` (CONTRACT §11)."""
-RENDITION_NAMES = {"thumbnail", "web", "large"}
+RENDITION_NAMES = {"thumbnail", "web", "large", "thumbnailWebp", "webWebp", "largeWebp"}
 
 
 def request_id() -> str:
