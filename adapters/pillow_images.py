@@ -21,6 +21,7 @@ import struct
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
+import pillow_heif
 from PIL import Image, ImageCms, ImageFile, PngImagePlugin, UnidentifiedImageError
 
 from adapters import decode_memory, image_bounds, photo_measures, png_pixels
@@ -35,8 +36,15 @@ log = logging.getLogger(__name__)
 # Load every plugin once, at import: `Image.open` would otherwise register them lazily on the
 # first request, mutating Pillow's registry while other threads read it.
 Image.init()
+# HEIF (phones' default): only the primary picture is decoded, never its thumbnails, depth maps or auxiliary
+# images (work and memory an upload could otherwise multiply). pillow-heif applies the file's rotation and
+# mirroring while decoding and then reports EXIF orientation 1, so the pixels arrive upright.
+pillow_heif.options.THUMBNAILS = False
+pillow_heif.options.DEPTH_IMAGES = False
+pillow_heif.options.AUX_IMAGES = False
+pillow_heif.register_heif_opener()
 
-ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "HEIF")
 """Passed to `Image.open`, so no other decoder ever sees the bytes."""
 
 CONTENT_TYPES = {
@@ -45,9 +53,12 @@ CONTENT_TYPES = {
     "PNG": "image/png",
     "WEBP": "image/webp",
     "BMP": "image/bmp",
+    "HEIF": "image/heif",
 }
+HEIC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx")
+"""Major brands of HEIF files coded with HEVC: image/heic (RFC 9110 registry, as phones send it)."""
 
-NOT_AN_IMAGE = "the file is not a JPEG, PNG, WebP or BMP image"
+NOT_AN_IMAGE = "the file is not a JPEG, PNG, WebP, BMP or HEIC/HEIF image"
 OUTPUT_TYPE = "image/jpeg"
 
 # What turns stored pixels into displayed ones for each EXIF orientation (same as ImageOps.exif_transpose).
@@ -97,6 +108,8 @@ class PillowInspector(ImageInspector):
     def inspect(self, data: bytes, max_pixels: int) -> ImageFacts:
         with _open(data, max_pixels) as img:
             content_type = CONTENT_TYPES[img.format]
+            if img.format == "HEIF" and data[8:12] in HEIC_BRANDS:
+                content_type = "image/heic"
             width, height = img.size
             if img.format in ("JPEG", "MPO"):
                 # Decoding at 1/8 scale still entropy-decodes every byte of the scan, so truncation

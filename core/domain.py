@@ -21,10 +21,13 @@ from core.events import (
 
 MAX_IMAGES_PER_REALTY = 200
 MAX_ROOMS_PER_REALTY = 200
-ACCEPTED_UPLOAD_TYPES = ("image/jpeg", "image/png", "image/webp")
+ACCEPTED_UPLOAD_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif")
 """Content types a REST upload grant may be issued for."""
+SAME_KIND = {"image/heic": ("image/heic", "image/heif"), "image/heif": ("image/heif", "image/heic")}
+"""Types a file granted as the key may be: phones label HEVC-coded HEIF files either way."""
 
-EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/bmp": "bmp"}
+EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/bmp": "bmp", "image/heic": "heic",
+              "image/heif": "heif"}
 
 
 class ImageCategory(str, enum.Enum):

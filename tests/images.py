@@ -530,3 +530,19 @@ def encoded(img: Image.Image, fmt: str = "JPEG", **params) -> bytes:
     buf = io.BytesIO()
     img.save(buf, fmt, **params)
     return buf.getvalue()
+
+
+def make_heic(width: int = 64, height: int = 48, orientation: int | None = None, brand_heic: bool = True) -> bytes:
+    """A HEIC (HEVC-coded HEIF) of the quadrant pattern as displayed, stored rotated for `orientation` as a
+    phone writes it. With `brand_heic` False the major brand is the generic `mif1` (image/heif)."""
+    import pillow_heif  # the registration is the adapter's; here only the encoder is used
+
+    stored = stored_pixels(quadrants(width, height), orientation)
+    heif = pillow_heif.from_pillow(stored)
+    buf = io.BytesIO()
+    heif.save(buf, quality=90, exif=exif_bytes(orientation) or None)
+    data = buf.getvalue()
+    if not brand_heic:
+        assert data[8:12] == b"heic"
+        data = data[:8] + b"mif1" + data[12:]
+    return data
