@@ -92,9 +92,9 @@ FILL_REALTIES = ("INSERT INTO realty (uuid, org, name, created_at, version) "
                  "SELECT gen_random_uuid(), %s, 'Realty ' || g, now(), 0 FROM generate_series(%s, %s) g")
 FILL_IMAGES = f"""
 INSERT INTO image (uuid, realty_id, kind, position, storage_key, content_type, width, height, file_size, md5,
-                   hero, status, created_at, modified_at, renditions, processing)
+                   hero, status, created_at, modified_at, renditions, processing, processing_attempts)
 SELECT u, rid, 'PROPERTY', p, 'images/' || u || '/original.jpg', 'image/jpeg', 4000, 3000, 2500000,
-       md5(u::text), p = 0, 'EXTERNAL_NEW', now(), now(), '[]', 'READY'
+       md5(u::text), p = 0, 'EXTERNAL_NEW', now(), now(), '[]', 'READY', 1
 FROM (SELECT r.id AS rid, p, md5(r.id || '/' || p)::uuid AS u
       FROM realty r CROSS JOIN generate_series(0, {IMAGES_PER_REALTY - 1}) p WHERE r.id BETWEEN %s AND %s) s
 """
