@@ -111,8 +111,9 @@ test-postgres: $(INSTALLED)
 	$(TEST_ENV) TEST_DATABASE=postgresql TEST_POSTGRES_URL=$(PG_URL) $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 # A quarter of an hour: listing puts 10 s of load on each target, then fills 1,000,000 rows in a scratch
-# PostgreSQL database next to $(PG_URL) (skipped when none answers); the soak runs the production layout for
-# 5 minutes under faults, in a scratch database of its own, and checks every invariant after (SOAK_ARGS, e.g.
+# PostgreSQL database next to $(PG_URL) (skipped when none answers); photo_checks times the render job, fills
+# scratch databases of 10,000 and 1,000,000 hashed images for duplicate lookups, and hashes 1,000 generated
+# pictures (about 5 minutes); the soak runs the production layout for 5 minutes under faults, in a scratch database of its own, and checks every invariant after (SOAK_ARGS, e.g.
 # SOAK_ARGS='--seconds 60', shortens it). Every benchmark runs even if an earlier one misses a goal.
 SOAK_ARGS ?=
 bench: $(INSTALLED)
@@ -120,6 +121,7 @@ bench: $(INSTALLED)
 	$(PY) -m bench.renditions || status=1; \
 	$(PY) -m bench.bulk_save || status=1; \
 	$(PY) -m bench.listing --pg-url $(PG_URL) || status=1; \
+	$(PY) -m bench.photo_checks --pg-url $(PG_URL) || status=1; \
 	$(PY) -m bench.soak --pg-url $(PG_URL) $(SOAK_ARGS) || status=1; \
 	exit $$status
 
