@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from peewee import (
-    SQL, AutoField, BigAutoField, BigIntegerField, BlobField, BooleanField, CharField, Database, Field, ForeignKeyField,
-    IntegerField, Model, PostgresqlDatabase, TextField, UUIDField,
+    SQL, AutoField, BigAutoField, BigIntegerField, BlobField, BooleanField, CharField, CompositeKey, Database, Field,
+    ForeignKeyField, IntegerField, Model, PostgresqlDatabase, TextField, UUIDField,
 )
 
 _SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
@@ -162,17 +162,19 @@ def build_models(database: Database) -> Models:
         """One band of an image's perceptual hash (core/photo_checks.py): duplicates are looked up by
         (org, band_no, band_value), an index range per probe, never by reading the org's images."""
 
-        id = BigAutoField()
-        org = CharField(max_length=255)
+        image = ForeignKeyField(Image, on_delete="CASCADE", index=False)  # the primary key's first column
         band_no = IntegerField()
+        org = CharField(max_length=255)
         band_value = IntegerField()
-        image = ForeignKeyField(Image, on_delete="CASCADE", index=True)
         perceptual_hash = BigIntegerField()
         """The whole hash (signed), so candidates are verified without reading their images."""
 
         class Meta:
             table_name = "perceptual_band"
-            indexes = ((("org", "band_no", "band_value"), False),)
+            primary_key = CompositeKey("image", "band_no")
+            # The hash and image in the index too: a lookup reads the index alone (an index-only scan on
+            # PostgreSQL), never the table's pages, which at 1,000,000 images are scattered over 400 MB.
+            indexes = ((("org", "band_no", "band_value", "perceptual_hash", "image"), False),)
 
     class UploadGrant(Base):
         key = CharField(max_length=1024, primary_key=True)

@@ -2,28 +2,26 @@
 
 A lookup is a handful of index range scans: for each band of each hash, the band's value and its
 neighbours within `max_distance // BANDS` bits (core/photo_checks.py says why that finds every match).
-Candidates carry their whole hash, so they are verified by popcount without reading their images; only
-the matches are then read, to name them. Deleted images take their bands with them in the same
+Candidates carry their whole hash, so they are verified by popcount (on PostgreSQL in the statement itself)
+before their images are read to name them. Deleted images take their bands with them in the same
 transaction, so a lookup is always current.
 """
 from __future__ import annotations
 
-import operator
 from collections import defaultdict
-from functools import reduce
 from typing import Any, Iterable, Sequence
 from uuid import UUID
 
 import peewee
 
-from adapters.peewee_database import db_errors
+from adapters.peewee_database import db_errors, is_postgres
 from adapters.peewee_session import Repository
 from core.domain import Image
 from core.photo_checks import MAX_DUPLICATES, Duplicate, bands, distance, probes, signed64, unsigned64
 from core.repositories import PhotoIndex
 
 LOOKUP_BATCH = 50
-"""Images per lookup query: 50 × 4 bands × 17 probes stays far within SQLite's bound-parameter limit."""
+"""Images per lookup statement: 50 × 4 bands × 17 probes × 3 values stays within SQLite's bound-parameter limit."""
 
 
 class PeeweePhotoIndex(Repository, PhotoIndex):
@@ -50,58 +48,70 @@ class PeeweePhotoIndex(Repository, PhotoIndex):
 
     @db_errors
     def duplicates(self, org: str, images: Sequence[Image], max_distance: int) -> dict[UUID, list[Duplicate]]:
-        found: dict[int, dict[int, tuple[int, bool]]] = defaultdict(dict)  # image id -> match id -> (distance, same bytes)
+        # image uuid -> match uuid -> the match
+        found: dict[UUID, dict[UUID, Duplicate]] = defaultdict(dict)
         for start in range(0, len(images), LOOKUP_BATCH):
             batch = images[start:start + LOOKUP_BATCH]
             self._near(org, batch, max_distance, found)
             self._same_bytes(org, batch, found)
-        names = self._names(org, {match for matches in found.values() for match in matches})
         answer: dict[UUID, list[Duplicate]] = {}
         for image in images:
-            matches = [Duplicate(*names[match], distance=d, identical=same)
-                       for match, (d, same) in found.get(image.id, {}).items()
-                       if match in names and names[match][1] != image.uuid]
-            matches.sort(key=lambda m: (m.distance, str(m.realty_uuid), str(m.image_uuid)))
+            matches = sorted(found.get(image.uuid, {}).values(),
+                             key=lambda m: (m.distance, str(m.realty_uuid), str(m.image_uuid)))
             answer[image.uuid] = matches[:MAX_DUPLICATES]
         return answer
 
     def _near(self, org: str, images: Sequence[Image], max_distance: int,
-              found: dict[int, dict[int, tuple[int, bool]]]) -> None:
-        hashed = [image for image in images if image.checks is not None]
-        if not hashed:
+              found: dict[UUID, dict[UUID, Duplicate]]) -> None:
+        """One statement: the probes as a VALUES list joined to the band index. PostgreSQL keeps only the
+        rows within `max_distance` (bit_count), so only matches cross the wire; SQLite, which has no
+        bit_count, returns the candidates and they are checked here."""
+        by_hash: dict[int, list[Image]] = defaultdict(list)
+        for image in images:
+            if image.checks is not None:
+                by_hash[signed64(image.checks.perceptual_hash)].append(image)
+        if not by_hash:
             return
-        Band = self._m.PerceptualBand
-        wanted: dict[int, set[int]] = defaultdict(set)
-        for image in hashed:
-            for band_no, value in probes(image.checks.perceptual_hash, max_distance):
-                wanted[band_no].add(value)
-        where = reduce(operator.or_, [
-            (Band.band_no == band_no) & Band.band_value.in_(sorted(values)) for band_no, values in wanted.items()])
-        rows = (Band.select(Band.image, Band.perceptual_hash).distinct()
-                .where(Band.org == org, where).tuples())
-        for match_id, match_hash in rows:
-            for image in hashed:
-                d = distance(image.checks.perceptual_hash, unsigned64(match_hash))
-                if match_id != image.id and d <= max_distance:
-                    found[image.id][match_id] = (d, False)
+        postgres = is_postgres(self._db)
+        param = self._db.param
+        row = f"({param}::int, {param}::int, {param}::bigint)" if postgres else f"({param}, {param}, {param})"
+        probed = [(band_no, value, query) for query in by_hash
+                  for band_no, value in dict.fromkeys(probes(unsigned64(query), max_distance))]
+        Band, ImageModel, RealtyModel = self._m.PerceptualBand, self._m.Image, self._m.Realty
+        within = (f"WHERE bit_count((b.perceptual_hash # probe.query)::bit(64)) <= {param}" if postgres else "")
+        sql = (f"WITH probe(band_no, band_value, query) AS (VALUES {', '.join([row] * len(probed))}) "
+               f"SELECT probe.query, b.image_id, b.perceptual_hash, i.uuid, r.uuid "
+               f'FROM probe JOIN "{Band._meta.table_name}" b ON b.org = {param} AND b.band_no = probe.band_no '
+               f"AND b.band_value = probe.band_value "
+               f'JOIN "{ImageModel._meta.table_name}" i ON i.id = b.image_id '
+               f'JOIN "{RealtyModel._meta.table_name}" r ON r.id = i.realty_id {within}')
+        params: list[Any] = [value for probe in probed for value in probe] + [org]
+        if postgres:
+            params.append(max_distance)
+        for query, image_id, match_hash, image_uuid, realty_uuid in self._db.execute_sql(sql, params).fetchall():
+            d = distance(unsigned64(query), unsigned64(match_hash))
+            if d > max_distance:
+                continue
+            for image in by_hash[query]:
+                match_uuid = _uuid(image_uuid)
+                if image_id != image.id and match_uuid != image.uuid:
+                    found[image.uuid][match_uuid] = Duplicate(_uuid(realty_uuid), match_uuid, d)
 
-    def _same_bytes(self, org: str, images: Sequence[Image], found: dict[int, dict[int, tuple[int, bool]]]) -> None:
+    def _same_bytes(self, org: str, images: Sequence[Image], found: dict[UUID, dict[UUID, Duplicate]]) -> None:
         ImageModel, RealtyModel = self._m.Image, self._m.Realty
         by_md5: dict[str, list[Image]] = defaultdict(list)
         for image in images:
             by_md5[image.md5].append(image)
-        rows = (ImageModel.select(ImageModel.id, ImageModel.md5).join(RealtyModel)
+        rows = (ImageModel.select(ImageModel.id, ImageModel.md5, ImageModel.uuid, RealtyModel.uuid).join(RealtyModel)
                 .where(ImageModel.md5.in_(sorted(by_md5)), RealtyModel.org == org).tuples())
-        for match_id, md5 in rows:
+        for match_id, md5, match_uuid, realty_uuid in rows:
             for image in by_md5[md5]:
-                if match_id != image.id:
-                    near = found[image.id].get(match_id)
-                    found[image.id][match_id] = (near[0] if near else 0, True)
+                if match_id != image.id and match_uuid != image.uuid:
+                    near = found[image.uuid].get(match_uuid)
+                    found[image.uuid][match_uuid] = Duplicate(realty_uuid, match_uuid, near.distance if near else 0,
+                                                              identical=True)
 
-    def _names(self, org: str, ids: set[int]) -> dict[int, tuple[UUID, UUID]]:
-        if not ids:
-            return {}
-        ImageModel, RealtyModel = self._m.Image, self._m.Realty
-        rows: Any = (ImageModel.select(ImageModel.id, RealtyModel.uuid, ImageModel.uuid).join(RealtyModel)
-                     .where(ImageModel.id.in_(sorted(ids)), RealtyModel.org == org).tuples())
-        return {image_id: (realty_uuid, image_uuid) for image_id, realty_uuid, image_uuid in rows}
+
+def _uuid(value: Any) -> UUID:
+    """A uuid column as the driver returns it from raw SQL (a UUID, or text on SQLite and psycopg2)."""
+    return value if isinstance(value, UUID) else UUID(str(value))
