@@ -7,10 +7,12 @@ import random
 import pytest
 
 from core.channels import CHANNELS, readiness
+from core.image_documents import photo_fields
 from core.photo_checks import (
     BANDS, BLURRY_BELOW, DUPLICATE_DISTANCE, PhotoChecks, QualityIssue, bands, distance, probes, quality_issues,
     signed64, unsigned64,
 )
+from tests.unit.builders import LATER, image, realty
 
 GOOD = PhotoChecks(perceptual_hash=0, blurhash="L00000fQfQfQfQfQfQfQfQfQfQfQ", sharpness=600.0, brightness=128.0,
                    dark_fraction=0.01, bright_fraction=0.02)
@@ -100,3 +102,23 @@ def test_every_hash_within_the_distance_matches_one_probed_band(flipped):
 
 def test_a_probe_set_is_small():
     assert len(list(probes(0, DUPLICATE_DISTANCE))) == BANDS * 17
+
+
+# --- on the aggregate and in the image's published form ---------------------------------------------------
+
+def test_finishing_processing_keeps_the_checks_and_a_failure_has_none():
+    r = realty(2)
+    done = r.finish_processing(r.images[0].uuid, LATER, (), checks=GOOD)
+    failed = r.finish_processing(r.images[1].uuid, LATER, error="unreadable", checks=GOOD)
+    assert done.checks == GOOD and failed.checks is None
+
+
+def test_an_items_fields_say_the_same_as_the_rules():
+    small = image(0, width=800, height=533, content_type="image/jpeg", checks=checks(sharpness=20.0))
+    fields = photo_fields(small)
+    assert fields["perceptualHash"] == "0000000000000000" and fields["blurhash"] == GOOD.blurhash
+    assert fields["quality"]["issues"] == ["BLURRY", "LOW_RESOLUTION"]
+    by_channel = {c["channel"]: c for c in fields["channels"]}
+    assert by_channel["Vrbo"] == {"channel": "Vrbo", "ready": False,
+                                  "reasons": ["1024×683 needed, this is 800×533", "Vrbo refuses blurry photos"]}
+    assert photo_fields(image(1)) == {"perceptualHash": None, "blurhash": None, "quality": None, "channels": []}
