@@ -26,8 +26,8 @@ JPEG_RENDITIONS = (RenditionSpec("thumbnail", 320), RenditionSpec("web", 1280), 
 WEBP_RENDITIONS = tuple(RenditionSpec(f"{spec.name}Webp", spec.max_side, "image/webp") for spec in JPEG_RENDITIONS)
 RENDITIONS = JPEG_RENDITIONS + WEBP_RENDITIONS
 """Each size as JPEG and as WebP, for a page's `srcset` (CONTRACT §11). No AVIF: at its fastest setting
-libaom took 165 ms of CPU for the three sizes of a 12 MP photo, against a 400 ms render and a 30% budget
-(bench/photo_checks.py); WebP at method 0 takes about 70 ms."""
+libaom took 165 ms of CPU for the three sizes of a 12 MP photo, whose whole JPEG render takes about 260 ms,
+and the render may grow by 30% (bench/photo_checks.py); WebP at method 0 takes about 70 ms."""
 EXTENSIONS = {"image/jpeg": "jpg", "image/webp": "webp"}
 
 MISSING_ORIGINAL = "The original file is missing from storage; delete this image and upload it again."
