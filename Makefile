@@ -114,7 +114,8 @@ test-postgres: $(INSTALLED)
 # PostgreSQL database next to $(PG_URL) (skipped when none answers); photo_checks times the render job, fills
 # scratch databases of 10,000 and 1,000,000 hashed images for duplicate lookups, and hashes 1,000 generated
 # pictures (about 5 minutes); the soak runs the production layout for 5 minutes under faults, in a scratch
-# database of its own, and checks every invariant after (SOAK_ARGS, e.g. SOAK_ARGS='--seconds 60', shortens it). Every benchmark runs even if an earlier one misses a goal.
+# database of its own, and checks every invariant after (SOAK_ARGS, e.g. SOAK_ARGS='--seconds 60', shortens it).
+# Every benchmark runs even if an earlier one misses a goal.
 SOAK_ARGS ?=
 bench: $(INSTALLED)
 	@status=0; \
