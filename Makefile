@@ -110,12 +110,13 @@ test-postgres: $(INSTALLED)
 	@echo "=== test suite on PostgreSQL ($(PG_URL)) ==="
 	$(TEST_ENV) TEST_DATABASE=postgresql TEST_POSTGRES_URL=$(PG_URL) $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
-# About forty minutes in all: listing puts 10 s of load on each target, then fills 1,000,000 rows in a scratch
-# PostgreSQL database next to $(PG_URL) (skipped when none answers); the soak runs the production layout for
-# 5 minutes under faults, in a scratch database of its own, and checks every invariant after (SOAK_ARGS, e.g.
-# SOAK_ARGS='--seconds 60', shortens it). bench.reso fills 10,000 and 1,000,000 rows in scratch PostgreSQL
-# databases and times RESO Media pages beside the REST listing. Every benchmark runs even if an earlier one
-# misses a goal.
+# About forty-five minutes in all: listing puts 10 s of load on each target, then fills 1,000,000 rows in a
+# scratch PostgreSQL database next to $(PG_URL) (skipped when none answers); photo_checks times the render job,
+# fills scratch databases of 10,000 and 1,000,000 hashed images for duplicate lookups, and hashes 1,000
+# generated pictures (about 5 minutes); bench.reso fills 10,000 and 1,000,000 rows and times RESO Media pages
+# beside the REST listing; the soak runs the production layout for 5 minutes under faults, in a scratch
+# database of its own, and checks every invariant after (SOAK_ARGS, e.g. SOAK_ARGS='--seconds 60', shortens
+# it). Every benchmark runs even if an earlier one misses a goal.
 # The events benchmark (bench/events.py) saves with and without a webhook, delivers 4 x 10,000 events to a
 # local receiver, and reads the change feed at 10,000 and 1,000,000 events of one org (EVENTS_ARGS, e.g.
 # EVENTS_ARGS='--feed-events 10000000', takes the feed to 10 million: minutes of loading and ~15 GB of disk).
@@ -126,6 +127,7 @@ bench: $(INSTALLED)
 	$(PY) -m bench.renditions || status=1; \
 	$(PY) -m bench.bulk_save || status=1; \
 	$(PY) -m bench.listing --pg-url $(PG_URL) || status=1; \
+	$(PY) -m bench.photo_checks --pg-url $(PG_URL) || status=1; \
 	$(PY) -m bench.reso --pg-url $(PG_URL) || status=1; \
 	$(PY) -m bench.events --pg-url $(PG_URL) $(EVENTS_ARGS) || status=1; \
 	$(PY) -m bench.soak --pg-url $(PG_URL) $(SOAK_ARGS) || status=1; \

@@ -57,6 +57,8 @@ class Settings:
     addresses, for development and tests only (CONTRACT §10)."""
     """Long polls of the change feed one process holds at once (each holds a server thread)."""
     idempotent_answer_max_bytes: int = 64 * 1024 * 1024
+    duplicate_distance: int = 6
+    """Perceptual hashes at most this many bits apart are duplicates (CONTRACT §11)."""
     """Largest answer of a write kept for its retries; of a larger one only the note that it was done."""
     # --- operating it (CONTRACT §12) ---
     log_format: str = "text"
@@ -177,6 +179,7 @@ class Settings:
             auth_issuer=environ.get("AUTH_ISSUER") or None,
             auth_audience=environ.get("AUTH_AUDIENCE") or None,
             auth_org_claim=environ.get("AUTH_ORG_CLAIM", "").strip() or defaults.auth_org_claim,
+            duplicate_distance=number("DUPLICATE_DISTANCE", defaults.duplicate_distance),
         )
 
 

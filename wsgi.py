@@ -118,7 +118,8 @@ def build(settings: Settings, secret: str) -> Gateway:
     limits = Limits(max_upload_bytes=settings.max_upload_bytes, max_image_pixels=settings.max_image_pixels,
                     grant_ttl=timedelta(seconds=settings.grant_ttl_seconds),
                     url_ttl=timedelta(seconds=settings.url_ttl_seconds),
-                    event_retention=timedelta(days=settings.event_retention_days))
+                    event_retention=timedelta(days=settings.event_retention_days),
+                    duplicate_distance=settings.duplicate_distance)
     signals = (RedisChangeSignals(settings.redis_url, settings.backend_timeout) if settings.redis_url
                else LocalChangeSignals())
     core = bootstrap(database, blobs, inspector, clock, RandomIds(), jobs, signals, HttpWebhookSender(),

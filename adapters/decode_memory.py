@@ -23,6 +23,9 @@ from adapters import image_bounds, png_pixels
 DECODER_STATE_BYTES = 4 * 1024 * 1024
 """Beyond the bitmaps: a decoder's own state and row buffers, and the allocator's slack."""
 
+HEIF_COPIES = 3
+"""Bitmaps of up to 4 bytes a pixel a HEIF decode holds at its peak: libheif's decoded planes, its
+conversion to interleaved RGB(A), and the image pillow-heif copies that into."""
 WEBP_COPIES = 4
 """Bitmaps of 4 bytes a pixel a WebP decode holds at its peak: libwebp's canvas and the previous one
 (its animation decoder keeps both, even for a still picture), the frame Pillow copies out of it and
@@ -119,6 +122,8 @@ def decode_bytes(img: Image.Image, data: bytes) -> int:
     """What loading `img` (opened, and drafted if it is to be) takes at its peak."""
     if img.format == "WEBP":
         pixels = WEBP_COPIES * bitmap_bytes("RGBA", img.size)
+    elif img.format == "HEIF":
+        pixels = HEIF_COPIES * bitmap_bytes("RGBA", img.size)
     else:
         coefficients = image_bounds.jpeg_coefficient_bytes(data) if img.format in ("JPEG", "MPO") else 0
         pixels = bitmap_bytes(img.mode, img.size) + coefficients

@@ -1,6 +1,7 @@
 """The realty repository: a realty and its ordered images, read together and saved as a diff."""
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Sequence
 from uuid import UUID
@@ -9,7 +10,9 @@ import peewee
 
 from adapters.peewee_database import db_errors, is_postgres
 from adapters.peewee_models import JsonTextField, UtcDateTimeField
-from adapters.peewee_session import Repository
+from adapters.peewee_photo_index import PeeweePhotoIndex
+from adapters.peewee_session import Repository, Session
+from core.photo_checks import PhotoChecks
 from core.domain import Image, ImageCategory, ImageKind, ModerationStatus, Processing, Realty, Rendition
 from core.errors import NotFound
 from core.repositories import RealtyRepository
@@ -48,7 +51,20 @@ def _image_row(image: Image, realty_id: int) -> dict[str, Any]:
                         "content_type": r.content_type} for r in image.renditions],
         "processing": Processing(image.processing).value,
         "processing_error": image.processing_error,
+        "checks": _checks_row(image.checks),
     }
+
+
+def _checks_row(checks: PhotoChecks | None) -> dict[str, Any] | None:
+    if checks is None:
+        return None
+    return {**asdict(checks), "perceptual_hash": checks.perceptual_hash_hex}
+
+
+def _checks_from_row(row: dict[str, Any] | None) -> PhotoChecks | None:
+    if row is None:
+        return None
+    return PhotoChecks(**{**row, "perceptual_hash": int(row["perceptual_hash"], 16)})
 
 
 def _image_from_row(row: dict[str, Any], realty_uuid: UUID) -> Image:
@@ -75,6 +91,7 @@ def _image_from_row(row: dict[str, Any], realty_uuid: UUID) -> Image:
         renditions=tuple(Rendition(**r) for r in row["renditions"] or ()),
         processing=Processing(row["processing"]),
         processing_error=row["processing_error"],
+        checks=_checks_from_row(row["checks"]),
     )
 
 
@@ -103,6 +120,10 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 class PeeweeRealtyRepository(Repository, RealtyRepository):
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self._photos = PeeweePhotoIndex(session)
+
     @db_errors
     def get(self, org: str, ref: UUID | int) -> Realty | None:
         RealtyModel = self._m.Realty
@@ -176,8 +197,10 @@ class PeeweeRealtyRepository(Repository, RealtyRepository):
             gone = ImageModel.realty == realty_id
             if kept:
                 gone &= ImageModel.id.not_in(sorted(kept))
+            self._photos.forget(ImageModel.select(ImageModel.id).where(gone))
             ImageModel.delete().where(gone).execute()
         elif known - kept:
+            self._photos.forget(sorted(known - kept))
             (ImageModel.delete()
              .where(ImageModel.realty == realty_id, ImageModel.id.in_(sorted(known - kept))).execute())
         for image_id in (known or set()) - kept:
@@ -205,6 +228,8 @@ class PeeweeRealtyRepository(Repository, RealtyRepository):
         self._update_rows(changed)
         self._insert_images(new, [{**rows[id(image)], "org": realty.org, "changed_at": stamp,
                                    "media_changed_at": stamp} for image in new])
+        rechecked = [image for image in realty.images if image.id in changed and "checks" in changed[image.id]]
+        self._photos.index(realty.org, rechecked + new)
 
         for image in realty.images:
             self._session.snapshots[image.id] = rows[id(image)]

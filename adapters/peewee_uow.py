@@ -23,6 +23,7 @@ from adapters.peewee_database import DEFAULT_BACKEND_TIMEOUT, is_postgres, open_
 from adapters.peewee_image_cache import ImageCache
 from adapters.peewee_models import Models, build_models
 from adapters.peewee_media import PeeweeMediaRepository
+from adapters.peewee_photo_index import PeeweePhotoIndex
 from adapters.peewee_realties import PeeweeRealtyRepository
 from adapters.peewee_repositories import (
     PeeweeBlobRepository, PeeweeGrantRepository, PeeweeProcessingRepository, PeeweeRoomRepository,
@@ -137,6 +138,7 @@ class PeeweeUnitOfWork(UnitOfWork):
         self._savepoint: str | None = None
         self.realties = PeeweeRealtyRepository(self._session)
         self.media = PeeweeMediaRepository(self._session)
+        self.photos = PeeweePhotoIndex(self._session)
         self.rooms = PeeweeRoomRepository(self._session)
         self.grants = PeeweeGrantRepository(self._session)
         self.tombstones = PeeweeTombstoneRepository(self._session)

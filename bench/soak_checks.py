@@ -28,13 +28,14 @@ from bench.soak_model import Item, RealtyModel
 from bench.soak_snapshot import ImageRow, Snapshot, pending
 from bench.soak_stack import Stack
 from bench.soak_tally import Tally
+from core.processing import RENDITIONS
 from core.dependencies import Limits
 
 RENDER_SLACK = 30.0
 """Seconds, beyond the sweep's own delay, to render what the sweep queued again."""
 DRAIN_LIMIT = 600.0
 """However busy the machine, a backlog left by the load is rendered within this."""
-RENDITION_NAMES = {"thumbnail", "web", "large"}
+RENDITION_NAMES = {spec.name for spec in RENDITIONS}
 KILL_WINDOW = (60.0, 10.0)
 """A request sent up to 60 s (the client's read timeout) before a gunicorn worker was killed, or 10 s
 after (on a kept-alive connection to it), may be cut by that kill."""

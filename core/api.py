@@ -59,6 +59,6 @@ def bootstrap(database: UnitOfWorkFactory, blobs: BlobStore, inspector: ImageIns
                 url_policy=url_policy, limits=limits)
     bus = MessageBus(deps)
     uow.dispatch = bus.dispatch
-    views = Views(uow, blobs, int(limits.url_ttl.total_seconds()))
+    views = Views(uow, blobs, int(limits.url_ttl.total_seconds()), limits.duplicate_distance)
     feed = Feed(uow, signals, views.urls, max_feed_waits)
     return CoreApi(bus, views, writes, feed, ImageProcessor(deps, processing))

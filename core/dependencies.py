@@ -7,6 +7,7 @@ from typing import Sequence
 
 from core.blob_ledger import BlobLedger
 from core.idempotency import IdempotentWrites
+from core.photo_checks import DUPLICATE_DISTANCE
 from core.ports import BlobStore, ChangeSignals, Clock, IdGenerator, ImageInspector, JobQueue, WebhookSender
 from core.unit_of_work import PublishingUnitOfWorkFactory
 from core.uploads import UploadVerifier
@@ -25,6 +26,8 @@ class Limits:
     than any save or render job takes."""
     event_retention: timedelta = timedelta(days=7)
     """How long published events stay in the feed (EVENT_RETENTION_DAYS); gc removes older ones."""
+    duplicate_distance: int = DUPLICATE_DISTANCE
+    """Perceptual hashes at most this many bits apart name the same photo (DUPLICATE_DISTANCE, CONTRACT §11)."""
 
 
 @dataclass(frozen=True)

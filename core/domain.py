@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 from uuid import UUID
 
+from core.photo_checks import PhotoChecks
 from core.errors import FieldError, InvalidInput, InvalidState, NotFound, Problem
 from core.events import (
     Event, ImageCreated, ImageDeleted, ImageProcessed, ImagePublished, ImageUnpublished, ImageUpdated,
@@ -20,10 +21,13 @@ from core.events import (
 
 MAX_IMAGES_PER_REALTY = 200
 MAX_ROOMS_PER_REALTY = 200
-ACCEPTED_UPLOAD_TYPES = ("image/jpeg", "image/png", "image/webp")
+ACCEPTED_UPLOAD_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif")
 """Content types a REST upload grant may be issued for."""
+SAME_KIND = {"image/heic": ("image/heic", "image/heif"), "image/heif": ("image/heif", "image/heic")}
+"""Types a file granted as the key may be: phones label HEVC-coded HEIF files either way."""
 
-EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/bmp": "bmp"}
+EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/bmp": "bmp", "image/heic": "heic",
+              "image/heif": "heif"}
 
 
 class ImageCategory(str, enum.Enum):
@@ -102,6 +106,8 @@ class Image:
     processing: Processing = Processing.PENDING
     processing_error: str | None = None
     """Why processing FAILED, in words a person can act on."""
+    checks: PhotoChecks | None = None
+    """What processing measured on the pixels (core/photo_checks.py); None until READY."""
     id: int | None = None
     """Numeric id assigned by the repository; the GraphQL global id encodes it."""
 
@@ -276,7 +282,7 @@ class Realty:
         return image
 
     def finish_processing(self, ref: ImageRef, now: datetime, renditions: Sequence[Rendition] = (),
-                          error: str | None = None) -> Image | None:
+                          error: str | None = None, checks: PhotoChecks | None = None) -> Image | None:
         """Record how an image's processing ended: its renditions, or (with `error`) why it failed.
 
         Only a PENDING image takes an outcome: a job may run twice, or after the image was deleted.
@@ -287,6 +293,7 @@ class Realty:
             return None
         if error is None:
             image.renditions = tuple(renditions)
+            image.checks = checks
             image.processing = Processing.READY
         else:
             image.processing = Processing.FAILED

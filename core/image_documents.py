@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Callable, Sequence
+from uuid import UUID
 
 from core import global_ids
+from core.channels import readiness
+from core.photo_checks import Duplicate, quality_issues
 from core.domain import Image
 from core.events import ImageDeleted, ImageEvent
 
@@ -17,9 +20,11 @@ Signer = Callable[[Sequence[str]], list[str]]
 """Turns storage keys into time-limited download URLs, all at once."""
 
 
-def image_item(image: Image, url: Callable[[str], str]) -> dict[str, Any]:
-    """One realty image; `url` turns a storage key into a time-limited download URL."""
-    return {
+def image_item(image: Image, url: Callable[[str], str],
+               duplicates: Sequence[Duplicate] | None = None) -> dict[str, Any]:
+    """One realty image; `url` turns a storage key into a time-limited download URL. `duplicates` are read
+    apart (they change with other realties' images); without them the item has no `duplicates` field."""
+    item = {
         "realtyImageId": image.uuid,
         "description": image.description,
         "originalFileName": image.original_file_name,
@@ -41,14 +46,42 @@ def image_item(image: Image, url: Callable[[str], str]) -> dict[str, Any]:
         },
         "processing": image.processing.value,
         "processingError": image.processing_error,
+        **photo_fields(image),
+    }
+    if duplicates is not None:
+        item["duplicates"] = [duplicate_item(d) for d in duplicates]
+    return item
+
+
+def photo_fields(image: Image) -> dict[str, Any]:
+    """CONTRACT §11's fields of a processed image (null, and no channels, before it is)."""
+    checks = image.checks
+    if checks is None:
+        return {"perceptualHash": None, "blurhash": None, "quality": None, "channels": []}
+    issues = quality_issues(checks, image.width, image.height)
+    return {
+        "perceptualHash": checks.perceptual_hash_hex,
+        "blurhash": checks.blurhash,
+        "quality": {"width": image.width, "height": image.height, "sharpness": checks.sharpness,
+                    "brightness": checks.brightness, "darkFraction": checks.dark_fraction,
+                    "brightFraction": checks.bright_fraction, "issues": [issue.value for issue in issues]},
+        "channels": [{"channel": r.channel, "ready": r.ready, "reasons": list(r.reasons)}
+                     for r in readiness(image.width, image.height, image.file_size, image.content_type, issues)],
     }
 
 
-def image_items(images: Sequence[Image], urls: Signer) -> list[dict[str, Any]]:
+def duplicate_item(duplicate: Duplicate) -> dict[str, Any]:
+    return {"realtyId": str(duplicate.realty_uuid), "realtyImageId": str(duplicate.image_uuid),
+            "distance": duplicate.distance, "identical": duplicate.identical}
+
+
+def image_items(images: Sequence[Image], urls: Signer,
+                duplicates: dict[UUID, list[Duplicate]] | None = None) -> list[dict[str, Any]]:
     """The images as items, their storage keys signed all at once."""
     keys = [key for image in images for key in image.blob_keys]
     signed = dict(zip(keys, urls(keys)))
-    return [image_item(image, signed.__getitem__) for image in images]
+    return [image_item(image, signed.__getitem__, None if duplicates is None else duplicates.get(image.uuid, []))
+            for image in images]
 
 
 def as_json(item: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import BinaryIO, Hashable, Sequence
 from uuid import UUID
 
+from core.photo_checks import PhotoChecks
+
 
 
 # --- blobs -----------------------------------------------------------------------------------
@@ -103,6 +105,7 @@ class ImageFacts:
 class RenditionSpec:
     name: str
     max_side: int
+    content_type: str = "image/jpeg"
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,12 @@ class RenderedImage:
     width: int
     height: int
     content_type: str
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    renditions: list[RenderedImage]
+    checks: PhotoChecks
 
 
 class ImageInspector(abc.ABC):
@@ -124,6 +133,10 @@ class ImageInspector(abc.ABC):
     @abc.abstractmethod
     def render(self, data: bytes, specs: Sequence[RenditionSpec]) -> list[RenderedImage]:
         """Upright, sRGB, metadata-free renditions fitting each spec's box, never upscaled."""
+
+    @abc.abstractmethod
+    def render_checked(self, data: bytes, specs: Sequence[RenditionSpec]) -> RenderResult:
+        """`render`, and the measurements of CONTRACT §11 made on the same decode (core/photo_checks.py)."""
 
 
 # --- jobs ------------------------------------------------------------------------------------

@@ -17,12 +17,18 @@ from uuid import UUID
 from core.dependencies import Deps
 from core.domain import Rendition
 from core.errors import Conflict, Unavailable, UploadRejected
+from core.photo_checks import PhotoChecks
 from core.ports import RenderJob, RenditionSpec
 
 log = logging.getLogger(__name__)
 
-RENDITIONS = (RenditionSpec("thumbnail", 320), RenditionSpec("web", 1280), RenditionSpec("large", 2048))
-RENDITION_EXTENSION = "jpg"
+JPEG_RENDITIONS = (RenditionSpec("thumbnail", 320), RenditionSpec("web", 1280), RenditionSpec("large", 2048))
+WEBP_RENDITIONS = tuple(RenditionSpec(f"{spec.name}Webp", spec.max_side, "image/webp") for spec in JPEG_RENDITIONS)
+RENDITIONS = JPEG_RENDITIONS + WEBP_RENDITIONS
+"""Each size as JPEG and as WebP, for a page's `srcset` (CONTRACT §11). No AVIF: at its fastest setting
+libaom took 165 ms of CPU for the three sizes of a 12 MP photo, whose whole JPEG render takes about 260 ms,
+and the render may grow by 30% (bench/photo_checks.py); WebP at method 0 takes about 70 ms."""
+EXTENSIONS = {"image/jpeg": "jpg", "image/webp": "webp"}
 
 MISSING_ORIGINAL = "The original file is missing from storage; delete this image and upload it again."
 INTERNAL_FAILURE = ("The image could not be processed because of an internal error; delete it and upload it "
@@ -40,7 +46,7 @@ class ProcessingLimits:
 def rendition_keys(image_uuid: UUID, attempt: int) -> list[str]:
     """Where one render attempt stores its renditions: keys of its own, so that what a failed attempt
     left behind (reserved, or tombstoned for deletion) never names what a later attempt writes."""
-    return [f"images/{image_uuid}/{spec.name}-{attempt}.{RENDITION_EXTENSION}" for spec in RENDITIONS]
+    return [f"images/{image_uuid}/{spec.name}-{attempt}.{EXTENSIONS[spec.content_type]}" for spec in RENDITIONS]
 
 
 class ImageProcessor:
@@ -75,7 +81,7 @@ class ImageProcessor:
             return
         keys = rendition_keys(job.image_uuid, attempt)
         try:
-            rendered = self._inspector.render(self._blobs.read(image.storage_key), RENDITIONS)
+            result = self._inspector.render_checked(self._blobs.read(image.storage_key), RENDITIONS)
         except FileNotFoundError:
             self._finish(job, error=MISSING_ORIGINAL)
             return
@@ -83,20 +89,23 @@ class ImageProcessor:
             self._finish(job, error=f"The image could not be rendered ({exc.message}). Save it again with an image "
                                     "editor as JPEG or PNG, then upload it again.")
             return
+        rendered = result.renditions
         renditions = [Rendition(spec.name, key, r.width, r.height, r.content_type)
                       for spec, key, r in zip(RENDITIONS, keys, rendered)]
         with self._ledger.writing(keys):
-            for rendition, result in zip(renditions, rendered):
-                self._blobs.put(rendition.storage_key, result.data, result.content_type)
-            taken = self._finish(job, renditions=renditions)
+            for rendition, made in zip(renditions, rendered):
+                self._blobs.put(rendition.storage_key, made.data, made.content_type)
+            taken = self._finish(job, renditions=renditions, checks=result.checks)
         if not taken:
             self._ledger.discard(keys)  # the image went meanwhile, or a twin attempt finished first
 
-    def _finish(self, job: RenderJob, renditions: Sequence[Rendition] = (), error: str | None = None) -> bool:
+    def _finish(self, job: RenderJob, renditions: Sequence[Rendition] = (), error: str | None = None,
+                checks: PhotoChecks | None = None) -> bool:
         """Record the outcome; False when the image no longer takes one (deleted, or finished by a twin job)."""
         with self._uow() as uow:
             realty = uow.realties.lock(job.org, job.realty_uuid)
-            image = realty.finish_processing(job.image_uuid, self._clock.now(), renditions, error) if realty else None
+            image = (realty.finish_processing(job.image_uuid, self._clock.now(), renditions, error, checks)
+                     if realty else None)
             if image is None:
                 return False
             uow.realties.save_images(realty)

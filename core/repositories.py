@@ -11,6 +11,7 @@ from uuid import UUID
 from core.domain import Image, Realty, Room, UploadGrant
 from core.media_query import MediaPage, MediaQuery
 from core.ports import RenderJob
+from core.photo_checks import Duplicate
 from core.webhooks import Attempt, Delivery, Webhook
 
 class RealtyRepository(abc.ABC):
@@ -266,11 +267,22 @@ class EventRepository(abc.ABC):
         """Orgs with events not yet handed to their webhooks."""
 
 
+class PhotoIndex(abc.ABC):
+    """The org's photos by perceptual hash and by bytes, kept by the realty repository as images are saved
+    and deleted (CONTRACT §11)."""
+
+    @abc.abstractmethod
+    def duplicates(self, org: str, images: Sequence[Image], max_distance: int) -> dict[UUID, list[Duplicate]]:
+        """For each of `images` (by uuid), the org's other images within `max_distance` bits of its perceptual
+        hash or with the same bytes, nearest first. Found through an index, never by reading the org's images."""
+
+
 class UnitOfWork(abc.ABC):
     """One transaction over every repository. Leaving the block without `commit()` rolls back."""
 
     realties: RealtyRepository
     media: MediaRepository
+    photos: PhotoIndex
     rooms: RoomRepository
     grants: GrantRepository
     tombstones: TombstoneRepository

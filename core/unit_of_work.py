@@ -69,6 +69,7 @@ class PublishingUnitOfWork(UnitOfWork):
         self.media, self.rooms, self.grants, self.tombstones = inner.media, inner.rooms, inner.grants, inner.tombstones
         self.blobs, self.processing, self.requests = inner.blobs, inner.processing, inner.requests
         self.events, self.webhooks, self.deliveries = inner.events, inner.webhooks, inner.deliveries
+        self.photos = inner.photos
         return self
 
     def __exit__(self, *exc: object) -> None:

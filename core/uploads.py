@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Callable, Sequence, TypeVar
 
 from core.errors import FieldError, InvalidInput, Problem, UnsupportedImageType, UploadRejected
-from core.domain import MAX_IMAGES_PER_REALTY, UploadGrant
+from core.domain import MAX_IMAGES_PER_REALTY, SAME_KIND, UploadGrant
 from core.ports import BlobChanged, BlobStore, Caller, ImageFacts, ImageInspector
 
 T = TypeVar("T")
@@ -120,7 +120,7 @@ class UploadVerifier:
             return FieldError(client_key, Problem.INVALID,
                               f"{content.size} bytes exceeds the limit of {self.max_upload_bytes}", upload=True)
         try:
-            facts = self.verify_bytes(content.data, allowed=(grant.content_type,))
+            facts = self.verify_bytes(content.data, allowed=SAME_KIND.get(grant.content_type, (grant.content_type,)))
         except UploadRejected as exc:
             return upload_error(client_key, exc)
         return VerifiedUpload(key=key, client_key=client_key, facts=facts, size=content.size,

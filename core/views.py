@@ -9,6 +9,7 @@ from uuid import UUID
 from core.domain import Image, ImageRef, Realty, Room
 from core.errors import NotFound
 from core.media_query import MediaPage, MediaQuery
+from core.photo_checks import DUPLICATE_DISTANCE, Duplicate
 from core.webhooks import DELIVERY_LOG_PAGE, Attempt, Webhook
 from core.ports import BlobStore, Caller
 from core.repositories import UnitOfWorkFactory
@@ -17,10 +18,12 @@ log = logging.getLogger(__name__)
 
 
 class Views:
-    def __init__(self, uow: UnitOfWorkFactory, blobs: BlobStore, url_ttl_seconds: int) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, blobs: BlobStore, url_ttl_seconds: int,
+                 duplicate_distance: int = DUPLICATE_DISTANCE) -> None:
         self._uow = uow
         self._blobs = blobs
         self._url_ttl = url_ttl_seconds
+        self._duplicate_distance = duplicate_distance
 
     def realty(self, caller: Caller, ref: UUID | int) -> Realty:
         """A realty with its images in order; NotFound when missing or another org's."""
@@ -45,6 +48,13 @@ class Views:
         """A page of the caller's org's published images (CONTRACT §13's feed)."""
         with self._uow(write=False) as uow:
             return uow.media.published(caller.org, query)
+    def duplicates(self, caller: Caller, images: Sequence[Image]) -> dict[UUID, list[Duplicate]]:
+        """The other images of the caller's org showing the same photo as each of `images` (CONTRACT §11):
+        read when asked, so an image deleted anywhere in the org is gone from them at once."""
+        if not images:
+            return {}
+        with self._uow(write=False) as uow:
+            return uow.photos.duplicates(caller.org, images, self._duplicate_distance)
 
     def find_room(self, caller: Caller, room_id: int) -> Room | None:
         with self._uow(write=False) as uow:

@@ -19,6 +19,7 @@ from graphql import (
     get_nullable_type, introspection_from_schema, is_enum_type, is_leaf_type, is_object_type,
 )
 
+from core.channels import CHANNELS
 from core.input_rules import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
 from core.webhooks import MAX_ERROR_LENGTH, MAX_URL_LENGTH
 from core.processing import RENDITIONS
@@ -43,9 +44,12 @@ URL_BYTES = 2 + 2_048
 query (S3's is about 450 characters, plus up to about 1,400 for a session token). ASCII, escaped by neither
 JSON nor graphql-core."""
 FILE_NAME_CHARACTERS = MAX_NAME_LENGTH + 64
-IMAGE_ITEM_BYTES = 2_000 + text_bytes(MAX_DESCRIPTION_LENGTH) + text_bytes(MAX_NAME_LENGTH) + 4 * URL_BYTES
+REASON_BYTES = 2 + 4 * 120
+"""A channel's reasons: at most four sentences of core.channels, in ASCII but for ×."""
+IMAGE_ITEM_BYTES = (2_000 + text_bytes(MAX_DESCRIPTION_LENGTH) + text_bytes(MAX_NAME_LENGTH) + 4 * URL_BYTES
+                    + 500 + len(CHANNELS) * (REASON_BYTES + 100))
 """An event's `image`, the REST listing's item: its description and file name at their longest, the original's
-and three renditions' URLs, and some 2 KB of ids, numbers, times and names."""
+and three renditions' URLs, some 2 KB of ids, numbers, times and names, its quality and its channels."""
 """`filename` and `source`: the stated file name, with a time stamp, an md5 and an extension around it."""
 FIELD_BYTES = {
     ("Property", "name"): text_bytes(MAX_NAME_LENGTH),
@@ -60,6 +64,14 @@ FIELD_BYTES = {
     ("Image", "url"): URL_BYTES,
     ("Image", "processingError"): 2 + 1_000,  # one of core.processing's sentences, in ASCII
     ("Rendition", "name"): 2 + max(len(spec.name) for spec in RENDITIONS),
+    ("Image", "perceptualHash"): 2 + 16,
+    ("Image", "blurhash"): 2 + 2 + 4 + 2 * (9 * 9 - 1),  # the longest blurhash (9×9 components)
+    ("ImageQuality", "sharpness"): 24,  # a float
+    ("ImageQuality", "brightness"): 24,
+    ("ImageQuality", "darkFraction"): 24,
+    ("ImageQuality", "brightFraction"): 24,
+    ("ChannelReadiness", "channel"): 2 + max(len(c.name) for c in CHANNELS),
+    ("ChannelReadiness", "reasons"): REASON_BYTES,
     ("Rendition", "url"): URL_BYTES,
     ("Rendition", "contentType"): 2 + 64,
     ("EventPage", "next"): 2 + 20,  # a number

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from core.domain import Image, Realty, Room
+from core.photo_checks import Duplicate
 from core.ports import Caller
 from core.api import CoreApi
 from core.views import Views
@@ -28,6 +29,7 @@ class Loaders:
         self._room_by_id: dict[int, Room | None] = {}
         self._image_ids: dict[UUID, int | None] = {}
         self._urls: dict[str, str] = {}
+        self._duplicates: dict[UUID, list[Duplicate]] = {}
 
     def url(self, storage_key: str) -> str:
         """A signed download URL. The first one asked for signs those of every image read so far at once,
@@ -38,6 +40,16 @@ class Loaders:
             keys[storage_key] = None
             self._urls.update(zip(keys, self._views.urls(list(keys))))
         return self._urls[storage_key]
+
+    def duplicates(self, image: Image) -> list[Duplicate]:
+        """The image's duplicates. The first one asked for looks up those of every image read so far at
+        once: a property of 200 images costs one lookup, not 200."""
+        if image.uuid not in self._duplicates:
+            images = {i.uuid: i for realty in self._by_uuid.values() if realty is not None
+                      for i in realty.images if i.uuid not in self._duplicates}
+            images[image.uuid] = image
+            self._duplicates.update(self._views.duplicates(self._caller, list(images.values())))
+        return self._duplicates.get(image.uuid, [])
 
     def prime(self, realty: Realty) -> Realty:
         self._by_uuid[realty.uuid] = realty

@@ -44,6 +44,7 @@ request runs (as many as it may carry files), and this budget must not refuse wh
 FIELD_COSTS = {
     ("Image", "url"): URL_COST,
     ("Rendition", "url"): URL_COST,
+    ("Image", "duplicates"): 25,  # one batched lookup per request (graphql_api.context): ~ROUND_TRIP per 20
     ("Query", "image"): ROUND_TRIP,
     ("Query", "room"): ROUND_TRIP,
     ("Query", "property"): ROUND_TRIP + REALTY_LOAD,

@@ -28,7 +28,9 @@ from graphql import (
 )
 
 from core.domain import MAX_IMAGES_PER_REALTY, MAX_ROOMS_PER_REALTY
+from core.channels import CHANNELS
 from core.events import EVENT_TYPES
+from core.photo_checks import MAX_DUPLICATES
 from core.processing import RENDITIONS
 from core.webhooks import DELIVERY_LOG_PAGE, MAX_WEBHOOKS_PER_ORG
 
@@ -40,6 +42,8 @@ LIST_SIZES = {
     ("Property", "rooms"): MAX_ROOMS_PER_REALTY,
     ("Room", "images"): MAX_IMAGES_PER_REALTY,
     ("Image", "renditions"): len(RENDITIONS),
+    ("Image", "channels"): len(CHANNELS),
+    ("Image", "duplicates"): MAX_DUPLICATES,
     ("CopyImagesPayload", "images"): MAX_IMAGES_PER_REALTY,
     ("EventPage", "events"): MAX_EVENTS_PER_PAGE,
     ("Query", "webhooks"): MAX_WEBHOOKS_PER_ORG,

@@ -11,6 +11,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, utils, validate
 
+from core.photo_checks import QualityIssue
 from core.domain import (
     ACCEPTED_UPLOAD_TYPES, MAX_IMAGES_PER_REALTY, ImageCategory, ImageChange, Processing,
 )
@@ -175,6 +176,34 @@ class RenditionsSchema(ma.Schema):
     thumbnail = fields.Nested(RenditionSchema)
     web = fields.Nested(RenditionSchema)
     large = fields.Nested(RenditionSchema)
+    thumbnailWebp = fields.Nested(RenditionSchema)
+    webWebp = fields.Nested(RenditionSchema)
+    largeWebp = fields.Nested(RenditionSchema)
+
+
+class QualitySchema(ma.Schema):
+    width = fields.Integer(required=True, metadata={"description": "As displayed (EXIF orientation applied)."})
+    height = fields.Integer(required=True)
+    sharpness = fields.Float(required=True, metadata={
+        "description": "Variance of the Laplacian of the luma, on the rendition of at most 1280 px."})
+    brightness = fields.Float(required=True, metadata={"description": "Mean luma, 0-255."})
+    darkFraction = fields.Float(required=True, metadata={"description": "Share of pixels clipped dark."})
+    brightFraction = fields.Float(required=True, metadata={"description": "Share of pixels blown out."})
+    issues = fields.List(fields.String(metadata={"enum": [i.value for i in QualityIssue]}), required=True)
+
+
+class ChannelReadinessSchema(ma.Schema):
+    channel = fields.String(required=True)
+    ready = fields.Boolean(required=True)
+    reasons = fields.List(fields.String(), required=True, metadata={
+        "description": "What to change for the channel to take the photo, e.g. '1024×683 needed, this is 800×533'."})
+
+
+class DuplicateSchema(ma.Schema):
+    realtyId = fields.UUID(required=True)
+    realtyImageId = fields.UUID(required=True)
+    distance = fields.Integer(required=True, metadata={"description": "Bits between the perceptual hashes."})
+    identical = fields.Boolean(required=True, metadata={"description": "The same bytes (same imageHash)."})
 
 
 class RealtyImageSchema(ma.Schema):
@@ -202,6 +231,17 @@ class RealtyImageSchema(ma.Schema):
                        "when the image cannot be rendered, with the reason in `processingError`."})
     processingError = fields.String(allow_none=True, required=True, metadata={
         "description": "Why processing FAILED, in words a person can act on; null otherwise."})
+    perceptualHash = fields.String(allow_none=True, required=True, metadata={
+        "description": "64-bit perceptual hash, 16 hex digits; null until processed."})
+    blurhash = fields.String(allow_none=True, required=True, metadata={
+        "description": "A blurhash placeholder to paint while the image loads; null until processed."})
+    quality = fields.Nested(QualitySchema, allow_none=True, required=True, metadata={
+        "description": "Measured values and issues (BLURRY, DARK, OVEREXPOSED, LOW_RESOLUTION); null until processed."})
+    channels = fields.List(fields.Nested(ChannelReadinessSchema), required=True, metadata={
+        "description": "Whether each listing channel would take the photo, and why not; empty until processed."})
+    duplicates = fields.List(fields.Nested(DuplicateSchema), metadata={
+        "description": "The org's other images of the same photo (perceptual hash within DUPLICATE_DISTANCE bits, "
+                       "or the same bytes), the 20 nearest. In listings and save answers; not in events."})
 
 
 class RealtyImagesSchema(ma.Schema):

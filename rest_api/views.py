@@ -80,8 +80,12 @@ def create_blueprints(core: CoreApi, authenticator: Authenticator) -> list[RestB
             """
             caller = current_caller()
             realty = views.realty(caller, realtyId)
-            key = (caller.org, realty.uuid, realty.version, views.url_generation())
-            return listings.answer(key, caller.org, lambda: presenters.image_list_json(realty.images, urls))
+            # Duplicates live in other realties too: read each time, and part of what the answer is keyed by.
+            duplicates = views.duplicates(caller, realty.images)
+            key = (caller.org, realty.uuid, realty.version, views.url_generation(),
+                   tuple((image, tuple(found)) for image, found in duplicates.items()))
+            return listings.answer(key, caller.org,
+                                   lambda: presenters.image_list_json(realty.images, urls, duplicates))
 
         @once
         @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)
@@ -96,8 +100,9 @@ def create_blueprints(core: CoreApi, authenticator: Authenticator) -> list[RestB
             granted type. The images are added after the existing ones, in request order; at most 200 per
             realty. If any item fails, none is saved and `errors[].target` names the failing keys.
             """
-            saved = bus.handle(SaveUploads(current_caller(), realtyId, body["uploaded_images"]))
-            return presenters.image_list(saved, urls)
+            caller = current_caller()
+            saved = bus.handle(SaveUploads(caller, realtyId, body["uploaded_images"]))
+            return presenters.image_list(saved, urls, views.duplicates(caller, saved))
 
         @once
         @images.arguments(RequestIdHeader, location="headers", as_kwargs=True)

@@ -13,6 +13,7 @@ import operator
 import threading
 import time
 import uuid
+import re
 from dataclasses import dataclass, field, is_dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Sequence
@@ -22,12 +23,13 @@ from core.domain import ImageKind, Processing, Realty, Room, UploadGrant
 from core.media_query import AllOf, AnyOf, MediaField, MediaPage, MediaRecord, Negation
 from core.webhooks import Attempt, Delivery, Webhook
 from core.errors import TimedOut, Unavailable, UnsupportedImageType, UploadRejected
+from core.photo_checks import MAX_DUPLICATES, Duplicate, PhotoChecks, distance
 from core.ports import (
     BlobChanged, BlobContent, BlobStore, Clock, DeliveryJob, FanOutJob, IdGenerator, ImageFacts, ImageInspector,
-    JobQueue, RenderedImage, RenderJob, RenditionSpec, SendResult, UploadForm, WebhookMessage, WebhookSender,
+    JobQueue, RenderedImage, RenderJob, RenderResult, RenditionSpec, SendResult, UploadForm, WebhookMessage, WebhookSender,
 )
 from core.repositories import (
-    BlobRepository, DeliveryRepository, EventRepository, FeedBounds, GrantRepository, ProcessingRepository,
+    BlobRepository, DeliveryRepository, EventRepository, FeedBounds, GrantRepository, PhotoIndex, ProcessingRepository,
     MediaRepository, RealtyRepository, RequestRecord, RequestRepository, RoomRepository, StoredEvent,
     TombstoneRepository, UnitOfWork,
     UnitOfWorkFactory, WebhookRepository,
@@ -189,6 +191,31 @@ def _holds(condition, record) -> bool:
     compare = {"eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "ge": operator.ge, "lt": operator.lt,
                "le": operator.le}[condition.operator.value]
     return compare(_media_value(condition.field, record), condition.value)
+
+
+class _Photos(PhotoIndex):
+    """A scan of the org's images: what the real index must answer, found the slow way."""
+
+    def __init__(self, data: _Data) -> None:
+        self._d = data
+
+    def duplicates(self, org, images, max_distance):
+        others = [(r.uuid, i) for r in self._d.realties.values() if r.org == org for i in r.images]
+        answer = {}
+        for image in images:
+            matches = []
+            for realty_uuid, other in others:
+                if other.uuid == image.uuid:
+                    continue
+                near = (distance(image.checks.perceptual_hash, other.checks.perceptual_hash)
+                        if image.checks and other.checks else None)
+                near = near if near is not None and near <= max_distance else None
+                same = other.md5 == image.md5
+                if same or near is not None:
+                    matches.append(Duplicate(realty_uuid, other.uuid, near or 0, same))
+            answer[image.uuid] = sorted(matches, key=lambda m: (m.distance, str(m.realty_uuid), str(m.image_uuid)))[
+                :MAX_DUPLICATES]
+        return answer
 
 
 class _Rooms(RoomRepository):
@@ -495,6 +522,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self._data = _clone(self._factory.data)
         self.realties, self.rooms = _Realties(self._data), _Rooms(self._data)
         self.media = _Media(self._data)
+        self.photos = _Photos(self._data)
         self.grants, self.tombstones = _Grants(self._data), _Tombstones(self._data)
         self.blobs, self.processing = _Blobs(self._data), _Processing(self._data)
         self.requests, self.events = _Requests(self._data), _Events(self._data)
@@ -695,8 +723,19 @@ class FakeInspector(ImageInspector):
         for spec in specs:
             scale = min(1.0, spec.max_side / max(facts.width, facts.height))
             out.append(RenderedImage(b"rendition:" + spec.name.encode(), round(facts.width * scale),
-                                     round(facts.height * scale), "image/jpeg"))
+                                     round(facts.height * scale), spec.content_type))
         return out
+
+    def render_checked(self, data, specs: Sequence[RenditionSpec]):
+        """`render`, with checks of a sharp, well-exposed photo whose perceptual hash is the salt's
+        `phash=<16 hex digits>` if it has one, else one derived from the bytes."""
+        rendered = self.render(data, specs)
+        salt = data.decode().split(":", 3)[3]
+        found = re.search(r"phash=([0-9a-f]{16})", salt)
+        phash = int(found.group(1), 16) if found else int.from_bytes(hashlib.sha256(data).digest()[:8], "big")
+        return RenderResult(rendered, PhotoChecks(perceptual_hash=phash, blurhash="L00000fQfQfQfQfQfQfQfQfQfQfQ",
+                                                  sharpness=500.0, brightness=128.0, dark_fraction=0.0,
+                                                  bright_fraction=0.0))
 
 
 class FakeClock(Clock):

@@ -10,11 +10,12 @@ Sample colours at the middle of a quadrant (`quadrant_centres`), never near an e
 """
 from __future__ import annotations
 
+import random
 import io
 import struct
 import zlib
 
-from PIL import Image, ImageCms
+from PIL import Image, ImageChops, ImageCms, ImageDraw
 
 RED = (255, 0, 0)
 GREEN = (0, 255, 0)
@@ -459,8 +460,14 @@ def assert_quadrants(img: Image.Image) -> None:
 
 def assert_no_metadata(data: bytes) -> None:
     img = opened(data)
-    assert img.format == "JPEG"
+    assert img.format in ("JPEG", "WEBP")
     assert "exif" not in img.info and len(img.getexif()) == 0
+    if img.format == "WEBP":
+        # RIFF chunks: a rendition is VP8/VP8L (plus VP8X at most), never EXIF, XMP or ICCP.
+        assert not any(chunk in data for chunk in (b"EXIF", b"XMP ", b"ICCP")), data[:64]
+        for secret in (b"SecretCam", b"Jane Doe", b"GPS", b"xmpmeta"):
+            assert secret not in data
+        return
     for key in ("xmp", "XML:com.adobe.xmp", "icc_profile", "comment", "photoshop", "adobe"):
         assert key not in img.info, key
     # Pillow does not report every segment; look at the raw markers too. JFIF (APP0) is allowed.
@@ -492,3 +499,50 @@ def make_one_colour_png(width: int = 10_000, height: int = 10_000, colour: tuple
     stream = (b"\x78\xda" + compressed * blocks + end.compress(tail) + end.flush()
               + struct.pack(">I", adler))
     return _png_file(struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0), stream)
+
+
+def scene(seed: int, width: int = 1024, height: int = 768, noise: float = 24.0) -> Image.Image:
+    """A photo-like picture of its own for each seed: a gradient sky, random shapes in random colours, and a
+    grain of noise, so that it has edges (sharpness), a spread of tones (exposure) and structure (hashes)."""
+    rng = random.Random(seed)
+    top = tuple(rng.randrange(40, 230) for _ in range(3))
+    bottom = tuple(rng.randrange(40, 230) for _ in range(3))
+    mask = Image.linear_gradient("L").rotate(rng.choice((0, 90, 180, 270))).resize((width, height))
+    img = Image.composite(Image.new("RGB", (width, height), bottom), Image.new("RGB", (width, height), top), mask)
+    draw = ImageDraw.Draw(img)
+    for _ in range(rng.randrange(6, 14)):
+        x0, y0 = rng.randrange(width), rng.randrange(height)
+        w, h = rng.randrange(width // 10, width // 2), rng.randrange(height // 10, height // 2)
+        colour = tuple(rng.randrange(20, 240) for _ in range(3))
+        box = (x0 - w // 2, y0 - h // 2, x0 + w // 2, y0 + h // 2)
+        kind = rng.randrange(3)
+        if kind == 0:
+            draw.rectangle(box, fill=colour)
+        elif kind == 1:
+            draw.ellipse(box, fill=colour)
+        else:
+            draw.polygon([(rng.randrange(width), rng.randrange(height)) for _ in range(3)], fill=colour)
+    grain = Image.effect_noise((width, height), noise).convert("RGB")
+    return ImageChops.add(img, grain, scale=1.0, offset=-128)
+
+
+def encoded(img: Image.Image, fmt: str = "JPEG", **params) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **params)
+    return buf.getvalue()
+
+
+def make_heic(width: int = 64, height: int = 48, orientation: int | None = None, brand_heic: bool = True) -> bytes:
+    """A HEIC (HEVC-coded HEIF) of the quadrant pattern as displayed, stored rotated for `orientation` as a
+    phone writes it. With `brand_heic` False the major brand is the generic `mif1` (image/heif)."""
+    import pillow_heif  # the registration is the adapter's; here only the encoder is used
+
+    stored = stored_pixels(quadrants(width, height), orientation)
+    heif = pillow_heif.from_pillow(stored)
+    buf = io.BytesIO()
+    heif.save(buf, quality=90, exif=exif_bytes(orientation) or None)
+    data = buf.getvalue()
+    if not brand_heic:
+        assert data[8:12] == b"heic"
+        data = data[:8] + b"mif1" + data[12:]
+    return data

@@ -24,9 +24,10 @@ from tests.processing_support import wait_processed
 ITEM_KEYS = {
     "realtyImageId", "description", "originalFileName", "contentType", "width", "height", "fileSize", "imageHash",
     "url", "category", "hero", "published", "creationTime", "modificationTime", "graphqlId", "renditions",
-    "processing", "processingError",
+    "processing", "processingError", "perceptualHash", "blurhash", "quality", "channels", "duplicates",
 }
-RENDITION_NAMES = {"thumbnail", "web", "large"}
+"""A listing's or a save's item; an event's `image` is the same without `duplicates` (CONTRACT §11)."""
+RENDITION_NAMES = {"thumbnail", "web", "large", "thumbnailWebp", "webWebp", "largeWebp"}
 
 
 def request_id() -> str:

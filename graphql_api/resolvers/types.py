@@ -7,6 +7,7 @@ from ariadne import EnumType, InterfaceType, ObjectType, ScalarType
 from werkzeug.datastructures import FileStorage
 
 from core.domain import Image, ImageCategory, ImageType, ModerationStatus, Processing, Realty, Room
+from core.image_documents import duplicate_item, photo_fields
 from graphql_api import ids
 
 node = InterfaceType("Node")
@@ -157,6 +158,31 @@ for graphql_name, attribute in {
     "processingError": "processing_error",
 }.items():
     image_type.set_alias(graphql_name, attribute)
+
+@image_type.field("perceptualHash")
+def resolve_image_perceptual_hash(image: Image, _info):
+    return image.checks.perceptual_hash_hex if image.checks else None
+
+
+@image_type.field("blurhash")
+def resolve_image_blurhash(image: Image, _info):
+    return image.checks.blurhash if image.checks else None
+
+
+@image_type.field("quality")
+def resolve_image_quality(image: Image, _info):
+    return photo_fields(image)["quality"]
+
+
+@image_type.field("channels")
+def resolve_image_channels(image: Image, _info):
+    return photo_fields(image)["channels"]
+
+
+@image_type.field("duplicates")
+def resolve_image_duplicates(image: Image, info):
+    return [duplicate_item(d) for d in info.context.loaders.duplicates(image)]
+
 
 # --- Rendition -----------------------------------------------------------------------------------
 

@@ -247,8 +247,9 @@ def test_an_upload_answers_pending_and_becomes_ready_in_both_apis(client, token)
     done = data_of(post_graphql(client, token, query, {"id": image["id"]}))["image"]
     assert done == {"processing": "READY", "processingError": None,
                     "renditions": [{"name": "thumbnail", "width": 320}, {"name": "web", "width": 640},
-                                   {"name": "large", "width": 640}]}
+                                   {"name": "large", "width": 640}, {"name": "thumbnailWebp", "width": 320},
+                                   {"name": "webWebp", "width": 640}, {"name": "largeWebp", "width": 640}]}
     listed = client.get(f"/realty/{prop['realtyId']}/images", headers={"Authorization": f"Bearer {token}"})
     [item] = listed.get_json()["realtyImages"]
     assert (item["processing"], item["processingError"]) == ("READY", None)
-    assert set(item["renditions"]) == {"thumbnail", "web", "large"}
+    assert set(item["renditions"]) == {"thumbnail", "web", "large", "thumbnailWebp", "webWebp", "largeWebp"}

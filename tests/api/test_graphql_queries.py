@@ -79,7 +79,7 @@ def test_urls_and_renditions_download_without_credentials(client, token, estate)
     original = client.get(_path(image["url"]))
     assert original.status_code == 200
     assert hashlib.md5(original.data).hexdigest() == image["imageHash"]
-    assert [r["name"] for r in image["renditions"]] == ["thumbnail", "web", "large"]
+    assert [r["name"] for r in image["renditions"]] == ["thumbnail", "web", "large", "thumbnailWebp", "webWebp", "largeWebp"]
     for rendition in image["renditions"]:
         response = client.get(_path(rendition["url"]))
         assert response.status_code == 200

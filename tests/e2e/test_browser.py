@@ -26,7 +26,7 @@ import requests
 from flask import Flask
 from werkzeug.serving import make_server
 
-from tests.images import make_jpeg, make_png
+from tests.images import encoded, make_jpeg, make_png, scene
 from tests.servers import SHUTDOWN_POLL
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # Debian's; CHROMIUM=... for another build
@@ -573,3 +573,43 @@ def test_another_site_cannot_show_a_page_in_a_frame(gateway, offline, path):
         expect(offline.page.frame_locator("#framed").locator("body")).not_to_contain_text("Realty")
     assert any("frame-ancestors 'none'" in error for error in offline.script_errors), "Chromium refused it"
     assert offline.attempted_off_machine == []
+
+
+def processed_listing(base: str, token: str, realty: str) -> list[dict]:
+    """The listing once every image is processed (the jobs run in the gateway, after the save)."""
+    for _ in range(600):
+        images = listing(base, token, realty)
+        if all(image["processing"] != "PENDING" for image in images):
+            return images
+        threading.Event().wait(0.1)
+    raise AssertionError("render jobs did not finish")
+
+
+def test_console_shows_duplicates_linking_to_the_other_listing_issues_and_channels(gateway, offline, make_token):
+    page, token = offline.page, make_token()
+    here, there = str(uuid.uuid4()), str(uuid.uuid4())
+    photo = encoded(scene(31, 800, 533), quality=90)
+    save_over_rest(gateway, token, here, "living.jpg", photo)
+    save_over_rest(gateway, token, there, "living-again.jpg", photo)
+    [mine] = processed_listing(gateway, token, here)
+    [theirs] = processed_listing(gateway, token, there)
+    use_token_in_console(page, gateway, token)
+    page.goto(f"{gateway}/#realty={here}")
+
+    card = page.locator("#gallery li.card")
+    expect(card).to_have_count(1)
+    expect(card.locator(".badge.issue")).to_have_text("Low resolution")
+    expect(card.locator(".badge.channel")).to_have_count(len(mine["channels"]))
+    airbnb = card.locator(".badge.channel", has_text="Airbnb")
+    expect(airbnb).to_have_text("✗ Airbnb")
+    expect(airbnb).to_have_attribute("title", "1024×683 needed, this is 800×533")
+    link = card.locator(".duplicates a")
+    expect(link).to_have_attribute("href", f"#realty={there}")
+    expect(card.locator(".duplicates")).to_contain_text("(the same file)")
+    offline.screenshot("console-photo-checks")
+
+    link.click()  # opens the other listing, whose photo names this one
+    expect(page.get_by_label("Realty id (UUID)")).to_have_value(there)
+    expect(page.locator("#gallery li.card .duplicates a")).to_have_attribute("href", f"#realty={here}")
+    assert theirs["duplicates"][0]["realtyImageId"] == mine["realtyImageId"]
+    offline.assert_self_contained()

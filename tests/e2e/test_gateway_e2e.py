@@ -128,7 +128,8 @@ def test_the_seed_flow_end_to_end(caller):
     assert data["property"]["images"] == [{
         "id": item["graphqlId"], "realtyImageId": item["realtyImageId"], "hero": True, "imageHash": item["imageHash"],
         "processing": "READY", "processingError": None,
-        "renditions": [{"name": "thumbnail"}, {"name": "web"}, {"name": "large"}]}]
+        "renditions": [{"name": "thumbnail"}, {"name": "web"}, {"name": "large"},
+                       {"name": "thumbnailWebp"}, {"name": "webWebp"}, {"name": "largeWebp"}]}]
 
     # A copy moves no byte, and outlives its source.
     copy_target = str(uuid.uuid4())

@@ -424,7 +424,8 @@ def test_rest_polyglot_is_stored_byte_exact_with_displayed_size_and_clean_rendit
     assert item["processing"] == "READY"
     renditions = item["renditions"]
     assert {name: (r["width"], r["height"]) for name, r in renditions.items()} == {
-        "thumbnail": (320, 240), "web": (400, 300), "large": (400, 300)}
+        "thumbnail": (320, 240), "web": (400, 300), "large": (400, 300),
+        "thumbnailWebp": (320, 240), "webWebp": (400, 300), "largeWebp": (400, 300)}
     original_dir = local_path(item["url"]).split("?")[0].rsplit("/", 1)[0]
     for rendition in renditions.values():
         assert local_path(rendition["url"]).split("?")[0].rsplit("/", 1)[0] == original_dir
@@ -478,7 +479,8 @@ def test_graphql_animated_webp_named_jpg_keeps_its_bytes_and_delete_removes_ever
     image = post_graphql(client, token, "query($id: ID!) { image(id: $id) { id url renditions { name url width "
                                         "height } } }", {"id": image["id"]}).get_json()["data"]["image"]
     sizes = {r["name"]: (r["width"], r["height"]) for r in image["renditions"]}
-    assert sizes == {"thumbnail": (320, 240), "web": (640, 480), "large": (640, 480)}
+    assert sizes == {"thumbnail": (320, 240), "web": (640, 480), "large": (640, 480),
+                     "thumbnailWebp": (320, 240), "webWebp": (640, 480), "largeWebp": (640, 480)}
     for rendition in image["renditions"]:
         assert_quadrants(opened(client.get(local_path(rendition["url"])).get_data()))
 

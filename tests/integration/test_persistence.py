@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 import pytest
 
 from adapters.peewee_uow import PeeweeUnitOfWorkFactory
+from core.processing import RENDITIONS
 from core.domain import (
     MAX_IMAGES_PER_REALTY, Image, ImageCategory, ImageChange, ImageKind, ModerationStatus, Processing, Realty,
     Rendition, Room, UploadGrant,
@@ -627,7 +628,7 @@ def test_service_use_cases_on_the_database(factory):
     assert [i.id is not None for i in saved] == [True, True]
     assert w.jobs.run(w.processor) == 2
     assert [(i.processing, len(i.renditions)) for i in w.views.realty(CALLER_A, target).images] == [
-        (Processing.READY, 3), (Processing.READY, 3)]
+        (Processing.READY, len(RENDITIONS)), (Processing.READY, len(RENDITIONS))]
     with pytest.raises(UploadRejected):
         w.bus.handle(SaveUploads(CALLER_B, target, [UploadedImage(w.upload(CALLER_A))]))
 

@@ -44,7 +44,7 @@ def test_an_event_holds_the_image_as_the_listing_shows_it_then(w):
     assert created.data["image"]["description"] == "Front"
     assert (created.data["image"]["processing"], created.data["image"]["renditions"]) == ("PENDING", {})
     assert processed.data["image"]["processing"] == "READY"
-    assert set(processed.data["image"]["renditions"]) == {"thumbnail", "web", "large"}
+    assert set(processed.data["image"]["renditions"]) == {"thumbnail", "web", "large", "thumbnailWebp", "webWebp", "largeWebp"}
     assert created.id != processed.id and created.occurred_at <= processed.occurred_at
 
 

@@ -322,5 +322,10 @@ function wire() {
 wire();
 showToken();
 showGallery();
-const fromHash = /realty=([0-9a-f-]{36})/i.exec(location.hash);
-if (fromHash && UUID.test(fromHash[1])) openRealty(fromHash[1]);
+// The realty named in the address; a duplicate's link names another one (CONTRACT §11), opened in place.
+function openFromHash() {
+  const fromHash = /realty=([0-9a-f-]{36})/i.exec(location.hash);
+  if (fromHash && UUID.test(fromHash[1]) && fromHash[1].toLowerCase() !== state.realtyId) openRealty(fromHash[1]);
+}
+window.addEventListener("hashchange", openFromHash);
+openFromHash();

@@ -46,6 +46,47 @@ function preview(image, name) {
     text);
 }
 
+// The average colour a blurhash starts with (its DC term, characters 2-5 in base 83): painted behind an image
+// while it loads, at the cost of a few lines rather than a decoder.
+const BASE83 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz#$%*+,-.:;=?@[]^_{|}~";
+export function blurhashColour(hash) {
+  if (!hash || hash.length < 6) return null;
+  let value = 0;
+  for (const c of hash.slice(2, 6)) value = value * 83 + BASE83.indexOf(c);
+  return `rgb(${value >> 16}, ${(value >> 8) & 255}, ${value & 255})`;
+}
+
+const ISSUES = { BLURRY: "Blurry", DARK: "Too dark", OVEREXPOSED: "Overexposed", LOW_RESOLUTION: "Low resolution" };
+
+// What the listing channels and the quality checks say of the photo (CONTRACT §11).
+function checks(image) {
+  const issues = (image.quality && image.quality.issues) || [];
+  const channels = image.channels || [];
+  if (!issues.length && !channels.length) return null;
+  const list = el("ul", { className: "badges checks", "aria-label": "Photo checks" });
+  for (const issue of issues) list.append(el("li", { className: "badge issue" }, ISSUES[issue] || label(issue)));
+  for (const channel of channels) {
+    const why = channel.reasons.join("; ");
+    list.append(el("li", {
+      className: `badge channel ${channel.ready ? "ready" : "refused"}`, title: why || `${channel.channel} takes it`,
+      "aria-label": channel.ready ? `${channel.channel}: ready` : `${channel.channel}: not ready, ${why}`,
+    }, `${channel.ready ? "✓" : "✗"} ${channel.channel}`));
+  }
+  return list;
+}
+
+// The org's other images of the same photo, each linking to the listing it belongs to.
+function duplicates(image) {
+  const found = image.duplicates || [];
+  if (!found.length) return null;
+  return el("div", { className: "duplicates" },
+    el("p", {}, found.length === 1 ? "Same photo as:" : `Same photo as ${found.length} others:`),
+    el("ul", {}, ...found.map((d) => el("li", {},
+      el("a", { href: `#realty=${d.realtyId}`, dataset: { realty: d.realtyId } },
+        `image ${d.realtyImageId.slice(0, 8)} in realty ${d.realtyId.slice(0, 8)}`),
+      d.identical ? " (the same file)" : ` (${d.distance} bits apart)`))));
+}
+
 function badges(image) {
   const state = processingOf(image);
   const list = el("ul", { className: "badges", "aria-label": "State" });
@@ -60,6 +101,14 @@ function badges(image) {
 
 function actionButton(action, id, text, accessibleName, extra = {}) {
   return el("button", { type: "button", dataset: { action, id }, "aria-label": accessibleName, ...extra }, text);
+}
+
+function frame(image, name) {
+  const node = el("div", { className: "frame" }, preview(image, name));
+  // Through the CSSOM: the console's CSP (style-src 'self') refuses style attributes.
+  const colour = blurhashColour(image.blurhash);
+  if (colour) node.style.backgroundColor = colour;
+  return node;
 }
 
 function card(image, index, count, armed) {
@@ -79,8 +128,10 @@ function card(image, index, count, armed) {
 
   return el("li", { className: "card", draggable: "true", dataset: { id }, "aria-label": `${position}. ${name}` },
     el("p", { className: "position" }, `#${position}`),
-    el("div", { className: "frame" }, preview(image, name)),
+    frame(image, name),
     badges(image),
+    checks(image),
+    duplicates(image),
     el("p", { className: "facts" }, image.url ? el("a", { href: image.url, target: "_blank", rel: "noopener" },
       facts || "original") : facts),
     image.description && image.description !== name ? el("p", { className: "description" }, image.description) : null,
