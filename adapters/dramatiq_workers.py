@@ -9,19 +9,25 @@ process's jobs were never acknowledged: Redis hands them out again once its hear
 Signals sent to the supervisor (SIGTERM, SIGINT: stop; SIGHUP: Dramatiq's reload) are passed on to
 every group, which then stops gracefully; the supervisor exits when all have. Each group runs in a
 process group of its own, so a terminal's Ctrl+C reaches it once (through the supervisor), not twice:
-Dramatiq takes a second signal as "kill now".
+Dramatiq takes a second signal as "kill now". A supervisor killed outright (SIGKILL) passes nothing on: each
+group is started through parent_bound.py, so Linux sends it SIGTERM then and it stops gracefully as well.
 """
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 log = logging.getLogger(__name__)
+
+_PARENT_BOUND = Path(__file__).with_name("parent_bound.py")
+"""Starts each group so that it stops when the supervisor is killed (it could not pass the stop on)."""
 
 RESTART_DELAY_S = 1.0
 MAX_RESTART_DELAY_S = 30.0
@@ -44,7 +50,8 @@ class _Group:
     restart_at: float = field(default=0.0)
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.command, process_group=0)
+        bound = [sys.executable, str(_PARENT_BOUND), str(os.getpid()), *self.command]
+        self.process = subprocess.Popen(bound, process_group=0)
         self.started_at = time.monotonic()
         log.info("render worker group %d started (pid %d)", self.slot, self.process.pid)
 

@@ -182,3 +182,23 @@ def test_one_killed_worker_child_does_not_stop_rendering(rest, workers, tmp_path
     supervisor.terminate()  # as systemd or an operator stops it: every group stops gracefully
     assert supervisor.wait(timeout=60) == 0
     assert not [pid for pid in running if Path(f"/proc/{pid}").exists()], "no process left behind"
+
+
+def test_the_worker_processes_end_with_a_killed_worker_command(workers, tmp_path):
+    """kill -9 of the worker command itself (the OOM killer, a crashed container runtime): its queue engine's
+    processes run in process groups of their own, and left running they would render with code and settings
+    nobody supervises any more, beside the command started again in its place."""
+    supervisor = workers.start(processes=2, threads=1)
+    below = wait_for(lambda: len(_leaves(supervisor.pid)) == 2 and descendants(supervisor.pid), START_DEADLINE_S,
+                     "the worker processes", tmp_path)
+    os.kill(supervisor.pid, signal.SIGKILL)
+    supervisor.wait(timeout=60)
+    wait_for(lambda: not [pid for pid in below if _alive(pid)], 60, "the orphaned worker processes to end", tmp_path)
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` still runs (a zombie waiting for its parent to read its status has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
