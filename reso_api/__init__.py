@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, Flask, Response, g, request, url_for
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from core.api import CoreApi
 from core.domain import Rendition
@@ -20,6 +20,9 @@ from reso_api import errors, fields, metadata, query
 __all__ = ["init_app"]
 
 JSON_TYPE = "application/json;odata.metadata=minimal"
+
+
+_WRITES = ["POST", "PUT", "PATCH", "DELETE"]
 
 
 def init_app(app: Flask, core: CoreApi, authenticator: Authenticator) -> None:
@@ -62,6 +65,15 @@ def create_blueprint(core: CoreApi, authenticator: Authenticator) -> Blueprint:
         if page.more and records:
             body["@odata.nextLink"] = _next_link(wanted, page)
         return _json(body)
+
+    # A blueprint answers only URLs one of its routes matches: without these, a wrong path or method under
+    # /reso would be answered by the app in REST's error shape, which an OData client cannot read.
+    @reso.route("/", defaults={"unknown": ""}, methods=_WRITES)
+    @reso.route("/<path:unknown>", methods=["GET", "HEAD", *_WRITES])
+    def elsewhere(unknown: str) -> Response:
+        if unknown in ("", "$metadata", fields.RESOURCE):
+            raise MethodNotAllowed(valid_methods=["GET", "HEAD"])
+        raise NotFound(f"The RESO service has no resource {unknown!r}: it serves {fields.RESOURCE}")
 
     reso.register_error_handler(query.QueryRefused, errors.refused)
     reso.register_error_handler(GatewayError, errors.core_error)

@@ -6,7 +6,7 @@ import json
 import logging
 
 from flask import Response
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from core.errors import GatewayError, InvalidInput, NotFound, Unauthenticated, Unavailable
 from reso_api.query import QueryRefused
@@ -43,7 +43,10 @@ def core_error(exc: GatewayError) -> Response:
 
 
 def http_error(exc: HTTPException) -> Response:
-    return error_response(exc.code or 500, exc.name.replace(" ", ""), exc.description or exc.name)
+    response = error_response(exc.code or 500, exc.name.replace(" ", ""), exc.description or exc.name)
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
 
 
 def unexpected(exc: Exception) -> Response:

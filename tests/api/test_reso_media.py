@@ -218,3 +218,17 @@ def test_replication_sees_every_change_once_while_images_change(rest, realty, li
     assert len(seen) == len(set(seen)), "no version handed out twice"
     source = {r["MediaKey"]: r["LongDescription"] for r in ok(rest, **{"$top": "1000"})["value"]}
     assert copy == source
+
+
+@pytest.mark.parametrize("method, path, status, code", [
+    ("GET", "/reso/Property", 404, "NotFound"),
+    ("GET", "/reso/Media/extra", 404, "NotFound"),
+    ("POST", "/reso/Media", 405, "MethodNotAllowed"),
+    ("DELETE", "/reso/$metadata", 405, "MethodNotAllowed"),
+])
+def test_a_wrong_path_or_method_under_reso_is_answered_in_odatas_shape(rest, method, path, status, code):
+    response = rest.client.open(path, method=method, headers=rest.headers(with_request_id=False))
+    assert response.status_code == status
+    assert response.json["error"]["code"] == code and response.json["error"]["message"]
+    if status == 405:
+        assert set(response.headers["Allow"].split(", ")) >= {"GET", "HEAD"}
