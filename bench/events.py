@@ -26,6 +26,7 @@ http.server) that verifies every POST with the `standardwebhooks` library (bench
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import statistics
@@ -45,6 +46,7 @@ if str(ROOT) not in sys.path:
 from bench import events_feed  # noqa: E402
 from bench.bulk_save import Bench, gunicorn_workers, wait_http  # noqa: E402
 from bench.events_receiver import Receiver  # noqa: E402
+from bench.scratch_postgres import NoPostgres, scratch_databases  # noqa: E402
 from tests.redis_server import own_redis_server, redis_server_binary  # noqa: E402
 
 SECRET = "bench-secret-0123456789abcdef0123456789"
@@ -275,28 +277,6 @@ def print_table(rows: list[tuple]) -> bool:
     return met
 
 
-def _scratch_database(admin_url: str) -> tuple[str | None, callable]:
-    try:
-        import psycopg2
-        from psycopg2 import sql
-
-        admin = psycopg2.connect(admin_url, connect_timeout=3)
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means "no PostgreSQL here"
-        print(f"no PostgreSQL at {admin_url} ({exc.__class__.__name__}): parts 1-3 run on SQLite")
-        return None, lambda: None
-    admin.autocommit = True
-    name = f"realty_bench_events_{uuid.uuid4().hex[:10]}"
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-    def drop() -> None:
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.close()
-        print(f"dropped the scratch database {name}", flush=True)
-    return admin_url.rsplit("/", 1)[0] + "/" + name, drop
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=4, help="save rounds per org (default 4)")
@@ -322,7 +302,17 @@ def main() -> int:
 
 
 def _run_parts_1_to_3(args: argparse.Namespace) -> list[tuple]:
-    database, drop = (None, lambda: None) if args.no_postgres else _scratch_database(args.pg_url)
+    with contextlib.ExitStack() as scratch:
+        database = None
+        if not args.no_postgres:
+            try:
+                database = scratch.enter_context(scratch_databases(args.pg_url, [0], "realty_bench_events"))[0]
+            except NoPostgres as exc:
+                print(f"{exc}: parts 1-3 run on SQLite")
+        return _run_on(args, database)
+
+
+def _run_on(args: argparse.Namespace, database: str | None) -> list[tuple]:
     with tempfile.TemporaryDirectory() as tmp, own_redis_server(Path(tmp) / "redis") as redis_url:
         bench = Bench(Path(tmp), 1, redis_url)
         bench.env.update({"DATABASE_URL": database or f"sqlite:///{tmp}/realty.db",
@@ -342,7 +332,6 @@ def _run_parts_1_to_3(args: argparse.Namespace) -> list[tuple]:
         finally:
             bench.close()
             receiver.close()
-            drop()
 
 
 if __name__ == "__main__":

@@ -12,12 +12,12 @@ of the SQL a page sends at the larger size. The databases are dropped at the end
 from __future__ import annotations
 
 import json
-import logging
 import statistics
 import tempfile
 import time
-import uuid
 from typing import Callable
+
+from bench.scratch_postgres import NoPostgres, explain_selects, scratch_databases
 
 ORG = "bench-feed-org"
 SECRET = "bench-secret-0123456789abcdef0123456789"
@@ -52,16 +52,6 @@ SELECT %s, g, md5(g::text)::uuid::text, 'image.processed', now() - interval '1 d
        format(%s, md5('image' || g)::uuid)
 FROM generate_series(%s, %s) g
 """
-
-
-class _SqlLog(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.statements: list[tuple[str, tuple]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if isinstance(record.msg, tuple) and len(record.msg) == 2:
-            self.statements.append((record.msg[0], tuple(record.msg[1] or ())))
 
 
 class _Feed:
@@ -128,27 +118,11 @@ def _interleaved_ms(calls: dict[str, Callable[[], None]]) -> dict[str, list[floa
 def run(admin_url: str, large: int) -> tuple[list[tuple], bool] | None:
     """Rows for the table (metric, measured, baseline, ratio, goal, ok, noise); None when no PostgreSQL."""
     try:
-        import psycopg2
-        from psycopg2 import sql
-
-        admin = psycopg2.connect(admin_url, connect_timeout=3)
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means "no PostgreSQL here"
-        print(f"\nfeed part SKIPPED: no PostgreSQL answers at {admin_url} ({exc.__class__.__name__})")
+        with scratch_databases(admin_url, (SMALL, large), prefix="realty_bench_events") as urls:
+            return _measure(urls)
+    except NoPostgres as exc:
+        print(f"\nfeed part SKIPPED: {exc}")
         return None
-    admin.autocommit = True
-    sizes = (SMALL, large)
-    names = {size: f"realty_bench_events_{uuid.uuid4().hex[:10]}" for size in sizes}
-    try:
-        with admin.cursor() as cur:
-            for name in names.values():
-                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        return _measure({size: admin_url.rsplit("/", 1)[0] + "/" + name for size, name in names.items()})
-    finally:
-        with admin.cursor() as cur:
-            for name in names.values():
-                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.close()
-        print(f"dropped the scratch databases {', '.join(names.values())}", flush=True)
 
 
 def _measure(urls: dict[int, str]) -> tuple[list[tuple], bool]:
@@ -183,26 +157,4 @@ def _measure(urls: dict[int, str]) -> tuple[list[tuple], bool]:
 
 
 def _explain(feed: _Feed, after: int) -> None:
-    import psycopg2
-
-    log, logger = _SqlLog(), logging.getLogger("peewee")
-    level = logger.level
-    logger.addHandler(log)
-    logger.setLevel(logging.DEBUG)
-    try:
-        feed.page(after)()
-    finally:
-        logger.removeHandler(log)
-        logger.setLevel(level)
-    connection = psycopg2.connect(feed.url)
-    try:
-        with connection.cursor() as cur:
-            for statement, params in log.statements:
-                if not statement.lstrip().upper().startswith("SELECT"):
-                    continue
-                cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
-                print(f"\n  EXPLAIN (ANALYZE, BUFFERS) {cur.mogrify(statement, params).decode()}")
-                for (line,) in cur.fetchall():
-                    print("    " + line)
-    finally:
-        connection.close()
+    explain_selects(feed.url, feed.page(after), indent="  ")

@@ -16,7 +16,6 @@ skipped with a message.
 from __future__ import annotations
 
 import argparse
-import logging
 import statistics
 import sys
 import tempfile
@@ -24,6 +23,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Callable
+
+from bench.scratch_postgres import NoPostgres, explain_selects, scratch_databases
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -54,40 +55,13 @@ FROM (SELECT r.id AS rid, p, md5(r.id || '/' || p)::uuid AS u
 """
 
 
-class _SqlLog(logging.Handler):
-    """peewee logs every statement as (sql, params) at DEBUG."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.statements: list[tuple[str, tuple]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if isinstance(record.msg, tuple) and len(record.msg) == 2:
-            self.statements.append((record.msg[0], tuple(record.msg[1] or ())))
-
-
 def run(admin_url: str) -> bool:
     try:
-        import psycopg2
-        from psycopg2 import sql
-
-        admin = psycopg2.connect(admin_url, connect_timeout=3)
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means "no PostgreSQL here"
-        print(f"\nPostgreSQL part SKIPPED: no PostgreSQL answers at {admin_url} ({exc.__class__.__name__})")
+        with scratch_databases(admin_url, SIZES) as urls:
+            return _measure(urls)
+    except NoPostgres as exc:
+        print(f"\nPostgreSQL part SKIPPED: {exc}")
         return True
-    admin.autocommit = True
-    names = {size: f"realty_bench_{uuid.uuid4().hex[:10]}" for size in SIZES}
-    try:
-        with admin.cursor() as cur:
-            for name in names.values():
-                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        return _measure({size: admin_url.rsplit("/", 1)[0] + "/" + name for size, name in names.items()})
-    finally:
-        with admin.cursor() as cur:
-            for name in names.values():
-                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.close()
-        print(f"dropped the scratch databases {', '.join(names.values())}")
 
 
 class _Listing:
@@ -185,30 +159,8 @@ def _measure(urls: dict[int, str]) -> bool:
 
 
 def _explain(listing: _Listing) -> None:
-    """EXPLAIN (ANALYZE, BUFFERS) each SELECT a cold listing sends, as peewee logged it."""
-    import psycopg2
-
-    log, logger = _SqlLog(), logging.getLogger("peewee")
-    level = logger.level
-    logger.addHandler(log)
-    logger.setLevel(logging.DEBUG)
-    try:
-        listing.cold()
-    finally:
-        logger.removeHandler(log)
-        logger.setLevel(level)
-    connection = psycopg2.connect(listing.url)
-    try:
-        with connection.cursor() as cur:
-            for statement, params in log.statements:
-                if not statement.lstrip().upper().startswith("SELECT"):
-                    continue
-                cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
-                print(f"\nEXPLAIN (ANALYZE, BUFFERS) {cur.mogrify(statement, params).decode()}")
-                for (line,) in cur.fetchall():
-                    print("  " + line)
-    finally:
-        connection.close()
+    """EXPLAIN (ANALYZE, BUFFERS) each SELECT a cold listing sends."""
+    explain_selects(listing.url, listing.cold)
 
 
 def main() -> int:

@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 
 from adapters.pillow_images import PillowInspector  # noqa: E402
 from bench.renditions import photo  # noqa: E402
+from bench.scratch_postgres import NoPostgres, scratch_databases  # noqa: E402
 from core.photo_checks import DUPLICATE_DISTANCE, PhotoChecks, distance  # noqa: E402
 from core.processing import JPEG_RENDITIONS, RENDITIONS  # noqa: E402
 from core.ports import RenditionSpec  # noqa: E402
@@ -112,26 +113,11 @@ SCAN = ("SELECT image_id FROM perceptual_band WHERE org = %s AND band_no = 0 "
 
 def bench_lookups(admin_url: str) -> bool:
     try:
-        import psycopg2
-        from psycopg2 import sql
-
-        admin = psycopg2.connect(admin_url, connect_timeout=3)
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means "no PostgreSQL here"
-        print(f"\n2. Duplicate lookups SKIPPED: no PostgreSQL answers at {admin_url} ({exc.__class__.__name__})")
+        with scratch_databases(admin_url, SIZES) as urls:
+            return _lookups(urls)
+    except NoPostgres as exc:
+        print(f"\n2. Duplicate lookups SKIPPED: {exc}")
         return True
-    admin.autocommit = True
-    names = {size: f"realty_bench_{uuid.uuid4().hex[:10]}" for size in SIZES}
-    try:
-        with admin.cursor() as cur:
-            for name in names.values():
-                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        return _lookups({size: admin_url.rsplit("/", 1)[0] + "/" + name for size, name in names.items()})
-    finally:
-        with admin.cursor() as cur:
-            for name in names.values():
-                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.close()
-        print(f"   dropped the scratch databases {', '.join(names.values())}")
 
 
 class _Org:

@@ -15,12 +15,10 @@ two sizes (goal <= 1.2x) and RESO's records per second against REST's (goal >= 0
 from __future__ import annotations
 
 import argparse
-import logging
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
@@ -29,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.listing_scale import _RENDITIONS, _SqlLog  # noqa: E402 - the listing bench's rows and SQL log
+from bench.listing_scale import _RENDITIONS  # noqa: E402 - the listing bench's renditions
+from bench.scratch_postgres import NoPostgres, explain_selects, scratch_databases  # noqa: E402
 
 IMAGES_PER_REALTY = 200
 SIZES = (10_000, 1_000_000)
@@ -112,26 +111,11 @@ class _Gateway:
 
 def run(admin_url: str) -> bool:
     try:
-        import psycopg2
-        from psycopg2 import sql
-
-        admin = psycopg2.connect(admin_url, connect_timeout=3)
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means "no PostgreSQL here"
-        print(f"\nRESO bench SKIPPED: no PostgreSQL answers at {admin_url} ({exc.__class__.__name__})")
+        with scratch_databases(admin_url, SIZES) as urls:
+            return _measure(urls)
+    except NoPostgres as exc:
+        print(f"\nRESO bench SKIPPED: {exc}")
         return True
-    admin.autocommit = True
-    names = {size: f"realty_bench_{uuid.uuid4().hex[:10]}" for size in SIZES}
-    try:
-        with admin.cursor() as cur:
-            for name in names.values():
-                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        return _measure({size: admin_url.rsplit("/", 1)[0] + "/" + name for size, name in names.items()})
-    finally:
-        with admin.cursor() as cur:
-            for name in names.values():
-                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.close()
-        print(f"dropped the scratch databases {', '.join(names.values())}")
 
 
 def _interleaved_ms(calls: dict[str, Callable[[], object]]) -> dict[str, tuple[float, float, float]]:
@@ -186,31 +170,11 @@ _LABELS = {"reso_first": "GET /reso/Media?$top=1000", "reso_resumed": "  the pag
 
 
 def _explain(gateway: _Gateway) -> None:
-    """EXPLAIN (ANALYZE, BUFFERS) each SELECT a resumed RESO page (with $count) sends, as peewee logged it."""
-    import psycopg2
-
-    log, logger = _SqlLog(), logging.getLogger("peewee")
-    level = logger.level
-    logger.addHandler(log)
-    logger.setLevel(logging.DEBUG)
-    try:
+    """EXPLAIN (ANALYZE, BUFFERS) each SELECT on images a resumed RESO page (with $count) sends."""
+    def send() -> None:
         gateway._get(f"{gateway.resumed.path}?{gateway.resumed.query}&$count=true")
         gateway._get("/reso/Media?$top=1000&$filter=ModificationTimestamp%20gt%202000-01-01T00:00:00Z")
-    finally:
-        logger.removeHandler(log)
-        logger.setLevel(level)
-    connection = psycopg2.connect(gateway.url)
-    try:
-        with connection.cursor() as cur:
-            for statement, params in log.statements:
-                if not statement.lstrip().upper().startswith("SELECT") or "image" not in statement:
-                    continue
-                cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
-                print(f"\nEXPLAIN (ANALYZE, BUFFERS) {cur.mogrify(statement, params).decode()}")
-                for (line,) in cur.fetchall():
-                    print("  " + line)
-    finally:
-        connection.close()
+    explain_selects(gateway.url, send, wanted=lambda statement: "image" in statement)
 
 
 def main() -> int:
