@@ -7,9 +7,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
-import pytest
 
-from adapters.peewee_uow import PeeweeUnitOfWorkFactory
 from core.webhooks import Attempt, DeliveryState, Webhook
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -40,14 +38,6 @@ def statements() -> Iterator[_Statements]:
     finally:
         logger.removeHandler(log)
         logger.setLevel(level)
-
-
-@pytest.fixture
-def factory(database_url: str) -> Iterator[PeeweeUnitOfWorkFactory]:
-    database = PeeweeUnitOfWorkFactory(database_url)
-    database.create_tables()
-    yield database
-    database.close()
 
 
 def test_a_batch_delivered_one_event_after_another_is_settled_in_a_few_statements(factory):

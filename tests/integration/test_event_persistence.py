@@ -4,23 +4,13 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Iterator
 
 import pytest
 
-from adapters.peewee_uow import PeeweeUnitOfWorkFactory
 from core.repositories import FeedBounds, OutboxEvent
 from tests.conftest import TEST_DATABASE
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def factory(database_url: str) -> Iterator[PeeweeUnitOfWorkFactory]:
-    database = PeeweeUnitOfWorkFactory(database_url)
-    database.create_tables()
-    yield database
-    database.close()
 
 
 def event(org: str, n: int, at: datetime = T0) -> OutboxEvent:

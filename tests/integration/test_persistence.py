@@ -39,14 +39,6 @@ ORG_A, ORG_B = "org-a", "org-b"
 T0 = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-def factory(database_url: str) -> Iterator[PeeweeUnitOfWorkFactory]:
-    database = PeeweeUnitOfWorkFactory(database_url)
-    database.create_tables()
-    yield database
-    database.close()
-
-
 def new_image(realty_uuid: uuid.UUID, n: int = 0, **overrides) -> Image:
     image = Image(
         uuid=uuid.uuid4(), realty_uuid=realty_uuid, storage_key=f"images/{n}/original.png", content_type="image/png",

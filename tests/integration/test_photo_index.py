@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-import pytest
 
 from adapters.peewee_schema import schema_is_current
 from adapters.peewee_uow import PeeweeUnitOfWorkFactory
@@ -15,14 +14,6 @@ from core.photo_checks import BANDS, DUPLICATE_DISTANCE, PhotoChecks
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 ORG, OTHER_ORG = "org-a", "org-b"
 HASH = 0x0F0F_1234_ABCD_8001
-
-
-@pytest.fixture
-def factory(database_url):
-    database = PeeweeUnitOfWorkFactory(database_url)
-    database.create_tables()
-    yield database
-    database.close()
 
 
 def checks(value: int) -> PhotoChecks:

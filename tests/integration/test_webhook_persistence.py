@@ -4,22 +4,11 @@ from __future__ import annotations
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Iterator
 
-import pytest
 
-from adapters.peewee_uow import PeeweeUnitOfWorkFactory
 from core.webhooks import Attempt, DeliveryState, Webhook
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def factory(database_url: str) -> Iterator[PeeweeUnitOfWorkFactory]:
-    database = PeeweeUnitOfWorkFactory(database_url)
-    database.create_tables()
-    yield database
-    database.close()
 
 
 def add_webhook(factory, org: str = "org-a", **fields) -> Webhook:
